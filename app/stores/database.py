@@ -1,0 +1,104 @@
+"""One place that knows how to open Tourline's relational database.
+
+SQLite (the offline default) and PostgreSQL (``DATABASE_URL``) go through the same
+SQLAlchemy engine and the same tables, so every store runs one code path on both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Engine, create_engine, event, make_url
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every store (bookings, calls, exchanges, snapshots)."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC that always reads back timezone-aware in UTC.
+
+    PostgreSQL keeps ``timestamptz`` natively, but SQLite stores text without an offset.
+    Writing naive UTC on SQLite keeps text comparison and unique indexes consistent, and
+    re-attaching UTC on read means callers never see a naive datetime from either backend.
+    Naive input is refused: guessing its timezone is how tours end up an hour off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL, or None for in-memory / URI databases."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection pragmas: SQLite forgets all of these except WAL on reconnect."""
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first, so switching to WAL waits for a concurrent opener.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine tuned for its backend.
+
+    SQLite: WAL lets readers and one writer work at once, ``synchronous=NORMAL`` is durable
+    across process crashes in WAL mode, and a busy timeout makes writers queue instead of
+    failing with "database is locked". PostgreSQL: ``pool_pre_ping`` survives server
+    restarts and idle connections dropped by proxies.
+    """
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        path = _sqlite_file(url)
+        if path is not None:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    if backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def init_schema(engine: Engine) -> None:
+    """Create every table registered on ``Base`` that does not exist yet.
+
+    A table registers when its module is imported, so the store modules are imported
+    here: a fresh database then gets all of them, whoever calls this first.
+    """
+    import app.stores.bookings  # noqa: F401  (registers its tables on Base)
+
+    Base.metadata.create_all(engine)

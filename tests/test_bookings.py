@@ -1,0 +1,240 @@
+"""BookingStore on SQLite and PostgreSQL: the no-double-booking rule holds in the database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from app.stores.bookings import (
+    CODE_ALPHABET,
+    BookingCancelled,
+    BookingNotFound,
+    BookingStore,
+    SlotTaken,
+    new_confirmation_code,
+)
+from app.stores.database import create_db_engine, init_schema
+
+NY = ZoneInfo("America/New_York")
+TEN_AM = datetime(2031, 5, 6, 10, 0, tzinfo=NY)
+CALLER = "+12125550199"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(db_url)
+    init_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> BookingStore:
+    return BookingStore(engine)
+
+
+def test_book_and_get(store: BookingStore) -> None:
+    booking = store.book("maple", "in_person", TEN_AM, CALLER, "Dana", "dana@example.com")
+    assert booking.status == "booked"
+    assert booking.property_id == "maple"
+    assert booking.tour_type == "in_person"
+    assert booking.start == TEN_AM
+    assert len(booking.confirmation_code) == 4
+    assert set(booking.confirmation_code) <= set(CODE_ALPHABET)
+    assert store.get(booking.confirmation_code) == booking
+    assert store.get("0000") is None  # 0 is not in the alphabet: no booking can have it
+
+
+def test_start_comes_back_aware_in_property_timezone(store: BookingStore) -> None:
+    start_utc = datetime(2031, 1, 15, 19, 30, tzinfo=UTC)  # 14:30 in New York (EST)
+    booking = store.book("maple", "virtual", start_utc, CALLER)
+    fetched = store.get(booking.confirmation_code)
+    assert fetched is not None
+    for value in (booking.start, fetched.start):
+        assert value.tzinfo is not None
+        assert value.tzinfo == NY
+        assert (value.hour, value.minute) == (14, 30)
+        assert value == start_utc
+
+
+def test_same_slot_cannot_be_booked_twice(store: BookingStore) -> None:
+    store.book("maple", "in_person", TEN_AM, CALLER)
+    with pytest.raises(SlotTaken):
+        store.book("maple", "in_person", TEN_AM, "+12125550100")
+    with pytest.raises(SlotTaken):  # the slot is the property's, whatever the tour type
+        store.book("maple", "virtual", TEN_AM.astimezone(UTC), "+12125550100")
+
+
+def test_other_property_same_time_is_fine(store: BookingStore) -> None:
+    a = store.book("maple", "in_person", TEN_AM, CALLER)
+    b = store.book("oak", "in_person", TEN_AM, "+12125550100")
+    assert a.confirmation_code != b.confirmation_code
+    assert not store.is_free("maple", TEN_AM)
+    assert not store.is_free("oak", TEN_AM)
+    assert store.is_free("elm", TEN_AM)
+
+
+def test_cancel_frees_the_slot(store: BookingStore) -> None:
+    booking = store.book("maple", "in_person", TEN_AM, CALLER)
+    cancelled = store.cancel(booking.confirmation_code)
+    assert cancelled.status == "cancelled"
+    assert cancelled.confirmation_code == booking.confirmation_code
+    assert store.is_free("maple", TEN_AM)
+    assert store.cancel(booking.confirmation_code).status == "cancelled"  # idempotent
+    again = store.book("maple", "virtual", TEN_AM, "+12125550100")
+    assert again.status == "booked"
+    with pytest.raises(BookingNotFound):
+        store.cancel("NOPE")
+
+
+def test_reschedule_moves_and_keeps_code(store: BookingStore) -> None:
+    booking = store.book("maple", "in_person", TEN_AM, CALLER)
+    later = TEN_AM + timedelta(hours=2)
+    moved = store.reschedule(booking.confirmation_code, later)
+    assert moved.confirmation_code == booking.confirmation_code
+    assert moved.start == later
+    assert moved.status == "booked"
+    assert store.is_free("maple", TEN_AM)
+    assert not store.is_free("maple", later)
+    assert store.get(booking.confirmation_code) == moved
+    other = store.book("maple", "virtual", TEN_AM, "+12125550100")  # the old slot is free
+    assert other.start == TEN_AM
+
+
+def test_reschedule_onto_taken_slot_leaves_original(store: BookingStore) -> None:
+    mine = store.book("maple", "in_person", TEN_AM, CALLER)
+    later = TEN_AM + timedelta(hours=1)
+    store.book("maple", "virtual", later, "+12125550100")
+    with pytest.raises(SlotTaken):
+        store.reschedule(mine.confirmation_code, later)
+    assert store.get(mine.confirmation_code) == mine
+    assert not store.is_free("maple", TEN_AM)
+
+
+def test_reschedule_unknown_or_cancelled(store: BookingStore) -> None:
+    with pytest.raises(BookingNotFound):
+        store.reschedule("NOPE", TEN_AM)
+    booking = store.book("maple", "in_person", TEN_AM, CALLER)
+    store.cancel(booking.confirmation_code)
+    with pytest.raises(BookingCancelled):
+        store.reschedule(booking.confirmation_code, TEN_AM + timedelta(hours=1))
+
+
+def test_code_lookup_ignores_case_spaces_and_dashes(store: BookingStore) -> None:
+    booking = store.book("maple", "in_person", TEN_AM, CALLER)
+    code = booking.confirmation_code
+    spoken = " ".join(code.lower())  # "4 r z 8"
+    dashed = f"{code[:2]}-{code[2:]}".lower()
+    assert store.get(spoken) == booking
+    assert store.get(dashed) == booking
+    assert store.reschedule(dashed, TEN_AM).confirmation_code == code
+    assert store.cancel(spoken).status == "cancelled"
+
+
+def test_upcoming_for_caller(store: BookingStore) -> None:
+    now = TEN_AM - timedelta(days=1)
+    assert store.upcoming_for_caller(CALLER, now) is None
+    past = store.book("maple", "in_person", now - timedelta(days=2), CALLER)
+    later = store.book("oak", "virtual", TEN_AM + timedelta(days=3), CALLER)
+    soon = store.book("maple", "in_person", TEN_AM, CALLER)
+    store.book("maple", "in_person", TEN_AM + timedelta(hours=1), "+12125550100")
+    assert past.start < now
+    assert store.upcoming_for_caller(CALLER, now) == soon
+    store.cancel(soon.confirmation_code)
+    assert store.upcoming_for_caller(CALLER, now) == later
+    assert store.upcoming_for_caller(CALLER, later.start) == later  # "at or after now"
+    assert store.cancel_all_for_caller(CALLER) == 2  # past and later were still active
+    assert store.upcoming_for_caller(CALLER, now) is None
+    assert store.cancel_all_for_caller(CALLER) == 0
+
+
+def test_taken_between(store: BookingStore) -> None:
+    store.book("maple", "in_person", TEN_AM, CALLER)
+    store.book("maple", "virtual", TEN_AM + timedelta(hours=1), "+12125550100")
+    store.book("maple", "virtual", TEN_AM + timedelta(hours=2), "+12125550101")
+    cancelled = store.book("maple", "virtual", TEN_AM + timedelta(hours=3), "+12125550102")
+    store.cancel(cancelled.confirmation_code)
+    store.book("oak", "virtual", TEN_AM, "+12125550103")
+    taken = store.taken_between("maple", TEN_AM, TEN_AM + timedelta(hours=2))
+    assert taken == {TEN_AM, TEN_AM + timedelta(hours=1)}  # end is exclusive
+    assert all(t.tzinfo == NY for t in taken)
+
+
+def test_naive_datetimes_are_refused(store: BookingStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.book("maple", "in_person", datetime(2031, 5, 6, 10, 0), CALLER)
+
+
+def test_schema_has_the_partial_unique_index(engine: Engine) -> None:
+    indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("bookings")}
+    index = indexes["uq_bookings_active_slot"]
+    assert index["unique"]
+    assert index["column_names"] == ["property_id", "start"]
+    where = index.get("dialect_options", {}).get(f"{engine.dialect.name}_where")
+    assert where is not None and "booked" in str(where)
+
+
+def test_sqlite_engine_settings(sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)  # the data folder does not exist yet
+    try:
+        with engine.connect() as conn:
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+    finally:
+        engine.dispose()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "busy_timeout": 5000,
+        "foreign_keys": 1,
+    }
+
+
+def test_concurrent_bookings_of_one_slot_have_one_winner(db_url: str, engine: Engine) -> None:
+    BookingStore(engine)  # table exists before the racers start
+    racers = 8
+    barrier = threading.Barrier(racers)
+    wins: list[str] = []
+    losses: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def race(i: int) -> None:
+        own_engine = create_db_engine(db_url)
+        try:
+            own_store = BookingStore(own_engine)
+            barrier.wait(timeout=30)
+            booking = own_store.book("maple", "in_person", TEN_AM, f"+1212555{i:04d}")
+            with lock:
+                wins.append(booking.confirmation_code)
+        except SlotTaken:
+            with lock:
+                losses.append(i)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+        finally:
+            own_engine.dispose()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert len(wins) == 1
+    assert len(losses) == racers - 1
+    assert not BookingStore(engine).is_free("maple", TEN_AM)
+
+
+def test_confirmation_codes_avoid_look_alikes() -> None:
+    codes = {new_confirmation_code() for _ in range(500)}
+    assert all(len(c) == 4 for c in codes)
+    assert not set("".join(codes)) & set("01OIL")
