@@ -29,9 +29,7 @@ class Settings(BaseSettings):
     prompts_dir: Path = Field(
         REPO_ROOT / "prompts", validation_alias=_env("TOURLINE_PROMPTS_DIR", "prompts_dir")
     )
-    public_url: str | None = Field(
-        None, validation_alias=_env("TOURLINE_PUBLIC_URL", "public_url")
-    )
+    public_url: str | None = Field(None, validation_alias=_env("TOURLINE_PUBLIC_URL", "public_url"))
     api_key: str | None = Field(None, validation_alias=_env("TOURLINE_API_KEY", "api_key"))
     timezone: str = Field(
         "America/New_York", validation_alias=_env("TOURLINE_TIMEZONE", "timezone")
@@ -74,7 +72,7 @@ class Settings(BaseSettings):
             # Plain postgres:// URLs (Heroku style) mean the psycopg 3 driver here.
             for prefix in ("postgres://", "postgresql://"):
                 if url.startswith(prefix):
-                    return "postgresql+psycopg://" + url[len(prefix):]
+                    return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{(self.data_dir / 'tourline.db').resolve()}"
 

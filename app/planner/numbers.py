@@ -15,6 +15,10 @@ _AMPM = re.compile(r"\b([ap])\s?\.?\s?m\b\.?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _NOISE = re.compile(r"[^a-z0-9$:.@'?\s-]")
 _SPACES = re.compile(r"\s+")
+# "the second one" is a choice, not the number 1.
+_PRONOUN_ONE = re.compile(
+    r"\b(first|second|third|last|other|earlier|later|this|that|which|either|same|any|each) one\b"
+)
 # Words text2num would read as numbers where callers don't mean one.
 _GUARDED = {
     "no one": "nobody",
@@ -29,6 +33,7 @@ def prepare(text: str) -> str:
     s = text.lower().replace("\u2019", "'")
     for phrase, replacement in _GUARDED.items():
         s = s.replace(phrase, replacement)
+    s = _PRONOUN_ONE.sub(r"\1 option", s)
     s = _AMPM.sub(lambda m: f" {m.group(1)}m ", s)
     s = _THOUSANDS.sub("", s)
     s = _NOISE.sub(" ", s)

@@ -148,4 +148,6 @@ def warm_up_parsers(now: datetime) -> None:
     """dateparser builds its tables on first use (~200 ms): do it at start-up, not mid-call."""
     import dateparser
 
-    dateparser.parse("next friday", languages=["en"], settings={"RELATIVE_BASE": now.replace(tzinfo=None)})
+    dateparser.parse(
+        "next friday", languages=["en"], settings={"RELATIVE_BASE": now.replace(tzinfo=None)}
+    )

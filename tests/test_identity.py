@@ -1,0 +1,29 @@
+"""One caller, one key: every way of writing a number normalizes to the same E.164."""
+
+import pytest
+
+from app.identity import InvalidCallerId, normalize_caller_id
+
+
+@pytest.mark.parametrize(
+    "raw", ["(212) 555-0199", "+1 212 555 0199", "2125550199", "212.555.0199", "+12125550199"]
+)
+def test_phone_formats_are_one_caller(raw: str) -> None:
+    assert normalize_caller_id(raw) == "+12125550199"
+
+
+def test_international_numbers_keep_their_country() -> None:
+    assert normalize_caller_id("+44 20 7946 0958") == "+442079460958"
+
+
+def test_emails_are_trimmed_and_lower_cased() -> None:
+    assert normalize_caller_id("  Dana.Lee@Example.COM ") == "dana.lee@example.com"
+
+
+def test_device_ids_are_kept() -> None:
+    assert normalize_caller_id(" ipad-7F3A ") == "ipad-7F3A"
+
+
+def test_empty_id_is_refused() -> None:
+    with pytest.raises(InvalidCallerId):
+        normalize_caller_id("   ")
