@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 
 from app.services.agent_planner import PlannerKit
 from app.settings import Settings
+from app.telephony.twilio_http import SignatureChecker
+from app.web import twilio_routes
 
 log = logging.getLogger("tourline.server")
 
@@ -30,6 +32,18 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Tourline", lifespan=lifespan)
     app.state.ready = False
     app.state.settings = settings
+    app.state.signatures = SignatureChecker(settings.twilio_auth_token, settings.public_url)
+    if not settings.twilio_auth_token:
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: Twilio signatures are NOT checked. "
+            "Anyone who finds this server can place calls into it."
+        )
+    elif not settings.public_url:
+        log.warning(
+            "TWILIO_AUTH_TOKEN is set but TOURLINE_PUBLIC_URL is not: "
+            "every Twilio request will be refused."
+        )
+    app.include_router(twilio_routes.router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
