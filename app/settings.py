@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", validation_alias=_env("TOURLINE_LLM_MODEL", "llm_model"))
     llm_timeout_s: float = Field(
-        20.0, validation_alias=_env("TOURLINE_LLM_TIMEOUT", "llm_timeout_s")
+        8.0, validation_alias=_env("TOURLINE_LLM_TIMEOUT", "llm_timeout_s")
     )
 
     # Stores
