@@ -124,7 +124,7 @@ def buildings_summary(catalog: Catalog) -> str:
             for size, rent in prop.units.items()
         )
         lines = [
-            f'- {prop.name} (property_id "{prop.id}"): {prop.address}, in {prop.neighborhood}.',
+            f'- {prop.name} (property_id "{prop.id}"): {prop.address}, {prop.neighborhood}.',
             f"  Units (unit_size {', '.join(prop.units)}): {units}.",
             f"  Pets: {prop.pets}",
             f"  Parking: {prop.parking}",

@@ -13,30 +13,36 @@ from text_to_num import alpha2digit
 
 _AMPM = re.compile(r"\b([ap])\s?\.?\s?m\b\.?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_NOISE = re.compile(r"[^a-z0-9$:.@'?\s-]")
+_NOISE = re.compile(r"[^a-z0-9$:./@'?\s-]")
 _SPACES = re.compile(r"\s+")
+# "one-bedroom": text2num leaves hyphenated words alone, so split the size off.
+_HYPHEN_UNIT = re.compile(r"(?<=[a-z])-(?=bed|br\b|room)")
 # "the second one" is a choice, not the number 1.
 _PRONOUN_ONE = re.compile(
-    r"\b(first|second|third|last|other|earlier|later|this|that|which|either|same|any|each) one\b"
+    r"\b(first|second|third|last|other|earlier|later|this|that|which|either|same|any|each|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon|evening|"
+    r"[ap]\.?m\.?|o'?clock|thirty|hour) one\b"
 )
-# Words text2num would read as numbers where callers don't mean one.
-_GUARDED = {
-    "no one": "nobody",
-    "one of": "1 of",
-    "the one": "that",
-    "first time": "initial time",
-}
+# Words text2num would read as numbers where callers don't mean one ("the one bedroom" does).
+_NOT_A_UNIT = r"(?!\s?-?\s?(?:bed|br\b|b r\b))"
+_GUARDED = [
+    (re.compile(rf"\bno one\b{_NOT_A_UNIT}"), "nobody"),
+    (re.compile(r"\bone of\b"), "1 of"),
+    (re.compile(rf"\bthe one\b{_NOT_A_UNIT}"), "that"),
+    (re.compile(r"\bfirst time\b"), "initial time"),
+]
 
 
 def prepare(text: str) -> str:
     """Lower-case text with digits for number words, ready for the extractors."""
     s = text.lower().replace("\u2019", "'")
-    for phrase, replacement in _GUARDED.items():
-        s = s.replace(phrase, replacement)
+    for pattern, replacement in _GUARDED:
+        s = pattern.sub(replacement, s)
     s = _PRONOUN_ONE.sub(r"\1 option", s)
     s = _AMPM.sub(lambda m: f" {m.group(1)}m ", s)
     s = _THOUSANDS.sub("", s)
     s = _NOISE.sub(" ", s)
+    s = _HYPHEN_UNIT.sub(" ", s)
     s = alpha2digit(s, "en", threshold=0)
     return _SPACES.sub(" ", s).strip()
 

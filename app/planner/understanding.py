@@ -15,8 +15,11 @@ import dateparser
 import phonenumbers
 
 from app.planner.catalog import Catalog, normalize_words
-from app.planner.numbers import prepare, to_int
+from app.planner.numbers import prepare
 from app.planner.state import ContactPreference, Pet, TourType, UnitSize
+
+# What the agent may be waiting for when a day or a time is clearly about the tour.
+TOUR_AWAITS = frozenset({"tour_time", "pick_slot", "confirm", "tour_type", "manage_booking"})
 
 # ---------------------------------------------------------------- result
 
@@ -78,18 +81,21 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
+_LEAD = r"^(?:oh |um |uh |well |hmm |ah )*"
 _YES = _any(
-    r"^(?:oh |um |uh |well )?(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
+    _LEAD + r"(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
     r"definitely|certainly|perfect|great|sounds good|sounds great|please|exactly|of course|"
-    r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it)\b",
+    r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it|"
+    r"that's fine|fine)\b",
     r"\bthat(?:'s| is) (?:right|correct|perfect|great|fine)\b",
     r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
     r"\bthat works\b",
 )
 _NO = _any(
-    r"^(?:oh |um |uh |well )?(?:no|nope|nah|negative|not really|not quite|wrong)\b(?! (?:pets?|animals))",
+    _LEAD + r"(?:no|nope|nah|negative|not really|not quite|wrong)\b(?! (?:pets?|animals))",
     r"\bthat(?:'s| is) (?:not right|wrong|incorrect)\b",
     r"\bdon't book\b",
+    r"\bdoesn't work\b",
 )
 _CORRECTION = _any(
     r"\bactually\b",
@@ -105,30 +111,42 @@ _CORRECTION = _any(
 )
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
-        r"\b(?:good ?bye|bye bye|bye|see you|see ya|have a (?:good|great|nice) (?:day|one|night))\b",
+        r"\b(?:good ?bye|bye bye|bye|see you|see ya)\b",
+        r"\bhave a (?:good|great|nice) (?:day|one|night)\b",
         r"^(?:no )?that(?:'s| is| will be) (?:all|it|everything)\b",
         r"\bnothing else\b",
         r"\bi(?:'m| am) (?:all set|done|good)\b(?! with)",
         r"\bhang(?:ing)? up\b",
+        r"\bi (?:have|need|gotta|got) to go\b",
     ),
+    "bye": _any(r"\b(?:good ?bye|bye bye|bye|see you|see ya)\b"),
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
         r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
-        r"^(?:sorry|what|huh)\s?\??$",
+        r"^(?:sorry|excuse me|pardon)?\s?(?:what|huh|pardon|come again)?(?: me)?\s?\??$",
+        r"\bwhat was that\b",
     ),
-    "start_over": _any(r"\b(?:start (?:over|again|from scratch)|from the (?:top|beginning)|reset)\b"),
+    "start_over": _any(
+        r"\b(?:start (?:over|again|from scratch)|from the (?:top|beginning)|reset)\b"
+    ),
     "cancel": _any(r"\bcancel\b"),
     "reschedule": _any(
         r"\breschedule\b",
-        r"\b(?:move|change|switch) (?:my|the) (?:tour|appointment|booking|visit)\b",
+        r"\b(?:move|change|switch|push) (?:my|the|our) (?:tour|appointment|booking|visit)\b",
+        r"\b(?:move|push|change|switch) it (?:to|back|forward|up)\b",
+        r"\b(?:a )?different (?:time|day)\b",
     ),
     "book": _any(
-        r"\b(?:book|schedule|set up|arrange|make|get) (?:a |an |me |us )*(?:tour|visit|viewing|showing|appointment)\b",
-        r"\b(?:tour|see|visit|view|look at) (?:the |an |a |your )?(?:apartment|unit|place|building|property)\b",
+        r"\b(?:book|schedule|set up|arrange|make|get) (?:a |an |me |us )*"
+        r"(?:tour|visit|viewing|showing|appointment)\b",
+        r"\b(?:tour|see|visit|view|look at) (?:the |an |a |your )?"
+        r"(?:apartment|unit|place|building|property)\b",
         r"\b(?:take|do) a tour\b",
         r"\btour\b",
     ),
-    "human": _any(r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|someone|manager)\b"),
+    "human": _any(
+        r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|someone|manager)\b"
+    ),
 }
 
 
@@ -151,37 +169,61 @@ def detect_correction(s: str) -> bool:
 
 # ---------------------------------------------------------------- questions
 
+_PET_WORDS = r"(?:pets?|dogs?|cats?|animals?|puppy|puppies|kittens?)"
 _TOPICS: dict[str, re.Pattern[str]] = {
-    "parking": _any(r"\bpark(?:ing)?\b", r"\bgarage\b", r"\bmy car\b"),
+    "parking": _any(
+        r"\bparking\b",
+        r"\bgarage\b",
+        r"\bmy car\b",
+        r"\b(?:where|can) (?:can |do |could )?(?:i|we) park\b",
+        r"\bpark (?:my|our|a) (?:car|vehicle)\b",
+    ),
     "pets": _any(
-        r"\b(?:pets?|dogs?|cats?|animals?)\b.*\b(?:allow(?:ed)?|ok|okay|welcome|permitted|policy|friendly)\b",
-        r"\b(?:allow|accept|permit|take)s? (?:pets?|dogs?|cats?|animals?)\b",
+        rf"\b{_PET_WORDS}\b.*\b(?:allow(?:ed)?|ok|okay|welcome|permitted|policy|friendly)\b",
+        rf"\b(?:allow|accept|permit|take)s? {_PET_WORDS}\b",
         r"\bpet (?:policy|friendly|fee|rent|deposit)\b",
-        r"\b(?:can|could) i (?:bring|have|keep) (?:a |my |2 |two )?(?:pets?|dogs?|cats?)\b",
+        rf"\b(?:can|could) (?:i|we) (?:bring|have|keep) (?:a |my |our |\d+ )?{_PET_WORDS}\b",
+        rf"\bwhat about (?:my |our )?{_PET_WORDS}\b",
     ),
     "rent": _any(
-        r"\bhow much\b",
+        r"\bhow much\b(?!.*\b(?:parking|garage|park|pet|deposit|fee)\b)",
         r"\b(?:rent|rents|price|prices|pricing|cost|costs)\b.*\?",
         r"\bwhat(?:'s| is| are) the (?:rent|price|cost)",
         r"\bwhat do .* cost\b",
+        r"\bwhat about (?:the )?(?:rent|price|cost)s?\b",
     ),
     "amenities": _any(
         r"\bamenit(?:y|ies)\b",
         r"\b(?:gym|pool|fitness|rooftop|roof deck|doorman|concierge)\b",
         r"\bwhat does (?:the building|it) (?:have|offer)\b",
     ),
-    "laundry": _any(r"\b(?:laundry|washer|dryer)\b"),
+    "laundry": _any(r"\b(?:laundry|washer|dryer|washing machine)\b"),
     "utilities": _any(r"\butilit(?:y|ies)\b", r"\b(?:heat|electric(?:ity)?|internet) included\b"),
-    "lease": _any(r"\blease (?:length|term)s?\b", r"\bhow long (?:is|are) the lease"),
+    "lease": _any(
+        r"\blease (?:length|term)s?\b", r"\bhow long (?:is|are) the lease", r"\blease\b.*\?"
+    ),
     "deposit": _any(r"\bsecurity deposit\b", r"\bdeposit\b"),
-    "address": _any(r"\baddress\b", r"\bwhere (?:is|are)\b", r"\blocated\b", r"\blocation\b", r"\bneighbou?rhood\b"),
-    "tour_hours": _any(r"\b(?:tour|showing|office) hours\b", r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b"),
+    "address": _any(
+        r"\baddress\b",
+        r"\bwhere (?:is|are)\b(?! (?:my|the) (?:tour|appointment))",
+        r"\blocated\b",
+        r"\blocation\b",
+        r"\bneighbou?rhood\b",
+    ),
+    "tour_hours": _any(
+        r"\b(?:tour|showing|office) hours\b",
+        r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b",
+        r"\bwhat (?:times|hours) (?:do you|are) (?:you )?(?:open|tours?)\b",
+    ),
 }
 
 
 def detect_questions(s: str) -> list[str]:
     """Topics the caller asked about (pets, parking, rent...)."""
-    return [topic for topic, pattern in _TOPICS.items() if pattern.search(s)]
+    found = [topic for topic, pattern in _TOPICS.items() if pattern.search(s)]
+    if "deposit" in found and "lease" in found and not re.search(r"\blease (?:length|term)", s):
+        found.remove("lease")
+    return found
 
 
 # ---------------------------------------------------------------- name
@@ -190,16 +232,30 @@ _NAME_INTRO = re.compile(
     r"\b(?:my name is|my name's|name is|names|this is|it's|it is|i'm|i am|call me|"
     r"you can call me)\s+([a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?)"
 )
-_NOT_NAMES = {
-    "a", "an", "the", "looking", "interested", "calling", "here", "just", "not", "good",
-    "fine", "great", "okay", "ok", "sorry", "trying", "wondering", "thinking", "hoping",
-    "going", "moving", "free", "available", "about", "at", "on", "in", "back", "still",
-    "also", "really", "so", "very", "afraid", "sure", "new", "all", "done", "the", "hi",
-    "hello", "yes", "no", "actually", "that", "this", "what", "we", "i", "me", "my", "and",
-    "a", "to", "for", "with", "by", "text", "email", "phone", "call", "be", "is", "it",
-    "reaching", "ready", "curious", "set", "happy", "glad", "tired", "busy", "out", "over",
-    "having", "getting", "planning", "needing", "searching",
-}
+_WEEKDAY_WORDS = "monday tuesday wednesday thursday friday saturday sunday"
+_MONTH_WORDS = (
+    "january february march april may june july august september october november december"
+)
+# Words that follow "I'm" or make up short answers but are never a name.
+_NOT_NAMES = frozenset(
+    (
+        "a an the looking interested calling here just not good fine great okay ok sorry "
+        "trying wondering thinking hoping going moving free available about at on in back "
+        "still also really so very afraid sure new all done hi hello hey yes yeah no nope "
+        "actually that this what we i me my and to for with by text email phone call be is "
+        "it reaching ready curious set happy glad tired busy out over having getting planning "
+        "needing searching i'd i'll i've i'm id ill ive would like want need wanted to book "
+        "tour tours visit schedule please thanks thank you tomorrow today tonight morning "
+        "afternoon evening next this week weekend month studio bedroom bedrooms apartment "
+        "unit place building virtual person video pets pet dog dogs cat cats budget rent "
+        "around maybe um uh er hmm well oh from calling who your is are was can could "
+        "allergic flexible open leaving staying living working um-hm mhm nothing something "
+        "anything everything cancel reschedule repeat start over goodbye bye does do did "
+        "have has had parking laundry gym pool how where when why which whose will "
+        f"{_WEEKDAY_WORDS} {_MONTH_WORDS}"
+    ).split()
+)
+_NAME_FILLER = re.compile(r"^(?:(?:yes|yeah|sure|ok|okay|hi|hello|hey|um|uh|oh|it's|its)\b[\s,]*)+")
 
 
 def _title(name: str) -> str:
@@ -212,12 +268,11 @@ def extract_name(s: str, expecting: bool = False) -> str | None:
         words = match.group(1).split()
         if words[0] in _NOT_NAMES:
             continue
-        kept = [w for w in words if w not in _NOT_NAMES]
-        kept = kept[: len(kept) if len(kept) == len(words) else 1]
-        return _title(" ".join(kept))
-    if expecting:
-        cleaned = re.sub(r"^(?:yes|yeah|sure|ok|okay|hi|hello|um|uh|it's|its)\b[\s,]*", "", s)
-        words = re.findall(r"[a-z][a-z'-]*", cleaned)
+        if len(words) > 1 and words[1] in _NOT_NAMES:
+            words = words[:1]
+        return _title(" ".join(words))
+    if expecting and "?" not in s and not detect_questions(s):
+        words = re.findall(r"[a-z][a-z'-]*", _NAME_FILLER.sub("", s))
         if 1 <= len(words) <= 3 and not any(w in _NOT_NAMES for w in words):
             return _title(" ".join(words))
     return None
@@ -225,9 +280,7 @@ def extract_name(s: str, expecting: bool = False) -> str | None:
 
 # ---------------------------------------------------------------- unit, pets, budget
 
-_UNIT = re.compile(
-    r"\b(?:(studio)s?|([1-3])\s?(?:-\s?)?(?:bed ?rooms?|beds?|br|b r|bd|bdrm)\b)"
-)
+_UNIT = re.compile(r"\b(?:(studio)s?|([1-3])\s?(?:-\s?)?(?:bed ?rooms?|beds?|br|b r|bd|bdrm)\b)")
 
 
 def extract_unit_size(s: str) -> UnitSize | None:
@@ -243,41 +296,44 @@ _PET_KINDS = {
     "dog": "dog", "dogs": "dog", "puppy": "dog", "puppies": "dog", "pup": "dog",
     "bird": "bird", "birds": "bird", "parrot": "bird", "rabbit": "rabbit", "rabbits": "rabbit",
     "bunny": "rabbit", "fish": "fish", "hamster": "hamster", "hamsters": "hamster",
-}
+}  # fmt: skip
 _PET = re.compile(
     r"\b(?:(\d+|a|an|one|a couple of|couple of|a pair of)\s+)?(?:(?:small|little|big|large|"
     r"old|young|senior|tiny|rescue|indoor|house)\s+)*(" + "|".join(_PET_KINDS) + r")\b"
 )
 _NO_PETS = re.compile(
-    r"\b(?:no pets?|no animals?|don't have (?:any )?(?:pets?|animals?)|do not have (?:any )?pets?|"
-    r"without (?:any )?pets?|pet ?free|zero pets|none)\b"
+    r"\b(?:no pets?|no animals?|don't have (?:any )?(?:pets?|animals?)|do not have (?:any )?"
+    r"pets?|without (?:any )?pets?|pet ?free|zero pets|nobody)\b"
 )
-_OWNERSHIP = re.compile(r"\b(?:i|we|i've|we've)\s(?:have|got|own|'ve got|also have)\b|\bmy\b|\bour\b|\bwith\b")
+_OWNERSHIP = re.compile(
+    r"\b(?:i|we|i've|we've)\s(?:have|got|own|'ve got|also have)\b|\bmy\b|\bour\b|\bwith\b"
+)
+_SHORT_ANSWER = re.compile(r"^(?:yes |yeah |yep )?(?:just )?(?:a|an|\d+|a couple of)\b")
 
 
 def extract_pets(s: str, expecting: bool = False) -> list[Pet] | None:
     """Pets the caller has; [] for "no pets"; None when they didn't say."""
-    if _NO_PETS.search(s) and not re.search(r"\b(?:i|we) have\b", s):
+    if _NO_PETS.search(s) and not re.search(r"\b(?:i|we) have\b(?! no)", s):
         return []
     matches = list(_PET.finditer(s))
     if not matches:
-        return [] if expecting and re.match(r"^(?:no|nope|nah|none)\b", s) else None
-    if not expecting and not _OWNERSHIP.search(s) and detect_questions(s):
+        return [] if expecting and re.match(_LEAD + r"(?:no|nope|nah|none)\b", s) else None
+    owned = _OWNERSHIP.search(s) or (expecting and _SHORT_ANSWER.match(s))
+    if not owned and detect_questions(s):
         return None  # "do you allow dogs?" is a question, not a fact
     counts: dict[str, int] = {}
     for match in matches:
-        amount, word = match.group(1), match.group(2)
-        if amount is None:
-            count = 2 if word.endswith("s") and word != "fish" else 1
-        elif amount.isdigit():
-            count = int(amount)
-        elif "couple" in amount or "pair" in amount:
-            count = 2
-        else:
-            count = 1
-        kind = _PET_KINDS[word]
-        counts[kind] = counts.get(kind, 0) + count
+        kind = _PET_KINDS[match.group(2)]
+        counts[kind] = counts.get(kind, 0) + _pet_count(match.group(1), match.group(2))
     return [Pet(kind=kind, count=count) for kind, count in counts.items()]
+
+
+def _pet_count(amount: str | None, word: str) -> int:
+    if amount is None:
+        return 2 if word.endswith("s") and word != "fish" else 1
+    if amount.isdigit():
+        return int(amount)
+    return 2 if "couple" in amount or "pair" in amount else 1
 
 
 _MONEY = re.compile(
@@ -286,26 +342,30 @@ _MONEY = re.compile(
 )
 _BUDGET_CUE = re.compile(
     r"\b(?:budget|around|about|up to|under|below|max(?:imum)?|no more than|less than|"
-    r"spend|afford|roughly|approximately|between|range|somewhere)\b"
+    r"spend|afford|roughly|approximately|between|range|somewhere|more than|over)\b"
+)
+_SPLIT_THOUSANDS = re.compile(r"\b([1-9]) ([1-9]00)\b")
+_NOT_MONEY_AFTER = re.compile(
+    r"\s?(?:bed|br\b|cats?|dogs?|pets?|am\b|pm\b|o'?clock|st\b|nd\b|rd\b|th\b)"
 )
 
 
 def extract_budget(s: str, expecting: bool = False) -> int | None:
     """Monthly budget in dollars, from "$3,200", "twenty five hundred" or "2.5k"."""
+    if expecting:
+        s = _SPLIT_THOUSANDS.sub(r"\1\2", s)  # "three eight hundred" -> 3800
     best: int | None = None
     for match in _MONEY.finditer(s):
         dollar, number, thousands, unit, per_month = match.groups()
-        value = float(number)
-        if thousands:
-            value *= 1000
-        elif value < 10 and expecting and "." in number:
-            value *= 1000  # "2.5" when asked for a budget means 2,500
-        amount = int(round(value))
-        context = s[max(0, match.start() - 30): match.start()]
-        cued = bool(dollar or thousands or unit or per_month or _BUDGET_CUE.search(context))
-        if not (cued or expecting):
+        if not (dollar or thousands) and _NOT_MONEY_AFTER.match(s, match.end(2)):
             continue
-        if 500 <= amount <= 30000:
+        value = float(number)
+        if thousands or (expecting and value < 20 and not (dollar or unit)):
+            value *= 1000  # "2.5k", or "about three" when asked for a budget
+        context = s[max(0, match.start() - 30) : match.start()]
+        cued = bool(dollar or thousands or unit or per_month or _BUDGET_CUE.search(context))
+        amount = round(value)
+        if (cued or expecting) and 500 <= amount <= 30000:
             best = amount  # later figures win: "2500, actually 3000"
     return best
 
@@ -333,15 +393,18 @@ _CONTACT_WORD = r"(texts?|texting|sms|messages?|e-?mails?|calls?|phone(?: calls?
 _CONTACT = re.compile(
     r"\b(?:prefer|rather|best|contact|reach|send|by|via|through|over)\b[^.?!]{0,25}?\b"
     + _CONTACT_WORD
-    + r"|\b(text|e-?mail) me\b"
+    + r"|\b(text|e-?mail) (?:me|it)\b"
     + r"|\b(call) me (?:back|later|at|on|any ?time|instead)\b"
-    + r"|\b" + _CONTACT_WORD + r" (?:is|are|works|would be) (?:best|better|fine|great|good)\b"
+    + r"|\b"
+    + _CONTACT_WORD
+    + r" (?:is|are|works|would be) (?:best|better|fine|great|good)\b"
 )
+_CONTACT_ANSWER = re.compile(r"\b(texts?|sms|e-?mail|call|phone)\b")
 
 
-def extract_contact_preference(s: str) -> ContactPreference | None:
+def extract_contact_preference(s: str, expecting: bool = False) -> ContactPreference | None:
     """How the caller wants to hear from us: call, text or email."""
-    match = _CONTACT.search(s)
+    match = _CONTACT.search(s) or (_CONTACT_ANSWER.search(s) if expecting else None)
     if not match:
         return None
     word = next(g for g in match.groups() if g)
@@ -358,6 +421,12 @@ _EMAIL_SPOKEN = re.compile(
     r"([a-z0-9]+(?:\s?(?:dot|\.)\s?[a-z0-9]+)+)\b"
 )
 _JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
+_EMAIL_LEAD = re.compile(r"^(?:(?:my|the|email|e-mail|address|is|it's|its|sure|yes|ok)\s)+")
+
+
+def _join_spoken(part: str) -> str:
+    part = re.sub(r"\s?\b(dot|underscore|dash|hyphen)\b\s?", lambda m: _JOINERS[m.group(1)], part)
+    return part.replace(" ", "")
 
 
 def extract_email(s: str) -> str | None:
@@ -365,69 +434,112 @@ def extract_email(s: str) -> str | None:
     written = _EMAIL_WRITTEN.search(s)
     if written:
         return written.group(0).strip(".")
-    spoken = _EMAIL_SPOKEN.search(s)
+    spoken = _EMAIL_SPOKEN.search(_EMAIL_LEAD.sub("", s))
     if not spoken:
         return None
-
-    def join(part: str) -> str:
-        part = re.sub(r"\s?\b(dot|underscore|dash|hyphen)\b\s?", lambda m: _JOINERS[m.group(1)], part)
-        return part.replace(" ", "")
-
-    local, domain = join(spoken.group(1)), join(spoken.group(2))
+    local, domain = _join_spoken(spoken.group(1)), _join_spoken(spoken.group(2))
     if "." not in domain or len(domain.rsplit(".", 1)[1]) < 2:
         return None
     return f"{local}@{domain}"
 
 
 _PHONE_RUN = re.compile(r"(?:\+?\d[\d\s().-]{8,}\d)")
+_PHONE_CUE = re.compile(r"\b(?:number|phone|cell|reach me|call me)\b")
 
 
-def extract_phone(s: str, region: str = "US") -> str | None:
-    """A phone number in E.164, from digits however they were grouped or spoken."""
-    spoken = re.sub(r"\boh\b", "0", s) if re.search(r"\b(?:number|phone|cell|reach me)\b", s) else s
+def find_phone(s: str, region: str = "US") -> tuple[str, int, int] | None:
+    """A phone number in E.164 and where it was said, however it was grouped or spoken."""
+    spoken = re.sub(r"\boh\b", " 0", s) if _PHONE_CUE.search(s) else s
     for match in _PHONE_RUN.finditer(spoken):
         digits = re.sub(r"[^\d+]", "", match.group(0))
-        if len(digits.lstrip("+")) < 10:
+        if not 10 <= len(digits.lstrip("+")) <= 15:
             continue
         try:
             parsed = phonenumbers.parse(digits, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            return e164, match.start(), match.end()
     return None
 
 
-# ---------------------------------------------------------------- dates and times
+def extract_phone(s: str, region: str = "US") -> str | None:
+    """A phone number in E.164, from digits however they were grouped or spoken."""
+    found = find_phone(s, region)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------- dates
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
+_PART = r"(?:early|mid|late|the end of|end of|the beginning of|beginning of|the start of|start of)"
+# "May" the month, not "I may want a dog".
+_MAY_VERB = (
+    r"(?<!\bi )(?<!\bwe )(?<!\byou )(?<!\bit )(?<!\bthey )(?<!\bthat )(?<!\bshe )(?<!\bhe )"
+    r"may(?! (?:be|want|have|need|not|i|we|also|take|come|like|see|move|ask|get|go)\b)"
+)
+_MONTHS_ALONE = _MONTHS.replace("may|", _MAY_VERB + "|")
 _DATE_PHRASE = re.compile(
     r"\b(?:the )?day after tomorrow\b"
-    r"|\b(?:today|tonight|tomorrow|tmrw)\b"
+    r"|\b(?:today|tonight|tomorrow|tmrw|yesterday)\b"
     rf"|\b(?:(?:this|next|on|coming|this coming) )?(?:{'|'.join(_WEEKDAYS)})s?\b"
-    rf"|\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"|\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?\b"
+    rf"|\b(?:{_PART} )?(?:{_MONTHS}) (?:of )?20\d\d\b"
     rf"|\b(?:the )?\d{{1,2}}(?:st|nd|rd|th)? of (?:{_MONTHS})\b"
-    r"|\bthe \d{1,2}(?:st|nd|rd|th)\b(?! (?:one|option|time|slot|choice))"
+    r"|\bthe \d{1,2}(?:st|nd|rd|th)\b(?! (?:option|time|slot|choice))"
     r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b"
     r"|\b(?:in )?(?:a|1|2|3) weeks?(?: from (?:now|today))?\b"
     r"|\bnext week\b"
-    rf"|\b(?:early |mid |late |end of |beginning of )?(?:{_MONTHS})\b(?! \d)"
+    rf"|\b(?:{_PART} )?(?:next|this|the) month\b"
+    rf"|\b(?:{_PART} )?(?:{_MONTHS_ALONE})\b(?! \d)"
+    rf"|\b(?:(?:{_PART}|this|next|the) )?(?:spring|summer|fall|autumn|winter)\b"
+    r"|\b(?:asap|as soon as possible|right away|immediately)\b"
 )
-_MONTH_ONLY = re.compile(rf"^(?:(early|mid|late|end of|beginning of) )?({_MONTHS})$")
-
-_CLOCK = re.compile(
-    r"\b(?:at |around |by |for )?(\d{1,2})(?::(\d{2})|\s(\d{2})(?!\d))?\s?(am|pm|o'?clock)?"
-    r"(?:\s?(?:in the (morning|afternoon|evening)|at night|tonight))?\b"
+_SEASONS = {
+    "spring": "march",
+    "summer": "june",
+    "fall": "september",
+    "autumn": "september",
+    "winter": "december",
+}
+_MONTH_ONLY = re.compile(
+    rf"^(?:({_PART}) )?({_MONTHS}|{'|'.join(_SEASONS)})(?: (?:of )?(20\d\d))?$"
 )
-_NOON = re.compile(r"\b(noon|midday|midnight)\b")
-_HALF_PAST = re.compile(r"\b(half|quarter) (past|after|to) (\d{1,2})\b")
-_PERIOD = re.compile(r"\b(morning|afternoon|evening|tonight|night|after work|lunch ?time)\b")
-_PERIOD_ALIASES = {"tonight": "evening", "night": "evening", "after work": "evening",
-                   "lunchtime": "afternoon", "lunch time": "afternoon"}
+_MONTH_NUMBERS = {
+    name: number
+    for number, names in enumerate(
+        (
+            "jan january",
+            "feb february",
+            "mar march",
+            "apr april",
+            "may",
+            "jun june",
+            "jul july",
+            "aug august",
+            "sep sept september",
+            "oct october",
+            "nov november",
+            "dec december",
+        ),
+        1,
+    )
+    for name in names.split()
+}
+_RELATIVE_MONTH = re.compile(rf"^(?:({_PART}) )?(next|this|the) month$")
+_PART_OFFSETS = {"mid": 14, "late": 24, "end of": 27, "the end of": 27}
+# Phrases that name a month or so, not a day: a move-in date, never a tour day.
+_MONTH_LEVEL = re.compile(
+    rf"^(?:(?:{_PART}|this|next|the) )?(?:(?:{_MONTHS})|month|{'|'.join(_SEASONS)})"
+    r"(?: (?:of )?20\d\d)?$"
+)
+_WEEKS = re.compile(r"(?:in )?(a|\d) weeks?(?: from (?:now|today))?")
+_SOON = frozenset({"asap", "as soon as possible", "right away", "immediately"})
 
 
 @dataclass(frozen=True)
@@ -437,6 +549,11 @@ class DateMention:
     phrase: str
     day: date
     start: int
+    end: int = 0
+
+    @property
+    def month_level(self) -> bool:
+        return bool(_MONTH_LEVEL.match(self.phrase)) or self.phrase in _SOON
 
 
 def extract_dates(s: str, now: datetime) -> list[DateMention]:
@@ -444,48 +561,90 @@ def extract_dates(s: str, now: datetime) -> list[DateMention]:
     found: list[DateMention] = []
     for match in _DATE_PHRASE.finditer(s):
         phrase = match.group(0).strip()
-        day = _resolve_date(phrase, now)
+        day = resolve_date(phrase, now)
         if day is not None:
-            found.append(DateMention(phrase, day, match.start()))
+            found.append(DateMention(phrase, day, match.start(), match.end()))
     return found
 
 
-def _resolve_date(phrase: str, now: datetime) -> date | None:
+def resolve_date(phrase: str, now: datetime) -> date | None:
+    """The day a date phrase names, seen from ``now``."""
     today = now.date()
     p = phrase.removeprefix("the ").removeprefix("on ")
-    if p in ("today", "tonight"):
+    p = re.sub(r"^(?:this|next) (?=spring|summer|fall|autumn|winter)", "", p)
+    simple = _simple_day(p, today)
+    if simple is not None:
+        return simple
+    weekday = next((i for i, w in enumerate(_WEEKDAYS) if w in p), None)
+    if weekday is not None:
+        return weekday_date(p, weekday, today)
+    nth = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", p)
+    if nth:
+        return _day_of_month(int(nth.group(1)), today)
+    relative = _RELATIVE_MONTH.match(phrase)
+    if relative:
+        return _relative_month(relative.group(1), relative.group(2), today)
+    month_only = _MONTH_ONLY.match(p) or _MONTH_ONLY.match(phrase)
+    if month_only:
+        return _month_date(*month_only.groups(), today=today)
+    parsed = dateparser.parse(p, languages=["en"], settings=_future(now))
+    return parsed.date() if parsed else None
+
+
+def _simple_day(p: str, today: date) -> date | None:
+    if p in ("today", "tonight") or p in _SOON:
         return today
+    if p == "yesterday":
+        return today - timedelta(days=1)
     if p in ("tomorrow", "tmrw"):
         return today + timedelta(days=1)
     if p == "day after tomorrow":
         return today + timedelta(days=2)
     if p == "next week":
         return today + timedelta(days=7 - today.weekday())
-    weekday = next((i for i, w in enumerate(_WEEKDAYS) if w in p), None)
-    if weekday is not None:
-        ahead = (weekday - today.weekday()) % 7
-        if p.startswith("next") and ahead == 0:
-            ahead = 7
-        elif p.startswith("next") and ahead <= 1 and today.weekday() >= 5:
-            ahead += 7  # "next Sunday" said on a Saturday means the one after tomorrow's
-        return today + timedelta(days=ahead)
-    nth = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", p)
-    if nth:
-        return _day_of_month(int(nth.group(1)), today)
-    month_only = _MONTH_ONLY.match(p)
-    if month_only:
-        part, month_name = month_only.groups()
-        parsed = dateparser.parse(f"{month_name} 1", languages=["en"], settings=_future(now))
-        if parsed is None:
-            return None
-        offset = {"mid": 14, "late": 24, "end of": 27}.get(part or "", 0)
-        return parsed.date() + timedelta(days=offset)
-    parsed = dateparser.parse(p, languages=["en"], settings=_future(now))
-    return parsed.date() if parsed else None
+    weeks = _WEEKS.fullmatch(p)
+    if weeks:
+        return today + timedelta(weeks=1 if weeks.group(1) == "a" else int(weeks.group(1)))
+    return None
+
+
+def weekday_date(phrase: str, weekday: int, today: date) -> date:
+    """The day a weekday phrase names: "saturday" is the coming one, "next wednesday" next week's.
+
+    A bare weekday that is today means a week from today (on a Monday, "Monday" is the
+    next one; "today" is what callers say for today). "Next Wednesday" said on a Monday
+    is the Wednesday of next week, not the day after tomorrow ("this Wednesday").
+    """
+    ahead = (weekday - today.weekday()) % 7
+    if phrase.startswith("next"):
+        next_monday = today + timedelta(days=7 - today.weekday())
+        return next_monday + timedelta(days=weekday)
+    if ahead == 0 and not phrase.startswith("this"):
+        ahead = 7
+    return today + timedelta(days=ahead)
+
+
+def _month_date(part: str | None, name: str, year: str | None, today: date) -> date:
+    """A day in the next such month, or this one: "early March", "June 2027", "spring"."""
+    month = _MONTH_NUMBERS[_SEASONS.get(name, name)]
+    if year:
+        first = date(int(year), month, 1)
+    else:
+        first = date(today.year + (month < today.month), month, 1)
+    return max(first + timedelta(days=_PART_OFFSETS.get(part or "", 0)), today)
+
+
+def _relative_month(part: str | None, which: str, today: date) -> date:
+    year, month = today.year, today.month
+    if which == "next":
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    first = date(year, month, 1)
+    day = first + timedelta(days=_PART_OFFSETS.get(part or "", 0))
+    return max(day, today)
 
 
 def _day_of_month(day_number: int, today: date) -> date | None:
-    """"the 28th": this month if it is still ahead, else next month."""
+    """The day of "the 28th": this month if it is still ahead, else next month."""
     year, month = today.year, today.month
     for _ in range(2):
         try:
@@ -507,15 +666,130 @@ def _future(now: datetime) -> dict:
     }
 
 
+# ---------------------------------------------------------------- move-in or tour day?
+
+_MOVE_CUE = re.compile(
+    r"\b(?:move|moving)(?: ?-? ?in(?:to)?)?\b(?! (?:it|that|my tour|the tour|my appointment)\b)"
+    r"|\blease (?:start|begin)s?\b|\bstart(?:ing)? (?:the |my )?lease\b"
+    r"|\bneed (?:a|the) place\b"
+)
+_TOUR_CUE = re.compile(
+    r"\b(?:tour|visit|viewing|showing|appointment|come (?:by|in|over)|stop by|see (?:it|the)|"
+    r"how about|what about|works? for me|book|schedule|reschedule|move it|change it|"
+    r"switch it|available|free|open)\b"
+)
+_CLOCK_AFTER = re.compile(
+    r"^,?\s*(?:at |around |by |@ ?)?(?:\d{1,2}\b(?!\s?(?:st|nd|rd|th|bed|br|cats?|dogs?|pets?|k)\b)"
+    r"|noon|midday|half|quarter)"
+    r"|^,?\s*(?:in the )?(?:morning|afternoon|evening|night)\b"
+)
+_CLOCK_BEFORE = re.compile(r"(?:\d(?:\s?[ap]m|:\d\d)|noon|o'?clock)\s*(?:on |this |next )*$")
+_FILLER_TEXT = (
+    "um uh oh well so and how about what is are does do it that works for me please yes yeah "
+    "ok okay sure maybe perhaps let's lets say i can could would like we on the a then good "
+    "fine work probably sometime think hopefully around by in of at just ideally"
+)
+_FILLER_WORDS = frozenset(_FILLER_TEXT.split())
+
+
+def _clock_next_to(s: str, mention: DateMention) -> bool:
+    """A time right by the date ("saturday at 11", "11 am on friday") makes it a tour day."""
+    return bool(_CLOCK_AFTER.match(s[mention.end :]) or _CLOCK_BEFORE.search(s[: mention.start]))
+
+
+def _cue_before(s: str, mention: DateMention, earlier: DateMention | None) -> str | None:
+    """The kind of the last cue ("move" or "tour") between the previous date and this one."""
+    low = earlier.end if earlier else 0
+    window = s[max(low, mention.start - 40) : mention.start]
+    last: tuple[int, str] | None = None
+    for kind, pattern in (("move", _MOVE_CUE), ("tour", _TOUR_CUE)):
+        for match in pattern.finditer(window):
+            if last is None or match.start() >= last[0]:
+                last = (match.start(), kind)
+    return last[1] if last else None
+
+
+def is_move_in(
+    s: str, mention: DateMention, earlier: DateMention | None, awaiting: str | None
+) -> bool:
+    """Does this date say when the caller moves in (rather than when they'd tour)?"""
+    if _clock_next_to(s, mention):
+        return False
+    cue = _cue_before(s, mention, earlier)
+    if cue is not None:
+        return cue == "move"
+    if awaiting == "move_in":
+        return True
+    if awaiting in TOUR_AWAITS:
+        return False
+    return mention.month_level
+
+
+def _about_the_date(s: str, mention: DateMention, awaiting: str | None, timed: bool) -> bool:
+    """Is a day the caller named really meant for us, not small talk ("the weather today")?"""
+    if awaiting in TOUR_AWAITS or timed or _TOUR_CUE.search(s) or _MOVE_CUE.search(s):
+        return True
+    rest = (s[: mention.start] + " " + s[mention.end :]).split()
+    return len([w for w in rest if w not in _FILLER_WORDS]) <= 1
+
+
+def split_dates(
+    s: str, mentions: list[DateMention], awaiting: str | None, timed: bool = False
+) -> tuple[date | None, date | None]:
+    """(move-in date, tour day) from the dates named; the last one of each kind wins."""
+    move_in: date | None = None
+    tour_day: date | None = None
+    earlier: DateMention | None = None
+    for mention in mentions:
+        if not _about_the_date(s, mention, awaiting, timed):
+            pass
+        elif is_move_in(s, mention, earlier, awaiting):
+            move_in = mention.day
+        elif not mention.month_level:
+            tour_day = mention.day
+        earlier = mention
+    return move_in, tour_day
+
+
+# ---------------------------------------------------------------- times of day
+
+_CLOCK = re.compile(
+    r"\b(?:at |around |by |for |@ ?)?(\d{1,2})(?::(\d{2})|\s(\d{2})(?!\d))?\s?(am|pm|o'?clock)?"
+    r"(?:\s?(?:in the (morning|afternoon|evening)|at night|tonight))?\b"
+)
+_NOON = re.compile(r"\b(noon|midday|midnight)\b")
+_HALF_PAST = re.compile(r"\b(half|quarter) (past|after|to) (\d{1,2})\b")
+_PERIOD = re.compile(
+    r"(?<!good )\b(morning|afternoon|evening|tonight|night|after work|lunch ?time)\b"
+)
+_PERIOD_ALIASES = {
+    "tonight": "evening",
+    "night": "evening",
+    "after work": "evening",
+    "lunchtime": "afternoon",
+    "lunch time": "afternoon",
+}
+_NOT_A_CLOCK_AFTER = re.compile(
+    r"\s?(?:st|nd|rd|th|bed|br|cats?|dogs?|pets?|weeks?|days?|months?|years?|"
+    r"dollars?|k\b|grand|people|of\b|/|minutes?|hours?|floors?|pounds?)"
+)
+_CUE_WORDS = ("at ", "around ", "by ", "for ", "@")
+
+
+def extract_period(s: str) -> str | None:
+    """A part of the day: morning, afternoon or evening."""
+    match = _PERIOD.search(s)
+    if not match:
+        return None
+    return _PERIOD_ALIASES.get(match.group(1), match.group(1))
+
+
 def extract_clock(s: str, expecting: bool = False) -> tuple[time | None, str | None]:
     """An explicit time of day and/or a part of the day ("morning")."""
-    period_match = _PERIOD.search(s)
-    period = period_match.group(1) if period_match else None
-    period = _PERIOD_ALIASES.get(period or "", period)
-    clock: time | None = None
+    period = extract_period(s)
     noon = _NOON.search(s)
     if noon:
-        clock = time(0) if noon.group(1) == "midnight" else time(12)
+        return (time(0) if noon.group(1) == "midnight" else time(12)), period
     half = _HALF_PAST.search(s)
     if half:
         kind, direction, hour_text = half.groups()
@@ -523,29 +797,30 @@ def extract_clock(s: str, expecting: bool = False) -> tuple[time | None, str | N
         hour = int(hour_text)
         if direction == "to":
             hour, minutes = hour - 1, 60 - minutes
-        clock = _twelve_to_24(hour, minutes, None, period)
-    if clock is None:
-        for match in _CLOCK.finditer(s):
-            hour_text, mm, spaced_mm, suffix, inline_period = match.groups()
-            whole = match.group(0)
-            cued = bool(
-                suffix or mm or inline_period or whole.startswith(("at ", "around ", "by ", "for "))
-                or "night" in whole or "tonight" in whole
-            )
-            after = s[match.end(): match.end() + 10]
-            if re.match(r"\s?(?:st|nd|rd|th|bed|br|cats?|dogs?|pets?|weeks?|days?|months?|"
-                        r"dollars?|k\b|grand|people|of\b|/)", after):
-                continue
-            if not (cued or expecting):
-                continue
-            hour = int(hour_text)
-            minute = int(mm or spaced_mm or 0)
-            if hour > 23 or minute > 59 or (hour > 12 and not (mm or spaced_mm)):
-                continue
-            if "night" in whole or "tonight" in whole:
-                inline_period = "evening"
-            clock = _twelve_to_24(hour, minute, suffix, inline_period or period)
+        return _twelve_to_24(hour, minutes, None, period), period
+    clock: time | None = None
+    for match in _CLOCK.finditer(s):
+        found = _clock_from_match(s, match, expecting, period)
+        if found is not None:
+            clock = found  # the last time named wins: "2, I mean 3 pm"
     return clock, period
+
+
+def _clock_from_match(
+    s: str, match: re.Match[str], expecting: bool, period: str | None
+) -> time | None:
+    hour_text, mm, spaced_mm, suffix, inline_period = match.groups()
+    whole = match.group(0)
+    at_night = "night" in whole
+    cued = bool(suffix or mm or inline_period or at_night or whole.startswith(_CUE_WORDS))
+    if _NOT_A_CLOCK_AFTER.match(s, match.end()) or not (cued or expecting):
+        return None
+    hour, minute = int(hour_text), int(mm or spaced_mm or 0)
+    if hour > 23 or minute > 59 or (hour > 12 and not (mm or spaced_mm)):
+        return None
+    if suffix and suffix.startswith("o"):
+        suffix = None
+    return _twelve_to_24(hour, minute, suffix, "evening" if at_night else inline_period or period)
 
 
 def _twelve_to_24(hour: int, minute: int, suffix: str | None, period: str | None) -> time:
@@ -555,14 +830,19 @@ def _twelve_to_24(hour: int, minute: int, suffix: str | None, period: str | None
         return time(hour % 12 + 12, minute)
     if suffix == "am" or period == "morning":
         return time(hour % 12, minute)
-    # No am/pm: read it the way people book tours (9-11 in the morning, 12-7 after noon).
+    # No am/pm: read it the way people book tours (8-11 in the morning, 12-7 after noon).
     return time(hour if hour >= 8 and hour != 12 else (hour % 12) + 12, minute)
 
 
-_MOVE_CUE = re.compile(r"\b(?:move|moving|move-in|movein|start(?:ing)? (?:the )?lease|lease start|need (?:a|the) place|available)\b")
-
-
 # ---------------------------------------------------------------- everything
+
+
+def _blank(s: str, spans: list[tuple[int, int]]) -> str:
+    """The text with some spans blanked out (positions kept), so extractors skip them."""
+    chars = list(s)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
 
 
 def understand(
@@ -575,49 +855,53 @@ def understand(
     u.intents = detect_intents(s)
     u.correction = detect_correction(s)
     u.questions = detect_questions(s)
-
-    u.property_ids = catalog.find_all(normalize_words(text)) or catalog.find_all(
-        normalize_words(s)
-    )
+    u.property_ids = catalog.find_all(normalize_words(text)) or catalog.find_all(normalize_words(s))
     s = catalog.strip_names(s)
+    without_contacts = _blank(s, _read_contacts(u, s, awaiting))
+    _read_caller(u, without_contacts, awaiting)
+    mentions = extract_dates(without_contacts, now)
+    plain = _blank(without_contacts, [(m.start, m.end) for m in mentions if m.phrase != "tonight"])
+    u.budget = extract_budget(plain, expecting=awaiting == "budget")
+    _read_when(u, without_contacts, plain, mentions, awaiting)
+    return u
+
+
+def _read_caller(u: Understanding, s: str, awaiting: str | None) -> None:
     u.name = extract_name(s, expecting=awaiting == "name")
-    u.unit_size = extract_unit_size(s)
-    u.pets = extract_pets(s, expecting=awaiting in ("pets", "pet_details"))
-    u.email = extract_email(s)
-    u.phone = extract_phone(s)
-    without_contacts = s
-    for found in (u.email, u.phone):
-        if found:
-            without_contacts = without_contacts.replace(found, " ")
-    u.budget = extract_budget(without_contacts, expecting=awaiting == "budget")
-    u.tour_type = extract_tour_type(s)
-    u.contact_preference = extract_contact_preference(s)
-    if awaiting == "contact_preference" and u.contact_preference is None:
-        word = re.search(r"\b(text|email|e-mail|call|phone)\b", s)
-        if word:
-            u.contact_preference = {"text": "text", "call": "call", "phone": "call"}.get(
-                word.group(1), "email"
-            )
     if u.name and u.name.lower().split()[0] in ("text", "email"):
         u.name = None
+    u.unit_size = extract_unit_size(s)
+    u.pets = extract_pets(s, expecting=awaiting in ("pets", "pet_details"))
+    u.tour_type = extract_tour_type(s)
 
-    dates = extract_dates(s, now)
-    move_cue = _MOVE_CUE.search(s)
-    tour_dates: list[DateMention] = []
-    for mention in dates:
-        near_move = move_cue and abs(move_cue.start() - mention.start) < 40
-        if awaiting == "move_in" or (near_move and awaiting != "tour_time"):
-            u.move_in = mention.day
-        else:
-            tour_dates.append(mention)
-    if tour_dates:
-        u.tour_day = tour_dates[-1].day
-    budget_or_unit_only = u.budget is not None and awaiting != "tour_time"
-    clock, period = extract_clock(s, expecting=awaiting == "tour_time" and not budget_or_unit_only)
-    if clock is not None and not (u.move_in and not tour_dates and awaiting == "move_in"):
-        u.tour_clock = clock
-    if period and not (u.move_in and not tour_dates):
-        u.tour_period = period
-    if u.move_in is None and awaiting == "move_in" and re.search(r"\b(?:asap|as soon as possible|right away|immediately)\b", s):
-        u.move_in = now.date()
-    return u
+
+def _read_contacts(u: Understanding, s: str, awaiting: str | None) -> list[tuple[int, int]]:
+    """Email, phone and how to send the confirmation; returns where the contacts were said."""
+    spans: list[tuple[int, int]] = []
+    u.email = extract_email(s)
+    email = _EMAIL_WRITTEN.search(s) or _EMAIL_SPOKEN.search(s)
+    if u.email and email:
+        spans.append(email.span())
+    phone = find_phone(s)
+    if phone:
+        u.phone = phone[0]
+        spans.append((phone[1], phone[2]))
+    u.contact_preference = extract_contact_preference(s, expecting=awaiting == "contact_preference")
+    return spans
+
+
+def _read_when(
+    u: Understanding, s: str, plain: str, mentions: list[DateMention], awaiting: str | None
+) -> None:
+    """Move-in date, tour day, clock time and part of the day."""
+    expecting_clock = awaiting in ("tour_time", "pick_slot", "confirm", "manage_booking")
+    clock, period = extract_clock(plain, expecting=expecting_clock and u.budget is None)
+    timed = clock is not None or period is not None
+    u.move_in, u.tour_day = split_dates(s, mentions, awaiting, timed)
+    if u.move_in is not None and u.tour_day is None and not _tour_time_said(s, awaiting):
+        return  # "moving in January 15" says nothing about the tour
+    u.tour_clock, u.tour_period = clock, period
+
+
+def _tour_time_said(s: str, awaiting: str | None) -> bool:
+    return awaiting in TOUR_AWAITS or bool(_TOUR_CUE.search(s))

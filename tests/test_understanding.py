@@ -1,0 +1,621 @@
+"""Every extractor in app/planner/understanding.py, with tricky inputs in both recognizer styles.
+
+Extractors read *prepared* text (``numbers.prepare``): lowercase, digits for number words,
+"pm" for "p.m.". So each case here is written the way a recognizer writes it and prepared
+first, exactly as ``understand`` does.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from app.planner import understanding as u
+from app.planner.catalog import Catalog
+from app.planner.numbers import prepare
+from app.planner.state import Pet
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=NY)  # a Monday
+CATALOG = Catalog.load(Path(__file__).resolve().parent.parent / "prompts" / "properties.yaml")
+
+
+def p(text: str) -> str:
+    return prepare(text)
+
+
+# ---------------------------------------------------------------- numbers.prepare
+
+
+@pytest.mark.parametrize(
+    ("raw", "prepared"),
+    [
+        ("Twenty five hundred", "2500"),
+        ("twenty-five hundred dollars", "2500 dollars"),
+        ("a 2-bedroom, around $3,200.", "a 2-bedroom around $3200."),
+        ("hudson three sixty", "hudson 3 60"),
+        ("Oh sorry, I meant 3 p.m.", "oh sorry i meant 3 pm"),
+        ("ten a m", "10 am"),
+        ("a one-bedroom", "a 1 bedroom"),
+        ("the second one", "the 2nd option"),
+        ("the monday one", "the monday option"),
+        ("no one", "nobody"),
+        ("i'd like the one bedroom", "i'd like the 1 bedroom"),
+        ("the one-bedroom", "the 1 bedroom"),
+        ("i'll take the one at noon", "i'll take that at noon"),
+        ("march first", "march 1st"),
+        ("It\u2019s Dana", "it's dana"),
+    ],
+)
+def test_prepare(raw: str, prepared: str) -> None:
+    assert prepare(raw) == prepared
+
+
+# ---------------------------------------------------------------- yes / no / intents
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yes", True),
+        ("Yeah, sure.", True),
+        ("um yes please", True),
+        ("Sounds good!", True),
+        ("that's right", True),
+        ("go ahead and book it", True),
+        ("nope", False),
+        ("No thanks.", False),
+        ("not really", False),
+        ("that's not right", False),
+        ("Don't book it yet.", False),
+        ("no, that doesn't work", False),
+        ("no pets", None),  # an answer about pets, not a "no"
+        ("saturday at 11", None),
+        ("I know the building", None),
+    ],
+)
+def test_detect_affirm(text: str, expected: bool | None) -> None:
+    assert u.detect_affirm(p(text)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ok bye", "goodbye"),
+        ("No, that's all.", "goodbye"),
+        ("i'm all set thanks", "goodbye"),
+        ("I have to go.", "goodbye"),
+        ("good bye", "bye"),
+        ("can you repeat that", "repeat"),
+        ("Sorry, what?", "repeat"),
+        ("say that again", "repeat"),
+        ("huh?", "repeat"),
+        ("let's start over", "start_over"),
+        ("Can we start from scratch?", "start_over"),
+        ("please cancel my tour", "cancel"),
+        ("I need to reschedule.", "reschedule"),
+        ("can i move my appointment", "reschedule"),
+        ("Move it to Friday at 3 PM.", "reschedule"),
+        ("i'd like to book a tour", "book"),
+        ("can I talk to a person", "human"),
+    ],
+)
+def test_detect_intents(text: str, intent: str) -> None:
+    assert intent in u.detect_intents(p(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm all set with the studio, what about parking",
+        "a two bedroom",
+        "dana lee",
+        "move in soon",
+    ],
+)
+def test_no_false_intents(text: str) -> None:
+    assert not {"goodbye", "cancel", "reschedule", "start_over"} & u.detect_intents(p(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("actually make that a three bedroom", True),
+        ("Oh sorry, I meant 3 p.m.", True),
+        ("wait, hudson instead", True),
+        ("scratch that", True),
+        ("a three bedroom", False),
+        ("sorry about the noise", False),
+    ],
+)
+def test_detect_correction(text: str, expected: bool) -> None:
+    assert u.detect_correction(p(text)) is expected
+
+
+# ---------------------------------------------------------------- questions
+
+
+@pytest.mark.parametrize(
+    ("text", "topics"),
+    [
+        ("is there parking", ["parking"]),
+        ("Where can I park my car?", ["parking"]),
+        ("do you allow dogs", ["pets"]),
+        ("Are cats OK?", ["pets"]),
+        ("what about my dog", ["pets"]),
+        ("how much is a two bedroom", ["rent"]),
+        ("What's the rent?", ["rent"]),
+        ("how much is parking", ["parking"]),  # about parking, not rent
+        ("does it have a gym", ["amenities"]),
+        ("what amenities do you have", ["amenities"]),
+        ("Is there a washer and dryer?", ["laundry"]),
+        ("are utilities included", ["utilities"]),
+        ("how long is the lease", ["lease"]),
+        ("Is the security deposit one month?", ["deposit"]),
+        ("what's the address", ["address"]),
+        ("What are your tour hours?", ["tour_hours"]),
+        ("is there parking and a pool", ["parking", "amenities"]),
+    ],
+)
+def test_detect_questions(text: str, topics: list[str]) -> None:
+    assert u.detect_questions(p(text)) == topics
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hi i'm jo park",
+        "I have two cats and a dog.",
+        "a studio please",
+        "jo dot park at example dot com",
+    ],
+)
+def test_statements_are_not_questions(text: str) -> None:
+    assert u.detect_questions(p(text)) == []
+
+
+# ---------------------------------------------------------------- name
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "name"),
+    [
+        ("hi my name is dana lee", False, "Dana Lee"),
+        ("Hi, this is Marcus Chen.", False, "Marcus Chen"),
+        ("it's priya", False, "Priya"),
+        ("this is dana i'd like a tour", False, "Dana"),
+        ("you can call me jo", False, "Jo"),
+        ("Fine. I'm Eve.", False, "Eve"),
+        ("I'm looking for a studio", False, None),
+        ("i'm not sure", False, None),
+        ("it's saturday", False, None),
+        ("i am interested in hudson", False, None),
+        ("dana lee", True, "Dana Lee"),
+        ("Um, Dana.", True, "Dana"),
+        ("yes it's omar haddad", True, "Omar Haddad"),
+        ("dana lee", False, None),  # a bare name only counts when we asked for one
+        ("book a tour", True, None),
+        ("does riverview have parking", True, None),
+        ("what?", True, None),
+        ("i want to see an apartment on saturday", True, None),
+    ],
+)
+def test_extract_name(text: str, expecting: bool, name: str | None) -> None:
+    assert u.extract_name(p(text), expecting=expecting) == name
+
+
+# ---------------------------------------------------------------- unit size
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("a 2-bedroom", "2br"),
+        ("a two bedroom", "2br"),
+        ("A one-bedroom, please.", "1br"),
+        ("2BR", "2br"),
+        ("three bedrooms", "3br"),
+        ("1 bed", "1br"),
+        ("a studio apartment", "studio"),
+        ("studios", "studio"),
+        ("a two bedroom actually make that a three bedroom", "3br"),
+        ("2 bathrooms", None),
+        ("two cats", None),
+        ("four bedrooms", None),
+    ],
+)
+def test_extract_unit_size(text: str, size: str | None) -> None:
+    assert u.extract_unit_size(p(text)) == size
+
+
+# ---------------------------------------------------------------- pets
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "pets"),
+    [
+        ("two cats and a dog", True, [Pet(kind="cat", count=2), Pet(kind="dog")]),
+        ("I have 2 cats and a dog.", False, [Pet(kind="cat", count=2), Pet(kind="dog")]),
+        ("we have a couple of cats", False, [Pet(kind="cat", count=2)]),
+        ("A cat and 2 small dogs.", True, [Pet(kind="cat"), Pet(kind="dog", count=2)]),
+        ("my old rescue dog", False, [Pet(kind="dog")]),
+        ("a parrot", True, [Pet(kind="bird")]),
+        ("one fish", True, [Pet(kind="fish")]),
+        ("no pets", False, []),
+        ("We don't have any pets.", False, []),
+        ("no", True, []),
+        ("nope", True, []),
+        ("no", False, None),
+        ("do you allow dogs?", False, None),
+        ("do you allow dogs?", True, None),
+        ("a two bedroom", False, None),
+    ],
+)
+def test_extract_pets(text: str, expecting: bool, pets: list[Pet] | None) -> None:
+    assert u.extract_pets(p(text), expecting=expecting) == pets
+
+
+# ---------------------------------------------------------------- budget
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "budget"),
+    [
+        ("around $3,200", False, 3200),
+        ("a 2-bedroom, around $3,200.", False, 3200),
+        ("twenty five hundred", True, 2500),
+        ("twenty-five hundred a month", False, 2500),
+        ("2.5k", False, 2500),
+        ("two point five k", False, 2500),
+        ("five grand", False, 5000),
+        ("$4,500/month", False, 4500),
+        ("up to 3500", False, 3500),
+        ("about three", True, 3000),
+        ("three eight hundred", True, 3800),
+        ("between $6,500 and $7,000", False, 7000),
+        ("2500, actually 3000", True, 3000),
+        ("2500", False, None),  # a bare number is not a budget unless we asked
+        ("3 bedrooms", True, None),
+        ("at 10 am", True, None),
+        ("around 3 cats", False, None),
+        ("a $400 pet fee", False, None),
+    ],
+)
+def test_extract_budget(text: str, expecting: bool, budget: int | None) -> None:
+    assert u.extract_budget(p(text), expecting=expecting) == budget
+
+
+# ---------------------------------------------------------------- tour type, contact, email, phone
+
+
+@pytest.mark.parametrize(
+    ("text", "tour_type"),
+    [
+        ("virtual", "virtual"),
+        ("A video tour, please.", "virtual"),
+        ("can we do it over facetime", "virtual"),
+        ("in person", "in_person"),
+        ("In-person.", "in_person"),
+        ("I'd like to come by", "in_person"),
+        ("virtual, actually no, in person", "in_person"),
+        ("a two bedroom", None),
+    ],
+)
+def test_extract_tour_type(text: str, tour_type: str | None) -> None:
+    assert u.extract_tour_type(p(text)) == tour_type
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "preference"),
+    [
+        ("text me", False, "text"),
+        ("Email is best.", False, "email"),
+        ("please send it by e-mail", False, "email"),
+        ("call me back later", False, "call"),
+        ("email", True, "email"),
+        ("Text, please.", True, "text"),
+        ("phone", True, "call"),
+        ("email", False, None),
+        ("no thanks", True, None),
+    ],
+)
+def test_extract_contact_preference(text: str, expecting: bool, preference: str | None) -> None:
+    assert u.extract_contact_preference(p(text), expecting=expecting) == preference
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("marcus.chen@example.com", "marcus.chen@example.com"),
+        ("Email: Max.Braun@Example.com.", "max.braun@example.com"),
+        ("dana dot lee at example dot com", "dana.lee@example.com"),
+        ("my email is priya dot patel at gmail dot com", "priya.patel@gmail.com"),
+        ("max underscore braun at example dot com", "max_braun@example.com"),
+        ("j dash smith at mail dot co dot uk", "j-smith@mail.co.uk"),
+        ("ben at example dot com", "ben@example.com"),
+        ("see you at the office", None),
+        ("saturday at 11", None),
+        ("i'm at hudson dot", None),
+    ],
+)
+def test_extract_email(text: str, email: str | None) -> None:
+    assert u.extract_email(p(text)) == email
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("My number is (917) 555-0123.", "+19175550123"),
+        ("+1 212 555 0199", "+12125550199"),
+        ("call me at 212.555.0199", "+12125550199"),
+        ("my number is nine one seven five five five zero one two three", "+19175550123"),
+        ("my number is nine one seven five five five oh one two three", "+19175550123"),
+        ("twenty five hundred", None),
+        ("555 0123", None),
+        ("tomorrow at 10 15", None),
+    ],
+)
+def test_extract_phone(text: str, phone: str | None) -> None:
+    assert u.extract_phone(p(text)) == phone
+
+
+def test_find_phone_reports_where_it_was_said() -> None:
+    s = p("my number is (917) 555-0123 and my budget is 3000")
+    found = u.find_phone(s)
+    assert found is not None
+    e164, start, end = found
+    assert e164 == "+19175550123"
+    assert "555" in s[start:end] and "3000" not in s[start:end]
+
+
+# ---------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("phrase", "day"),
+    [
+        ("today", date(2026, 11, 23)),
+        ("tomorrow", date(2026, 11, 24)),
+        ("the day after tomorrow", date(2026, 11, 25)),
+        ("this saturday", date(2026, 11, 28)),
+        ("saturday", date(2026, 11, 28)),
+        ("wednesday", date(2026, 11, 25)),
+        ("next wednesday", date(2026, 12, 2)),  # the Wednesday of next week
+        ("monday", date(2026, 11, 30)),  # said on a Monday: the next one
+        ("next monday", date(2026, 11, 30)),
+        ("next week", date(2026, 11, 30)),
+        ("january 15th", date(2027, 1, 15)),
+        ("the 15th of january", date(2027, 1, 15)),
+        ("january 15 2027", date(2027, 1, 15)),
+        ("the 28th", date(2026, 11, 28)),
+        ("the 5th", date(2026, 12, 5)),
+        ("12/5", date(2026, 12, 5)),
+        ("in 2 weeks", date(2026, 12, 7)),
+        ("a week from today", date(2026, 11, 30)),
+        ("yesterday", date(2026, 11, 22)),
+        ("12/31", date(2026, 12, 31)),
+        ("in may", date(2027, 5, 1)),
+        ("next month", date(2026, 12, 1)),
+        ("end of next month", date(2026, 12, 28)),
+        ("january", date(2027, 1, 1)),
+        ("early january", date(2027, 1, 1)),
+        ("mid december", date(2026, 12, 15)),
+        ("end of january", date(2027, 1, 28)),
+        ("march 2027", date(2027, 3, 1)),
+        ("june of 2028", date(2028, 6, 1)),
+        ("november", date(2026, 11, 23)),  # this month: from today on
+        ("spring", date(2027, 3, 1)),
+        ("asap", date(2026, 11, 23)),
+    ],
+)
+def test_resolve_date(phrase: str, day: date) -> None:
+    assert u.resolve_date(phrase, NOW) == day
+
+
+def test_weekday_rules_on_a_weekend() -> None:
+    saturday = date(2026, 11, 28)
+    assert u.weekday_date("next sunday", 6, saturday) == date(2026, 12, 6)
+    assert u.weekday_date("sunday", 6, saturday) == date(2026, 11, 29)
+    assert u.weekday_date("next monday", 0, saturday) == date(2026, 11, 30)
+    assert u.weekday_date("this saturday", 5, saturday) == saturday
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ("this saturday at 11 in the morning", ["this saturday"]),
+        ("moving in january 15th this saturday", ["january 15th", "this saturday"]),
+        ("the 2nd option", []),
+        ("a 2 bedroom", []),
+        ("i'll take the first one", []),
+        ("i may want a dog", []),
+        ("we may move in soon", []),
+        ("moving in may", ["may"]),
+        ("12/31 at 2 pm", ["12/31"]),
+    ],
+)
+def test_extract_dates_finds_phrases(text: str, phrases: list[str]) -> None:
+    assert [m.phrase for m in u.extract_dates(p(text), NOW)] == phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "awaiting", "move_in", "tour_day"),
+    [
+        ("moving in january 15th this saturday at 11", None, date(2027, 1, 15), date(2026, 11, 28)),
+        ("tomorrow at 9 am", "move_in", None, date(2026, 11, 24)),
+        ("saturday at two", "move_in", None, date(2026, 11, 28)),
+        ("march", "move_in", date(2027, 3, 1), None),
+        ("um probably mid january", "move_in", date(2027, 1, 15), None),
+        ("next month", "pets", date(2026, 12, 1), None),
+        ("saturday", "tour_time", None, date(2026, 11, 28)),
+        ("how about friday", "budget", None, date(2026, 11, 27)),
+        ("i move in on the 1st but could tour friday", None, date(2026, 12, 1), date(2026, 11, 27)),
+        ("what's the weather like today", "pets", None, None),
+        ("what's the weather like today", "move_in", None, None),
+        ("can i move it to friday", "manage_booking", None, date(2026, 11, 27)),
+    ],
+)
+def test_split_dates(
+    text: str, awaiting: str | None, move_in: date | None, tour_day: date | None
+) -> None:
+    s = p(text)
+    mentions = u.extract_dates(s, NOW)
+    timed = u.extract_clock(s)[0] is not None or u.extract_period(s) is not None
+    assert u.split_dates(s, mentions, awaiting, timed) == (move_in, tour_day)
+
+
+# ---------------------------------------------------------------- times of day
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "clock", "period"),
+    [
+        ("at 11", False, time(11), None),
+        ("at eleven in the morning", False, time(11), "morning"),
+        ("eleven thirty", True, time(11, 30), None),
+        ("at 3 pm", False, time(15), None),
+        ("Oh sorry, I meant 3 p.m.", False, time(15), None),
+        ("10 am", False, time(10), None),
+        ("at ten o'clock", False, time(10), None),
+        ("at 2", False, time(14), None),  # no am/pm: tours happen in the afternoon
+        ("at 7 at night", False, time(19), "evening"),
+        ("10:15", False, time(10, 15), None),
+        ("seven thirty pm", False, time(19, 30), None),
+        ("noon", False, time(12), None),
+        ("half past two", False, time(14, 30), None),
+        ("quarter to 4", False, time(15, 45), None),
+        ("2, I mean 3 pm", True, time(15), None),
+        ("afternoon", False, None, "afternoon"),
+        ("at 4 in the afternoon", False, time(16), "afternoon"),
+        ("tonight", False, None, "evening"),
+        ("ten", True, time(10), None),
+        ("ten", False, None, None),  # a bare number is only a time when we asked for one
+        ("2 bedrooms", True, None, None),
+        ("3 cats", True, None, None),
+        ("good morning", False, None, None),
+    ],
+)
+def test_extract_clock(text: str, expecting: bool, clock: time | None, period: str | None) -> None:
+    assert u.extract_clock(p(text), expecting=expecting) == (clock, period)
+
+
+# ---------------------------------------------------------------- understand: whole utterances
+
+
+def understand(text: str, awaiting: str | None = None) -> u.Understanding:
+    return u.understand(text, NOW, CATALOG, awaiting)
+
+
+def test_everything_in_one_sentence_digits() -> None:
+    r = understand(
+        "Hi, this is Marcus Chen. I'd like an in-person tour of Hudson 360 for a 2-bedroom, "
+        "around $5,000, moving in January 15, no pets. Tomorrow at 10 AM works.",
+        awaiting="name",
+    )
+    assert r.name == "Marcus Chen"
+    assert r.property_ids == ["hudson-360"]
+    assert (r.unit_size, r.budget, r.pets, r.tour_type) == ("2br", 5000, [], "in_person")
+    assert r.move_in == date(2027, 1, 15)
+    assert (r.tour_day, r.tour_clock) == (date(2026, 11, 24), time(10))
+
+
+def test_everything_in_one_sentence_words() -> None:
+    r = understand(
+        "hi this is priya patel i want an in person tour of riverview lofts for a three bedroom "
+        "around four thousand nine hundred a month with two cats and a dog moving in january "
+        "fifteenth this saturday at eleven in the morning"
+    )
+    assert r.name == "Priya Patel"
+    assert r.property_ids == ["riverview-lofts"]
+    assert (r.unit_size, r.budget) == ("3br", 4900)
+    assert r.pets == [Pet(kind="cat", count=2), Pet(kind="dog")]
+    assert r.move_in == date(2027, 1, 15)
+    assert (r.tour_day, r.tour_clock) == (date(2026, 11, 28), time(11))
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("hudson three sixty", ["hudson-360"]),
+        ("Hudson 360.", ["hudson-360"]),
+        ("twenty one west end", ["21-west-end"]),
+        ("river view lofts", ["riverview-lofts"]),
+        ("the hudson, actually no, west end", ["hudson-360", "21-west-end"]),
+    ],
+)
+def test_property_names(text: str, ids: list[str]) -> None:
+    assert understand(text).property_ids == ids
+
+
+def test_building_numbers_are_not_times_or_budgets() -> None:
+    r = understand("twenty one west end at eleven", awaiting="tour_time")
+    assert r.property_ids == ["21-west-end"]
+    assert r.tour_clock == time(11)
+    assert understand("hudson three sixty", awaiting="budget").budget is None
+    assert understand("hudson three sixty", awaiting="tour_time").tour_clock is None
+
+
+def test_phone_digits_are_not_a_budget() -> None:
+    r = understand("Hi, I'm Max Braun. My number is (917) 555-0123.")
+    assert r.phone == "+19175550123"
+    assert r.budget is None
+
+
+def test_move_in_month_year_is_not_a_budget() -> None:
+    r = understand("around march 2027", awaiting="move_in")
+    assert r.move_in == date(2027, 3, 1)
+    assert r.budget is None
+
+
+def test_a_question_about_pets_records_no_pets() -> None:
+    r = understand("Do you allow dogs?", awaiting="pets")
+    assert r.pets is None
+    assert r.questions == ["pets"]
+
+
+def test_correction_of_time_at_confirm() -> None:
+    r = understand("oh sorry i meant three pm", awaiting="confirm")
+    assert r.correction
+    assert (r.tour_day, r.tour_clock) == (None, time(15))
+
+
+@pytest.mark.parametrize(
+    ("text", "awaiting", "day", "clock"),
+    [
+        ("tonight at 8", "tour_time", date(2026, 11, 23), time(20)),
+        ("12/31 at 2 pm", "tour_time", date(2026, 12, 31), time(14)),
+        ("Dec. 3rd at 11:30 AM", "tour_time", date(2026, 12, 3), time(11, 30)),
+        ("the 30th at noon", None, date(2026, 11, 30), time(12)),
+        ("day after tomorrow, 1 pm", None, date(2026, 11, 25), time(13)),
+        ("can i come by on friday around four", "name", date(2026, 11, 27), time(16)),
+        ("this saturday at eleven in the morning", "tour_time", date(2026, 11, 28), time(11)),
+        ("tomorrow at 10 am", "move_in", date(2026, 11, 24), time(10)),
+    ],
+)
+def test_tour_day_and_time(text: str, awaiting: str | None, day: date, clock: time) -> None:
+    r = understand(text, awaiting=awaiting)
+    assert (r.tour_day, r.tour_clock, r.move_in) == (day, clock, None)
+
+
+def test_pick_by_bare_hour_only_when_choosing() -> None:
+    assert understand("ten", awaiting="pick_slot").tour_clock == time(10)
+    assert understand("ten", awaiting="unit_size").tour_clock is None
+
+
+def test_small_talk_day_is_not_a_tour_day() -> None:
+    r = understand("what's the weather like today", awaiting="pets")
+    assert not r.mentions_time
+    assert not r.has_facts
+
+
+def test_period_alone_is_a_time_mention() -> None:
+    r = understand("next wednesday afternoon", awaiting="tour_time")
+    assert (r.tour_day, r.tour_clock, r.tour_period) == (date(2026, 12, 2), None, "afternoon")
+
+
+def test_contact_answer_when_asked() -> None:
+    assert understand("email", awaiting="contact_preference").contact_preference == "email"
+    assert understand("email", awaiting="name").name is None
