@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,31 @@ class Settings(BaseSettings):
     llm_model: str = Field("gpt-4o-mini", validation_alias=_env("TOURLINE_LLM_MODEL", "llm_model"))
     llm_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_LLM_TIMEOUT", "llm_timeout_s")
+    )
+
+    # Speech. "auto" uses OpenAI when OPENAI_API_KEY is set (a base URL alone usually
+    # points at a local LLM server without audio), else the bundled offline models.
+    stt_backend: Literal["auto", "local", "openai"] = Field(
+        "auto", validation_alias=_env("TOURLINE_STT_BACKEND", "stt_backend")
+    )
+    tts_backend: Literal["auto", "local", "openai"] = Field(
+        "auto", validation_alias=_env("TOURLINE_TTS_BACKEND", "tts_backend")
+    )
+    stt_model: str = Field(
+        "gpt-4o-mini-transcribe", validation_alias=_env("TOURLINE_STT_MODEL", "stt_model")
+    )
+    tts_model: str = Field(
+        "gpt-4o-mini-tts", validation_alias=_env("TOURLINE_TTS_MODEL", "tts_model")
+    )
+    tts_voice: str = Field("alloy", validation_alias=_env("TOURLINE_TTS_VOICE", "tts_voice"))
+    stt_cpu_threads: int = Field(
+        2, validation_alias=_env("TOURLINE_STT_CPU_THREADS", "stt_cpu_threads")
+    )
+    tts_cpu_threads: int = Field(
+        2, validation_alias=_env("TOURLINE_TTS_CPU_THREADS", "tts_cpu_threads")
+    )
+    stt_encoder_window_s: float | None = Field(
+        None, validation_alias=_env("TOURLINE_STT_ENCODER_WINDOW_S", "stt_encoder_window_s")
     )
 
     # Stores

