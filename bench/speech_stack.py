@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import threading
@@ -45,8 +44,8 @@ from app.audio.stt import WhisperSTT  # noqa: E402
 from app.audio.tts import PiperTTS  # noqa: E402
 from app.audio.vad import SileroVAD  # noqa: E402
 from app.audio.wer import normalize_words, word_error_rate  # noqa: E402
+from bench.report import BENCHMARKS_MD, write_section  # noqa: E402
 
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- speech_stack:start -->", "<!-- speech_stack:end -->"
 
 SENTENCES = [
@@ -294,18 +293,6 @@ def markdown(
     )
 
 
-def write_section(section: str) -> None:
-    """Replace only our section of docs/benchmarks.md (create the file if needed)."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repetitions (default 3)")
@@ -324,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if not args.no_write:
-        write_section(section)
-        print(f"wrote {DOC.relative_to(REPO_ROOT)}")
+        write_section("speech_stack", section.replace(START, "").replace(END, ""))
+        print(f"wrote {BENCHMARKS_MD.relative_to(REPO_ROOT)}")
     return 0
 
 
