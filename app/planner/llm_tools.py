@@ -25,6 +25,7 @@ from app.planner.catalog import normalize_words
 from app.planner.prompts import Prompts
 from app.planner.state import Booking, PlannerState, TourType
 from app.planner.tour_desk import TourDesk
+from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, normalize_code
 
 _CLOCK = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(?::\d{2})?\s*(?:([ap])\.?\s*m\.?)?$", re.I)
@@ -346,32 +347,7 @@ class TourTools:
 
     def _fit_notes(self, state: PlannerState) -> list[str]:
         """The same early warnings the rule planner gives: no such unit, or over budget."""
-        if not (state.property_id and state.unit_size):
-            return []
-        prop = self.catalog.get(state.property_id)
-        rent = prop.units.get(state.unit_size)
-        if rent is None:
-            others = [
-                p.name for p in self.catalog.properties.values() if state.unit_size in p.units
-            ]
-            return [
-                self.prompts.say(
-                    "booking.unit_unavailable",
-                    property=prop.name,
-                    unit=spoken.unit_plain(state.unit_size),
-                    others=spoken.join(others),
-                    have_has="have" if len(others) > 1 else "has",
-                )
-            ]
-        if state.budget and state.budget < rent.rent_min:
-            return [
-                self.prompts.say(
-                    "booking.over_budget",
-                    unit=spoken.unit_plain(state.unit_size),
-                    rent_min=spoken.money(rent.rent_min),
-                )
-            ]
-        return []
+        return unit_fit_notes(self.catalog, self.prompts, state)[0]
 
 
 def _active(booking: Booking | None) -> Booking | None:

@@ -18,6 +18,7 @@ from app.planner.prompts import Prompts
 from app.planner.state import Booking, PlannerState
 from app.planner.tour_desk import TourDesk
 from app.planner.understanding import Understanding, understand
+from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, SlotTaken
 
 OPTIONAL_FIELDS = ("unit_size", "move_in", "pets", "budget", "contact_preference", "email", "name")
@@ -394,8 +395,10 @@ class RulePlanner:
 
     def _check_unit_fit(self, state: PlannerState) -> list[str]:
         """Tell the caller early when the building has no such unit, or rents exceed the budget."""
-        if not (state.property_id and state.unit_size):
-            return []
+        notes, unavailable = unit_fit_notes(self.catalog, self.prompts, state)
+        if unavailable:
+            state.update(property_id=None)
+        return notes
         prop = self.catalog.get(state.property_id)
         rent = prop.units.get(state.unit_size)
         if rent is None:

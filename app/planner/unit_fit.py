@@ -1,0 +1,36 @@
+"""Early warnings both planners give: the building has no such unit, or rents exceed the budget."""
+
+from __future__ import annotations
+
+from app.planner import spoken
+from app.planner.catalog import Catalog
+from app.planner.prompts import Prompts
+from app.planner.state import PlannerState
+
+
+def unit_fit_notes(
+    catalog: Catalog, prompts: Prompts, state: PlannerState
+) -> tuple[list[str], bool]:
+    """Sentences to say, and whether the chosen building lacks the unit size altogether."""
+    if not (state.property_id and state.unit_size):
+        return [], False
+    prop = catalog.get(state.property_id)
+    rent = prop.units.get(state.unit_size)
+    if rent is None:
+        others = [p.name for p in catalog.properties.values() if state.unit_size in p.units]
+        note = prompts.say(
+            "booking.unit_unavailable",
+            property=prop.name,
+            unit=spoken.unit_plain(state.unit_size),
+            others=spoken.join(others),
+            have_has="have" if len(others) > 1 else "has",
+        )
+        return [note], True
+    if state.budget and state.budget < rent.rent_min:
+        note = prompts.say(
+            "booking.over_budget",
+            unit=spoken.unit_plain(state.unit_size),
+            rent_min=spoken.money(rent.rent_min),
+        )
+        return [note], False
+    return [], False
