@@ -23,24 +23,12 @@ from app.identity import normalize_phone
 from app.planner import spoken
 from app.planner.catalog import normalize_words
 from app.planner.prompts import Prompts
-from app.planner.state import Booking, PlannerState, TourType
+from app.planner.state import PREFERENCE_FIELDS, Booking, PlannerState, TourType
 from app.planner.tour_desk import TourDesk
 from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, normalize_code
 
 _CLOCK = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(?::\d{2})?\s*(?:([ap])\.?\s*m\.?)?$", re.I)
-PREFERENCE_FIELDS = (
-    "caller_name",
-    "property_id",
-    "unit_size",
-    "pets",
-    "budget",
-    "move_in",
-    "tour_type",
-    "email",
-    "phone",
-    "contact_preference",
-)
 OFFER_COUNT = 4
 
 

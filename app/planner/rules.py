@@ -15,7 +15,7 @@ from app.planner import spoken
 from app.planner.context import CallerContext
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
-from app.planner.state import Booking, PlannerState
+from app.planner.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.planner.tour_desk import TourDesk
 from app.planner.understanding import Understanding, understand
 from app.planner.unit_fit import unit_fit_notes
@@ -314,16 +314,9 @@ class RulePlanner:
         asking_about_another = bool(u.questions) and state.property_id and not u.correction
         if u.property_ids and not asking_about_another:
             values["property_id"] = u.property_ids[-1]  # not for "does Riverview have parking?"
-        for name in (
-            "unit_size",
-            "pets",
-            "budget",
-            "move_in",
-            "tour_type",
-            "email",
-            "phone",
-            "contact_preference",
-        ):
+        for name in PREFERENCE_FIELDS:
+            if name in ("caller_name", "property_id"):
+                continue  # handled above: they need the checks there
             value = getattr(u, name)
             if value is not None:
                 values[name] = value

@@ -40,6 +40,11 @@ CALLER_FIELDS: tuple[str, ...] = (
     "contact_preference",
 )
 
+# What a caller states about themselves (no times or bookings): what planners may set.
+PREFERENCE_FIELDS: tuple[str, ...] = tuple(
+    name for name in CALLER_FIELDS if name not in ("tour_time", "booking")
+)
+
 
 class Pet(BaseModel):
     """One kind of pet and how many."""
