@@ -75,7 +75,27 @@ class Settings(BaseSettings):
         2, validation_alias=_env("TOURLINE_TTS_CPU_THREADS", "tts_cpu_threads")
     )
     stt_encoder_window_s: float | None = Field(
-        None, validation_alias=_env("TOURLINE_STT_ENCODER_WINDOW_S", "stt_encoder_window_s")
+        10.0, validation_alias=_env("TOURLINE_STT_ENCODER_WINDOW_S", "stt_encoder_window_s")
+    )
+
+    # Turn-taking on a call (milliseconds)
+    turn_silence_ms: int = Field(
+        600, validation_alias=_env("TOURLINE_TURN_SILENCE_MS", "turn_silence_ms")
+    )
+    turn_quick_silence_ms: int = Field(
+        240, validation_alias=_env("TOURLINE_TURN_QUICK_SILENCE_MS", "turn_quick_silence_ms")
+    )
+    barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
+    no_input_timeout_s: float = Field(
+        8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")
+    )
+    compute_workers: int = Field(
+        2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
+    )
+
+    # Memory
+    memory_mode: Literal["persistent", "in_memory"] = Field(
+        "persistent", validation_alias=_env("TOURLINE_MEMORY_MODE", "memory_mode")
     )
 
     # Stores

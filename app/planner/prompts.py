@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
 
 
 class Prompts:
@@ -31,6 +34,28 @@ class Prompts:
         if isinstance(template, list):
             template = template[variant % len(template)]
         return str(template).format(**fields)
+
+    def literal_lines(self) -> list[str]:
+        """What is said word for word to every caller: templates without placeholders, and
+        the fixed opening clause of the others ("Got it:" of "Got it: {facts}.")."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+            elif isinstance(node, str) and "{" not in node:
+                found.append(node)
+            elif isinstance(node, str):
+                opening = _CLAUSE_BREAK.split(node, maxsplit=1)[0]
+                if "{" not in opening and opening != node:
+                    found.append(opening)  # "Got it:" of "Got it: {facts}."
+
+        walk(self._templates)
+        return found
 
     def _lookup(self, key: str) -> Any:
         node: Any = self._templates

@@ -105,6 +105,23 @@ class AgentPlanner:
         return self.respond(text)
 
 
+class WouldChangeBookings(Exception):
+    """A dry run reached a booking write; deliberately not a BookingError."""
+
+
+class DryRunDesk(TourDesk):
+    """Reads availability like the real desk, refuses every write."""
+
+    def book(self, *args, **kwargs):
+        raise WouldChangeBookings
+
+    def reschedule(self, *args, **kwargs):
+        raise WouldChangeBookings
+
+    def cancel(self, *args, **kwargs):
+        raise WouldChangeBookings
+
+
 @dataclass
 class PlannerKit:
     """Everything conversations share, built once per process."""
@@ -131,17 +148,61 @@ class PlannerKit:
         bookings = BookingStore(engine, timezone=str(catalog.tz))
         desk = TourDesk(catalog, bookings, clock=clock)
         brain: PlannerBrain
+        dry_run: PlannerBrain | None = None
         if settings.llm_enabled:
             from app.planner.llm import LLMBrain
 
             brain = LLMBrain(settings, desk, prompts, fallback=RulePlanner(desk, prompts))
         else:
             brain = RuleBrain(RulePlanner(desk, prompts))
+            dry_run = RuleBrain(RulePlanner(DryRunDesk(catalog, bookings, clock=clock), prompts))
         warm_up_parsers(desk.now())
-        return cls(settings, catalog, prompts, bookings, desk, brain)
+        return cls(settings, catalog, prompts, bookings, desk, brain, dry_run)
+
+    dry_run_brain: PlannerBrain | None = None
+    """The rule brain on a desk that refuses to write: predicts a reply without side effects."""
 
     def conversation(self, caller_id: str, context: CallerContext | None = None) -> AgentPlanner:
         return AgentPlanner(self.brain, caller_id, context)
+
+    def fixed_phrases(self) -> list[str]:
+        """What the agent says word for word to many callers: worth rendering at start-up.
+
+        The new-caller greeting plus every placeholder-free line of dialogue.yaml, split the
+        way the voice loop splits replies, so the cache keys match what gets spoken.
+        """
+        from app.services.speech_renderer import speakable_chunks
+
+        greeting = RulePlanner(self.desk, self.prompts).greet(PlannerState(), None)
+        sentences = split_sentences(greeting) + split_sentences(self.prompts.literal_lines())
+        phrases: list[str] = []
+        for sentence in sentences:
+            phrases.append(sentence)
+            phrases.extend(speakable_chunks([sentence], first_reply_chunk=True))
+        return list(dict.fromkeys(phrases))
+
+    async def predict(self, state: PlannerState, text: str) -> Prediction | None:
+        """What the planner would answer ``text`` with, worked out on a copy of ``state``.
+
+        Lets the voice loop judge whether a pause ends the turn and render the reply while
+        it waits. None when prediction is unavailable (LLM brain) or the turn would book,
+        move or cancel a tour: those only ever happen for real.
+        """
+        if self.dry_run_brain is None:
+            return None
+        scratch = PlannerState.from_json(state.to_json())
+        try:
+            sentences = [s async for s in self.dry_run_brain.respond(scratch, text)]
+        except WouldChangeBookings:
+            return None
+        progressed = bool(scratch.changed) or scratch.awaiting != state.awaiting
+        return Prediction(sentences, progressed)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    sentences: list[str]
+    progressed: bool  # the caller's words moved the conversation on (not a re-prompt)
 
 
 def warm_up_parsers(now: datetime) -> None:

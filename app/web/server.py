@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -10,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from app.services.agent_planner import PlannerKit
+from app.services.voice_kit import VoiceKit
 from app.settings import Settings
+from app.telephony.media_socket import media_stream
 from app.telephony.twilio_http import SignatureChecker
 from app.web import twilio_routes
 
@@ -22,12 +26,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        started = time.perf_counter()
-        app.state.planner_kit = PlannerKit.build(settings)
-        log.info("planner ready in %.0f ms", (time.perf_counter() - started) * 1000)
-        app.state.ready = True
+        # Bind first and load in the background, so /healthz can say "loading" meanwhile.
+        loading = asyncio.create_task(_load(app, settings))
         yield
         app.state.ready = False
+        loading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await loading
+        voice = getattr(app.state, "voice", None)
+        if voice is not None:
+            voice.close()
 
     app = FastAPI(title="Tourline", lifespan=lifespan)
     app.state.ready = False
@@ -44,11 +52,34 @@ def create_app(settings: Settings) -> FastAPI:
             "every Twilio request will be refused."
         )
     app.include_router(twilio_routes.router)
+    app.add_api_websocket_route("/twilio/media", media_stream)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         if not app.state.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        voice: VoiceKit = app.state.voice
+        cached = len(voice.renderer.cache)
+        return JSONResponse({"status": "ok", "models_ms": voice.load_ms, "phrases_cached": cached})
 
     return app
+
+
+async def _load(app: FastAPI, settings: Settings) -> None:
+    """Every model and store, once, before the first call; then warm the phrase cache."""
+    try:
+        started = time.perf_counter()
+        app.state.planner_kit = await asyncio.to_thread(PlannerKit.build, settings)
+        log.info("planner ready in %.0f ms", (time.perf_counter() - started) * 1000)
+        app.state.voice = await asyncio.to_thread(VoiceKit.load, settings)
+    except Exception:
+        log.exception("start-up failed; the server stays unhealthy")
+        raise
+    total = (time.perf_counter() - started) * 1000
+    log.info("all models loaded in %.0f ms; ready for calls", total)
+    app.state.ready = True
+    voice: VoiceKit = app.state.voice
+    # Shortest first: the openings ("Got it:") that start most replies matter most.
+    phrases = sorted(app.state.planner_kit.fixed_phrases(), key=len)
+    warmed = await voice.renderer.prewarm(phrases, rate=8000)
+    log.info("pre-rendered %d fixed phrases", warmed)

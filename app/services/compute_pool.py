@@ -1,0 +1,125 @@
+"""One bounded pool for model work (VAD, STT, TTS), shared fairly between calls.
+
+Why not ``asyncio.to_thread``: its default executor is wide and FIFO, so ten calls' jobs
+oversubscribe two cores and one chatty call can queue ahead of everyone else. Here:
+
+- *heavy* jobs (STT, TTS) run on ``workers`` threads. When a thread frees up, the next job is
+  the most urgent one (lowest ``priority``), and among equals the one whose call has the
+  fewest jobs running and was served longest ago, so no call gets a second worker while
+  another call waits;
+- *light* jobs (a 32 ms VAD window costs ~0.1 ms) have their own thread, so turn-taking never
+  waits behind a 300 ms transcription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+URGENT = 0
+"""What the caller is waiting for right now: end-of-turn STT, a reply's first audio."""
+NORMAL = 1
+"""Later sentences of a reply (they have the earlier sentence's playback as slack)."""
+BACKGROUND = 2
+"""Cache warming and anything else nobody is waiting for: runs only when the pool is idle."""
+
+
+@dataclass
+class _Job:
+    owner: str
+    priority: int
+    seq: int
+    fn: Callable[[], Any]
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+class ComputePool:
+    """Runs blocking model calls off the event loop, bounded and fair across owners."""
+
+    def __init__(self, workers: int = 2) -> None:
+        if workers < 1:
+            raise ValueError("the compute pool needs at least one worker")
+        self.workers = workers
+        self._heavy = ThreadPoolExecutor(workers, thread_name_prefix="tourline-model")
+        self._light = ThreadPoolExecutor(1, thread_name_prefix="tourline-vad")
+        self._pending: list[_Job] = []
+        self._running: dict[str, int] = defaultdict(int)
+        self._last_served: dict[str, float] = {}
+        self._active = 0
+        self._seq = itertools.count()
+
+    async def run(self, owner: str, fn: Callable[..., T], *args: Any, priority: int = NORMAL) -> T:
+        """Run ``fn(*args)`` on a model thread when it is this job's fair turn."""
+        loop = asyncio.get_running_loop()
+        job = _Job(owner, priority, next(self._seq), lambda: fn(*args), loop.create_future())
+        self._pending.append(job)
+        self._dispatch(loop)
+        return await job.future
+
+    async def run_light(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a tiny job (VAD) on the dedicated light thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._light, fn, *args)
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._active < self.workers and self._pending:
+            job = min(
+                self._pending,
+                key=lambda j: (
+                    j.priority,
+                    self._running[j.owner],
+                    self._last_served.get(j.owner, 0.0),
+                    j.seq,
+                ),
+            )
+            if job.priority >= BACKGROUND and self._active:
+                return  # background work only on an idle pool: it must never slow a call
+            self._pending.remove(job)
+            if job.future.cancelled():
+                continue  # its caller gave up (barge-in, hang-up): skip the work
+            self._active += 1
+            self._running[job.owner] += 1
+            self._last_served[job.owner] = time.monotonic()
+            inner = loop.run_in_executor(self._heavy, job.fn)
+            inner.add_done_callback(lambda done, job=job: self._finished(loop, job, done))
+
+    def _finished(self, loop: asyncio.AbstractEventLoop, job: _Job, done: asyncio.Future) -> None:
+        self._active -= 1
+        self._running[job.owner] -= 1
+        if not self._running[job.owner]:
+            del self._running[job.owner]
+        if not job.future.done():
+            if done.cancelled():
+                job.future.cancel()
+            elif done.exception() is not None:
+                job.future.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                job.future.set_result(done.result())
+        self._dispatch(loop)
+
+    def forget(self, owner: str) -> None:
+        """Drop an owner's bookkeeping once its call is over."""
+        self._last_served.pop(owner, None)
+        for job in [j for j in self._pending if j.owner == owner]:
+            self._pending.remove(job)
+            job.future.cancel()
+
+    def shutdown(self) -> None:
+        for job in self._pending:
+            job.future.cancel()
+        self._pending.clear()
+        self._heavy.shutdown(wait=False, cancel_futures=True)
+        self._light.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,141 @@
+"""The agent's voice: text to PCM16 at the transport's rate, with a cache of fixed phrases.
+
+Why a cache: most of what a leasing agent says is fixed ("May I have your name?", the
+greeting, the building question). Rendered once, those start playing the moment the planner
+picks them instead of after a ~150-300 ms Piper run. Variable sentences ("Nice to meet you,
+Dana.") are cached too, in a bounded LRU, so a repeat or re-prompt is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import soxr
+
+from app.audio.codec import array_to_pcm16, pcm16_to_array
+from app.audio.tts import TextToSpeech
+from app.services.compute_pool import BACKGROUND, URGENT, ComputePool
+
+log = logging.getLogger(__name__)
+
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+FIRST_CLAUSE_MIN_WORDS = 4
+"""A first sentence is split at its first comma only if both halves have this many words."""
+
+
+class PhraseCache:
+    """Thread-safe LRU of rendered audio, keyed by (text, rate)."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str, rate: int) -> bytes | None:
+        with self._lock:
+            audio = self._items.get((text, rate))
+            if audio is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end((text, rate))
+            self.hits += 1
+            return audio
+
+    def contains(self, text: str, rate: int) -> bool:
+        """A lookup that does not count as a hit or miss."""
+        with self._lock:
+            return (text, rate) in self._items
+
+    def put(self, text: str, rate: int, audio: bytes) -> None:
+        with self._lock:
+            self._items[(text, rate)] = audio
+            self._items.move_to_end((text, rate))
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class SpeechRenderer:
+    """Renders sentences on the shared compute pool, resampled for one output rate."""
+
+    def __init__(self, tts: TextToSpeech, pool: ComputePool, cache: PhraseCache) -> None:
+        self.tts = tts
+        self.pool = pool
+        self.cache = cache
+        self._in_flight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
+
+    def is_cached(self, text: str, rate: int) -> bool:
+        return self.cache.contains(text, rate)
+
+    async def render(
+        self, owner: str, text: str, rate: int, *, priority: int = URGENT
+    ) -> tuple[bytes, bool]:
+        """(PCM16 mono at ``rate``, whether it came from the cache)."""
+        audio = self.cache.get(text, rate)
+        if audio is not None:
+            return audio, True
+        key = (text, rate)
+        pending = self._in_flight.get(key)
+        if pending is None:
+            # Shielded and shared: a prediction's render that is still running serves the
+            # real reply too, and one waiter giving up does not cancel it for the others.
+            job = self.pool.run(owner, self.render_now, text, rate, priority=priority)
+            pending = asyncio.ensure_future(job)
+            self._in_flight[key] = pending
+            pending.add_done_callback(lambda done: self._settled(key, done))
+        return await asyncio.shield(pending), False
+
+    def _settled(self, key: tuple[str, int], done: asyncio.Future[bytes]) -> None:
+        self._in_flight.pop(key, None)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("rendering %r failed: %r", key[0], done.exception())
+
+    def render_now(self, text: str, rate: int) -> bytes:
+        """Synthesize and resample in the calling thread; cached for next time."""
+        pcm = b"".join(self.tts.synthesize(text))
+        if self.tts.sample_rate != rate and pcm:
+            samples = soxr.resample(pcm16_to_array(pcm), self.tts.sample_rate, rate, "HQ")
+            pcm = array_to_pcm16(np.asarray(samples, dtype=np.int16))
+        self.cache.put(text, rate, pcm)
+        return pcm
+
+    async def prewarm(self, phrases: Iterable[str], rate: int) -> int:
+        """Render fixed phrases at background priority; returns how many were rendered."""
+        done = 0
+        for text in dict.fromkeys(p for p in phrases if p.strip()):
+            if self.cache.get(text, rate) is None:
+                await self.pool.run("prewarm", self.render_now, text, rate, priority=BACKGROUND)
+                done += 1
+        return done
+
+
+def speakable_chunks(
+    sentences: list[str],
+    first_reply_chunk: bool,
+    is_ready: Callable[[str], bool] = lambda _text: False,
+) -> list[str]:
+    """Sentences as spoken chunks: the first sentence may start on its first clause.
+
+    It splits when the opening clause is already rendered (``is_ready``: "Got it:", "Nice
+    to meet you,"), so the reply starts at once and the rest renders while it plays, or when
+    both halves are long enough to sound natural on their own.
+    """
+    if not sentences or not first_reply_chunk:
+        return sentences
+    first, rest = sentences[0], sentences[1:]
+    parts = _CLAUSE_BREAK.split(first, maxsplit=1)
+    if len(parts) == 2 and (
+        is_ready(parts[0]) or all(len(p.split()) >= FIRST_CLAUSE_MIN_WORDS for p in parts)
+    ):
+        return [parts[0], parts[1], *rest]
+    return sentences

@@ -1,0 +1,77 @@
+"""The agent's voice: clause-first chunks, the phrase cache, shared in-flight renders."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.audio.tts import PiperTTS
+from app.services.compute_pool import ComputePool
+from app.services.speech_renderer import PhraseCache, SpeechRenderer, speakable_chunks
+
+
+def test_a_cached_opening_clause_is_spoken_first() -> None:
+    ready = {"Got it:"}.__contains__
+    chunks = speakable_chunks(["Got it: Hudson 360.", "What size?"], True, ready)
+    assert chunks == ["Got it:", "Hudson 360.", "What size?"]
+
+
+def test_short_uncached_clauses_stay_together() -> None:
+    assert speakable_chunks(["Sure, Dana.", "Next?"], True) == ["Sure, Dana.", "Next?"]
+
+
+def test_long_first_sentence_splits_at_its_first_clause() -> None:
+    sentence = "I have Tuesday at 2 PM, or Wednesday at 11 in the morning."
+    assert speakable_chunks([sentence], True) == [
+        "I have Tuesday at 2 PM,",
+        "or Wednesday at 11 in the morning.",
+    ]
+    assert speakable_chunks([sentence], False) == [sentence]
+
+
+def test_phrase_cache_evicts_least_recently_used() -> None:
+    cache = PhraseCache(capacity=2)
+    cache.put("a", 8000, b"1")
+    cache.put("b", 8000, b"2")
+    assert cache.get("a", 8000) == b"1"
+    cache.put("c", 8000, b"3")
+    assert cache.get("b", 8000) is None
+    assert cache.get("a", 8000) == b"1" and cache.get("c", 8000) == b"3"
+    assert cache.get("a", 16000) is None  # the rate is part of the key
+
+
+class CountingTTS:
+    """The real Piper voice, counting how often it is asked to render."""
+
+    def __init__(self, voice: PiperTTS) -> None:
+        self.voice = voice
+        self.sample_rate = voice.sample_rate
+        self.calls = 0
+
+    def synthesize(self, text: str):
+        self.calls += 1
+        yield from self.voice.synthesize(text)
+
+
+@pytest.fixture(scope="module")
+def piper() -> PiperTTS:
+    return PiperTTS()
+
+
+async def test_concurrent_requests_for_one_sentence_render_it_once(piper: PiperTTS) -> None:
+    tts = CountingTTS(piper)
+    pool = ComputePool(workers=2)
+    renderer = SpeechRenderer(tts, pool, PhraseCache())
+    try:
+        first, second = await asyncio.gather(
+            renderer.render("call-a", "Nice to meet you, Dana.", 8000),
+            renderer.render("call-a", "Nice to meet you, Dana.", 8000),
+        )
+        again, cached = await renderer.render("call-b", "Nice to meet you, Dana.", 8000)
+    finally:
+        pool.shutdown()
+    assert tts.calls == 1
+    assert first[0] == second[0] == again and cached
+    seconds = len(again) / 2 / 8000
+    assert 0.8 < seconds < 3.0  # real speech, resampled to the phone's 8 kHz
