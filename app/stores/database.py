@@ -99,6 +99,8 @@ def init_schema(engine: Engine) -> None:
     A table registers when its module is imported, so the store modules are imported
     here: a fresh database then gets all of them, whoever calls this first.
     """
-    import app.stores.bookings  # noqa: F401  (registers its tables on Base)
+    # Each import registers that store's tables on Base.
+    import app.stores.bookings
+    import app.stores.conversations  # noqa: F401
 
     Base.metadata.create_all(engine)

@@ -1,0 +1,501 @@
+"""The durable conversation log: calls, exchanges and PlannerState snapshots.
+
+This is the source of truth for what was said. An exchange is committed before
+``append_exchange`` returns (plain Core insert, one short transaction), so a crash of the
+process at any moment loses nothing that was acknowledged: SQLite runs in WAL mode with
+``synchronous=NORMAL`` (see ``create_db_engine``), which survives ``kill -9``; PostgreSQL
+commits durably by default. Semantic memory (mem0) is derived from this log in the
+background and can always be rebuilt from it.
+
+Everything is keyed by the normalized caller id; normalizing is the caller's job
+(``MemoryService`` does it at its boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from app.stores.database import Base, UTCDateTime
+
+CHANNELS: tuple[str, ...] = ("phone", "avatar", "livekit", "chat")
+ROLES: tuple[str, ...] = ("user", "agent")
+CALLER_ID_LENGTH = 320  # an email address can be this long
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
+
+calls = Table(
+    "calls",
+    Base.metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("caller_id", String(CALLER_ID_LENGTH), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("outcome", String(32)),  # completed | abandoned, once ended
+    Column("summary", Text),
+    Column("consolidated", Boolean, nullable=False, default=False),
+    CheckConstraint("channel IN ('phone', 'avatar', 'livekit', 'chat')", name="ck_calls_channel"),
+    Index("ix_calls_caller", "caller_id", "started_at"),
+    Index("ix_calls_pending", "consolidated", "ended_at"),
+)
+
+exchanges = Table(
+    "exchanges",
+    Base.metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("caller_id", String(CALLER_ID_LENGTH), nullable=False),
+    Column("call_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("interrupted", Boolean, nullable=False, default=False),
+    Column("heard", Text),  # what the caller heard of an interrupted agent turn
+    Column("synced", Boolean, nullable=False, default=False),
+    CheckConstraint("role IN ('user', 'agent')", name="ck_exchanges_role"),
+    Index("ix_exchanges_caller_synced", "caller_id", "synced"),
+    Index("ix_exchanges_call", "call_id", "id"),
+)
+
+planner_snapshots = Table(
+    "planner_snapshots",
+    Base.metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("caller_id", String(CALLER_ID_LENGTH), nullable=False),
+    Column("call_id", String(128), nullable=False),
+    Column("state_json", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_snapshots_caller", "caller_id", "id"),
+    Index("ix_snapshots_call", "call_id", "id"),
+)
+
+_INSERT_EXCHANGE = insert(exchanges)
+_INSERT_SNAPSHOT = insert(planner_snapshots)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One line of a conversation as stored."""
+
+    id: int
+    caller_id: str
+    call_id: str
+    channel: str
+    role: str
+    text: str
+    created_at: datetime
+    interrupted: bool
+    heard: str | None
+    synced: bool
+
+    @property
+    def said(self) -> str:
+        """What the other side actually got: for a cut-off agent turn, only what was heard."""
+        if self.role == "agent" and self.interrupted and self.heard is not None:
+            return self.heard
+        return self.text
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    caller_id: str
+    channel: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    summary: str | None
+    consolidated: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    caller_id: str
+    call_id: str
+    state_json: str
+    created_at: datetime
+
+
+def check_channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
+    return channel
+
+
+class ConversationStore:
+    """Short synchronous transactions over the three tables; safe to share across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        for table in (calls, exchanges, planner_snapshots):
+            table.create(engine, checkfirst=True)
+
+    # -- writes on the caller's path ---------------------------------------------------
+
+    def start_call(
+        self, caller_id: str, call_id: str, channel: str, started_at: datetime | None = None
+    ) -> bool:
+        """Record a call once; returns False if it was already there (a resumed call)."""
+        check_channel(channel)
+        values = {
+            "call_id": call_id,
+            "caller_id": caller_id,
+            "channel": channel,
+            "started_at": started_at or datetime.now(UTC),
+            "consolidated": False,
+        }
+        if self.get_call(call_id) is not None:
+            return False
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(calls).values(values))
+        except IntegrityError:
+            return False  # another thread or process recorded it first
+        return True
+
+    def append_exchange(
+        self,
+        caller_id: str,
+        call_id: str,
+        channel: str,
+        role: str,
+        text: str,
+        *,
+        interrupted: bool = False,
+        heard: str | None = None,
+        created_at: datetime | None = None,
+    ) -> int:
+        """Append one exchange and commit it; returns its id."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        check_channel(channel)
+        params = {
+            "caller_id": caller_id,
+            "call_id": call_id,
+            "channel": channel,
+            "role": role,
+            "text": text,
+            "created_at": created_at or datetime.now(UTC),
+            "interrupted": interrupted,
+            "heard": heard,
+            "synced": False,
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(_INSERT_EXCHANGE, params)
+        return int(result.inserted_primary_key[0])
+
+    def add_snapshot(self, caller_id: str, call_id: str, state_json: str) -> int:
+        params = {
+            "caller_id": caller_id,
+            "call_id": call_id,
+            "state_json": state_json,
+            "created_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(_INSERT_SNAPSHOT, params)
+        return int(result.inserted_primary_key[0])
+
+    def end_call(
+        self, call_id: str, outcome: str = "completed", at: datetime | None = None
+    ) -> bool:
+        """Mark a call ended (once); returns False if it was already ended or unknown."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id, calls.c.ended_at.is_(None))
+                .values(ended_at=at or datetime.now(UTC), outcome=outcome)
+            )
+        return bool(result.rowcount)
+
+    # -- consolidation bookkeeping -------------------------------------------------------
+
+    def unsynced_count(self, caller_id: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    select(func.count())
+                    .select_from(exchanges)
+                    .where(exchanges.c.caller_id == caller_id, exchanges.c.synced.is_(False))
+                )
+                or 0
+            )
+
+    def unsynced_exchanges(self, caller_id: str) -> list[Exchange]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(exchanges)
+                .where(exchanges.c.caller_id == caller_id, exchanges.c.synced.is_(False))
+                .order_by(exchanges.c.id)
+            ).all()
+        return [_exchange(r) for r in rows]
+
+    def pending_calls(self, caller_id: str) -> list[CallRecord]:
+        """The caller's ended calls that were not consolidated yet, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(calls)
+                .where(
+                    calls.c.caller_id == caller_id,
+                    calls.c.ended_at.is_not(None),
+                    calls.c.consolidated.is_(False),
+                )
+                .order_by(calls.c.started_at)
+            ).all()
+        return [_call(r) for r in rows]
+
+    def finish_consolidation(
+        self,
+        caller_id: str,
+        exchange_ids: Sequence[int],
+        summaries: dict[str, str],
+    ) -> None:
+        """Mark exchanges synced and calls consolidated (with their summaries), atomically."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(exchange_ids), 500):
+                conn.execute(
+                    update(exchanges)
+                    .where(exchanges.c.caller_id == caller_id, exchanges.c.id.in_(chunk))
+                    .values(synced=True)
+                )
+            for call_id, summary in summaries.items():
+                conn.execute(
+                    update(calls)
+                    .where(calls.c.call_id == call_id)
+                    .values(summary=summary, consolidated=True)
+                )
+
+    def open_calls(self) -> list[CallRecord]:
+        """Calls that never ended (their process died, or they are still live elsewhere)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(calls).where(calls.c.ended_at.is_(None))).all()
+        return [_call(r) for r in rows]
+
+    def last_activity(self, call_id: str) -> datetime | None:
+        """When the call last recorded an exchange or snapshot."""
+        with self.engine.connect() as conn:
+            times = [
+                conn.scalar(select(func.max(t.c.created_at)).where(t.c.call_id == call_id))
+                for t in (exchanges, planner_snapshots)
+            ]
+        present = [t for t in times if t is not None]
+        if not present:
+            return None
+        # max() over a TypeDecorator column comes back raw on SQLite: normalize it.
+        return max(_as_utc(t) for t in present)
+
+    def callers_needing_consolidation(self) -> list[str]:
+        """Callers with ended calls not consolidated, or unsynced exchanges of ended calls."""
+        ended = select(calls.c.call_id).where(calls.c.ended_at.is_not(None))
+        with self.engine.connect() as conn:
+            pending_calls = conn.scalars(
+                select(calls.c.caller_id)
+                .where(calls.c.ended_at.is_not(None), calls.c.consolidated.is_(False))
+                .distinct()
+            ).all()
+            stale_exchanges = conn.scalars(
+                select(exchanges.c.caller_id)
+                .where(exchanges.c.synced.is_(False), exchanges.c.call_id.in_(ended))
+                .distinct()
+            ).all()
+        return sorted(set(pending_calls) | set(stale_exchanges))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(calls).where(calls.c.call_id == call_id)).first()
+        return None if row is None else _call(row)
+
+    def latest_snapshot(self, caller_id: str, call_id: str | None = None) -> Snapshot | None:
+        """The newest snapshot of the caller (or of one of their calls)."""
+        query = select(planner_snapshots).where(planner_snapshots.c.caller_id == caller_id)
+        if call_id is not None:
+            query = query.where(planner_snapshots.c.call_id == call_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(planner_snapshots.c.id.desc()).limit(1)).first()
+        return None if row is None else _snapshot(row)
+
+    def last_summary(self, caller_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                select(calls.c.summary)
+                .where(calls.c.caller_id == caller_id, calls.c.summary.is_not(None))
+                .order_by(calls.c.started_at.desc())
+                .limit(1)
+            )
+
+    def recent_calls(self, caller_id: str, limit: int = 10) -> list[CallRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(calls)
+                .where(calls.c.caller_id == caller_id)
+                .order_by(calls.c.started_at.desc())
+                .limit(limit)
+            ).all()
+        return [_call(r) for r in rows]
+
+    def exchanges_of_call(self, call_id: str) -> list[Exchange]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(exchanges).where(exchanges.c.call_id == call_id).order_by(exchanges.c.id)
+            ).all()
+        return [_exchange(r) for r in rows]
+
+    def exchange_counts(self, call_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(call_ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(exchanges.c.call_id, func.count())
+                .where(exchanges.c.call_id.in_(ids))
+                .group_by(exchanges.c.call_id)
+            ).all()
+        return {call_id: int(n) for call_id, n in rows}
+
+    def caller_counts(self, caller_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "calls": _count(conn, calls, calls.c.caller_id == caller_id),
+                "exchanges": _count(conn, exchanges, exchanges.c.caller_id == caller_id),
+                "unsynced": _count(
+                    conn,
+                    exchanges,
+                    exchanges.c.caller_id == caller_id,
+                    exchanges.c.synced.is_(False),
+                ),
+                "snapshots": _count(
+                    conn, planner_snapshots, planner_snapshots.c.caller_id == caller_id
+                ),
+            }
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            callers = conn.scalar(select(func.count(func.distinct(calls.c.caller_id))))
+            return {
+                "callers": int(callers or 0),
+                "calls": _count(conn, calls),
+                "exchanges": _count(conn, exchanges),
+                "unsynced": _count(conn, exchanges, exchanges.c.synced.is_(False)),
+                "snapshots": _count(conn, planner_snapshots),
+            }
+
+    def call_ids(self, caller_id: str) -> set[str]:
+        """Every call id the caller appears under, in any table."""
+        with self.engine.connect() as conn:
+            found: set[str] = set()
+            for table in (calls, exchanges, planner_snapshots):
+                found.update(
+                    conn.scalars(
+                        select(table.c.call_id).where(table.c.caller_id == caller_id).distinct()
+                    )
+                )
+        return found
+
+    # -- forget --------------------------------------------------------------------------
+
+    def purge(self, caller_id: str) -> dict[str, int]:
+        """Delete every row of the caller; returns how many went from each table."""
+        removed: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for name, table in (
+                ("exchanges", exchanges),
+                ("snapshots", planner_snapshots),
+                ("calls", calls),
+            ):
+                result = conn.execute(delete(table).where(table.c.caller_id == caller_id))
+                removed[name] = int(result.rowcount)
+        return removed
+
+
+def _count(conn: Any, table: Table, *where: Any) -> int:
+    query = select(func.count()).select_from(table)
+    if where:
+        query = query.where(*where)
+    return int(conn.scalar(query) or 0)
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _exchange(row: Row[Any]) -> Exchange:
+    return Exchange(
+        id=int(row.id),
+        caller_id=row.caller_id,
+        call_id=row.call_id,
+        channel=row.channel,
+        role=row.role,
+        text=row.text,
+        created_at=row.created_at,
+        interrupted=bool(row.interrupted),
+        heard=row.heard,
+        synced=bool(row.synced),
+    )
+
+
+def _call(row: Row[Any]) -> CallRecord:
+    return CallRecord(
+        call_id=row.call_id,
+        caller_id=row.caller_id,
+        channel=row.channel,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        outcome=row.outcome,
+        summary=row.summary,
+        consolidated=bool(row.consolidated),
+    )
+
+
+def _snapshot(row: Row[Any]) -> Snapshot:
+    return Snapshot(
+        id=int(row.id),
+        caller_id=row.caller_id,
+        call_id=row.call_id,
+        state_json=row.state_json,
+        created_at=row.created_at,
+    )
+
+
+__all__ = [
+    "CHANNELS",
+    "ROLES",
+    "CallRecord",
+    "ConversationStore",
+    "Exchange",
+    "Snapshot",
+    "calls",
+    "check_channel",
+    "exchanges",
+    "planner_snapshots",
+]
