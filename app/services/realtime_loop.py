@@ -42,6 +42,8 @@ BACKCHANNEL_MAX_MS = 900
 """Talking over the agent longer than this is an interruption, whatever the words."""
 DTMF_GAP_S = 1.5
 """Digits typed closer together than this are one entry (a phone number)."""
+FAREWELL_GRACE_S = 3.0
+"""After the goodbye's audio length, end the call even without playback confirmation."""
 YES_NO_QUESTIONS = frozenset(
     {"confirm", "confirm_reschedule", "cancel_confirm", "resume", "anything_else", "book_today"}
 )
@@ -95,6 +97,7 @@ class _Reply:
     chunks: list[str] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)  # mark name -> chunk index
     heard: set[int] = field(default_factory=set)
+    audio_s: float = 0.0  # playback length of what was sent
     sending_done: bool = False
     cut: bool = False
     recorded: bool = False
@@ -474,6 +477,15 @@ class RealtimeLoop:
                         "save_snapshot", self.caller_id, self.call_id, self.planner.state
                     )
             self._maybe_reply_heard(reply)
+            if self.planner is not None and self.planner.ended and not self.finished.is_set():
+                self._spawn(self._finish_after(reply.audio_s + FAREWELL_GRACE_S))
+
+    async def _finish_after(self, seconds: float) -> None:
+        """End even if the transport never confirms playback (a client that echoes no marks)."""
+        await asyncio.sleep(seconds)
+        if not self.finished.is_set():
+            self.recorder.event("conversation_ended", marks_missing=True)
+            self.finished.set()
 
     async def _send_reply(
         self,
@@ -512,6 +524,7 @@ class RealtimeLoop:
                 if index == 0:
                     self._speaking = True
                 await self.transport.send_audio(audio)
+                reply.audio_s += len(audio) / 2 / rate
                 await self.transport.send_mark(name)
                 await self.transport.notify("agent_text", text=chunk, mark=name)
                 if index == 0:

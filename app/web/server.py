@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from app.memory.mem0_engine import VectorBackendUnavailableError
+from app.memory.owner_lock import EmbeddedStoreLockedError
 from app.services.agent_planner import PlannerKit
+from app.services.memory_service import MemoryService
 from app.services.voice_kit import VoiceKit
 from app.settings import Settings
 from app.telephony.media_socket import media_stream
@@ -26,7 +29,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Bind first and load in the background, so /healthz can say "loading" meanwhile.
+        # Memory first: if another process owns this data dir, refuse to start at all.
+        app.state.memory = await asyncio.to_thread(_open_memory, settings)
+        # Then bind, and load models in the background so /healthz can say "loading".
         loading = asyncio.create_task(_load(app, settings))
         yield
         app.state.ready = False
@@ -36,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
         voice = getattr(app.state, "voice", None)
         if voice is not None:
             voice.close()
+        if app.state.memory is not None:
+            await asyncio.to_thread(app.state.memory.close)
 
     app = FastAPI(title="Tourline", lifespan=lifespan)
     app.state.ready = False
@@ -65,11 +72,25 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _open_memory(settings: Settings) -> MemoryService | None:
+    """The caller memory; None (calls go on, unremembered) when its vector store is down."""
+    try:
+        return MemoryService.open(settings)
+    except EmbeddedStoreLockedError as exc:
+        log.error("%s", exc)
+        raise
+    except VectorBackendUnavailableError as exc:
+        log.error("caller memory is unavailable, calls will go on without it: %s", exc)
+        return None
+
+
 async def _load(app: FastAPI, settings: Settings) -> None:
     """Every model and store, once, before the first call; then warm the phrase cache."""
     try:
         started = time.perf_counter()
-        app.state.planner_kit = await asyncio.to_thread(PlannerKit.build, settings)
+        memory: MemoryService | None = app.state.memory
+        engine = memory.engine if memory is not None else None
+        app.state.planner_kit = await asyncio.to_thread(PlannerKit.build, settings, engine)
         log.info("planner ready in %.0f ms", (time.perf_counter() - started) * 1000)
         app.state.voice = await asyncio.to_thread(VoiceKit.load, settings)
     except Exception:
