@@ -69,9 +69,11 @@ async def test_concurrent_requests_for_one_sentence_render_it_once(piper: PiperT
             renderer.render("call-a", "Nice to meet you, Dana.", 8000),
         )
         again, cached = await renderer.render("call-b", "Nice to meet you, Dana.", 8000)
+        wideband, _ = await renderer.render("call-c", "Nice to meet you, Dana.", 16000)
     finally:
         pool.shutdown()
-    assert tts.calls == 1
+    assert tts.calls == 1  # once for two waiters, the cache, and another rate
     assert first[0] == second[0] == again and cached
+    assert abs(len(wideband) - 2 * len(again)) < 64
     seconds = len(again) / 2 / 8000
     assert 0.8 < seconds < 3.0  # real speech, resampled to the phone's 8 kHz
