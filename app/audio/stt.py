@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 import wave
@@ -212,8 +213,9 @@ class WhisperSTT:
             text = self._decode(audio)
         finally:
             _WINDOW.frames = None
-        if _looks_degenerate(text, audio.size / STT_SAMPLE_RATE):
-            log.info("short-window transcript looked degenerate, redoing with 30 s: %r", text)
+        seconds = audio.size / STT_SAMPLE_RATE
+        if _looks_degenerate(text, seconds) or _looks_lost(text, seconds):
+            log.info("short-window transcript looked wrong, redoing with 30 s: %r", text)
             text = self._decode(audio)
         return text
 
@@ -236,6 +238,12 @@ class WhisperSTT:
     def warmup(self) -> None:
         """Run one short decode so the first caller does not pay CTranslate2's first-call cost."""
         self.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.float32))
+
+
+def _looks_lost(text: str, seconds: float) -> bool:
+    """A lone short word ("Yes.", "text") sometimes decodes to nothing, or to "x.", with a
+    short window; the full window gets it. Speech of 1/4 s or more always has a real word."""
+    return seconds >= 0.25 and not re.search(r"[A-Za-z0-9]{2,}", text)
 
 
 def _looks_degenerate(text: str, seconds: float) -> bool:

@@ -1,0 +1,477 @@
+"""Voice-to-voice latency of phone calls: the real server, Twilio played by our harness.
+
+What it measures: for 1, 5, 10 and 20 simultaneous calls over loopback at real time, each a
+scripted conversation answered by voice, the time from the last voiced 20 ms frame of the
+caller's turn leaving the harness to the first frame of the agent's reply arriving back,
+as a caller would feel it (minus the network). Each call's server timeline then splits that
+time into stages: end-of-turn wait, STT, planner, time to first TTS audio, first frame out.
+
+Why the harness is the clock: the server's own stage timings can all look fast while audio
+still waits somewhere (a queue, a busy event loop); only the far end sees the sum.
+
+Calls start at random moments over ``--stagger`` seconds, and every call in the run has its
+own name, building, unit size, move-in, pets and budget, so replies can't all come from the
+phrase cache. Caller speech is rendered by Piper before any call starts, so synthesis in
+this process never competes with the server being measured.
+
+Run:  python bench/call_latency.py --calls 1,5,10,20 --turns 6
+      python bench/call_latency.py --calls 1 --turns 2 --no-write      (a smoke run)
+      --keep-data keeps the server's data dir (call timelines, server.log) for a closer look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.report import BENCHMARKS_MD, machine_line, percentile, write_section  # noqa: E402
+from tests.support.server import running_server  # noqa: E402
+from tests.support.twilio_caller import (  # noqa: E402
+    CallEnded,
+    CallerScript,
+    CallerVoice,
+    NoReply,
+    TwilioCall,
+    question_kind,
+)
+
+TOKEN = "bench-token"
+PUBLIC = "https://tourline.example"
+
+# Budget from issue 3, voice to voice at the harness.
+BUDGET = {
+    1: {"p50": 600.0, "p95": 900.0},
+    10: {"p95": 1200.0},
+}
+
+FIRST_NAMES = [
+    "dana", "sam", "priya", "lee", "maria", "omar", "grace", "tom", "nina", "victor",
+    "helen", "raj", "olivia", "marcus", "sofia", "ben", "chloe", "david", "emma", "felix",
+    "hannah", "isaac", "julia", "kevin", "laura", "mike", "nora", "oscar", "paula", "quinn",
+    "rosa", "simon", "tara", "ursula", "vera", "walter", "yara", "zoe", "adam", "bella",
+]  # fmt: skip
+LAST_NAMES = ["lee", "ortiz", "patel", "wong", "lopez", "khan", "park", "brown", "silva", "novak"]
+PROPERTIES = ["hudson three sixty", "twenty one west end", "riverview lofts"]
+UNITS = ["a one bedroom", "a two bedroom"]
+MOVE_INS = ["early january", "in february", "march first", "next month", "in april"]
+PETS = ["no pets", "one small dog", "two cats", "no pets at all", "a cat"]
+BUDGETS = [
+    "about three thousand",
+    "four thousand dollars",
+    "thirty five hundred",
+    "five thousand a month",
+    "around four thousand five hundred",
+]
+TOUR_TYPES = ["in person", "virtual"]
+DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+HOURS = [
+    "ten in the morning",
+    "eleven in the morning",
+    "one in the afternoon",
+    "two in the afternoon",
+    "three in the afternoon",
+    "four in the afternoon",
+    "five in the afternoon",
+]
+ORDER = [
+    "name",
+    "property",
+    "unit_size",
+    "move_in",
+    "pets",
+    "budget",
+    "tour_type",
+    "tour_time",
+    "confirm",
+    "contact",
+    "anything_else",
+]
+
+
+def script_for(index: int) -> CallerScript:
+    """Call ``index``'s caller: its own answers (and its own tour slot, if it gets that far)."""
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    last = LAST_NAMES[(index // len(FIRST_NAMES) + index) % len(LAST_NAMES)]
+    day = DAYS[index % len(DAYS)]
+    hour = HOURS[(index // len(DAYS)) % len(HOURS)]
+    return CallerScript.booking(
+        name=f"my name is {first} {last}",
+        property=PROPERTIES[index % len(PROPERTIES)],
+        unit_size=UNITS[index % len(UNITS)],
+        move_in=MOVE_INS[index % len(MOVE_INS)],
+        pets=PETS[index % len(PETS)],
+        budget=BUDGETS[(index * 3) % len(BUDGETS)],
+        tour_type=TOUR_TYPES[index % len(TOUR_TYPES)],
+        tour_time=f"next {day} at {hour}",
+    )
+
+
+@dataclass
+class TurnResult:
+    latency_s: float | None  # None: no reply
+    extra_replies: int = 0
+
+
+@dataclass
+class CallResult:
+    call_sid: str
+    greeting_s: float | None = None
+    turns: list[TurnResult] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    clock_late_s: float = 0.0
+    violations: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def last_agent_text(events: list[dict[str, Any]]) -> str:
+    said = [e for e in events if e.get("event") == "agent_said"]
+    return str(said[-1].get("text", "")) if said else ""
+
+
+async def run_call(
+    base_url: str,
+    index: int,
+    turns: int,
+    voice: CallerVoice,
+    delay_s: float,
+    quiet_s: float,
+) -> CallResult:
+    """One scripted call; answers the question the agent asked (from its timeline text)."""
+    await asyncio.sleep(delay_s)  # the random start offset of this call
+    script = script_for(index)
+    phone = f"+1646555{index:04d}"
+    result = CallResult(call_sid="")
+    try:
+        async with TwilioCall.connect(
+            base_url,
+            public_url=PUBLIC,
+            auth_token=TOKEN,
+            from_number=phone,
+            voice=voice,
+            quiet_s=quiet_s,
+        ) as call:
+            result.call_sid = call.call_sid
+            started = time.monotonic()
+            greeting = await call.listen(timeout_s=15)
+            result.greeting_s = greeting.first_frame_at - started
+            position = 0
+            for _ in range(turns):
+                # What did the agent just ask? Its own words (the timeline) are cheaper than
+                # transcribing here, and transcribing would steal CPU from the server.
+                asked = last_agent_text(await call.timeline())
+                answer = script.answer(asked) if question_kind(asked) else None
+                if answer is None:
+                    kind = ORDER[min(position, len(ORDER) - 1)]
+                    line = script.lines[kind]
+                else:
+                    kind, line = answer
+                position += 1
+                sent = await call.say(line)
+                try:
+                    reply = await call.listen(timeout_s=15)
+                except NoReply:
+                    result.turns.append(TurnResult(None))
+                    continue
+                assert sent.last_voiced_frame_at is not None
+                turn = TurnResult(reply.first_frame_at - sent.last_voiced_frame_at)
+                # A second burst of agent audio before the caller speaks again is a 2nd reply.
+                while call.unheard_media():
+                    await call.listen(timeout_s=1)
+                    turn.extra_replies += 1
+                result.turns.append(turn)
+                if kind == "anything_else":
+                    break
+            # Anything after the last reply is one reply too many.
+            try:
+                await call.listen(timeout_s=quiet_s + 0.5)
+                if result.turns:
+                    result.turns[-1].extra_replies += 1
+            except (NoReply, CallEnded):
+                pass
+            result.clock_late_s = call.clock.max_late_s
+            result.violations = list(call.violations)
+        result.timeline = await call.timeline()
+    except CallEnded as ended:
+        result.error = f"call ended early: {ended}"
+    except Exception as exc:  # a benchmark reports failures, it does not stop at the first
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+# --------------------------------------------------------------------------- timeline stages
+
+
+def stage_times(events: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per caller turn (a ``turn_end``), the server's stage timings in ms."""
+    stages: dict[str, list[float]] = {
+        "endpointing": [],
+        "stt": [],
+        "planner": [],
+        "tts_first_audio": [],
+        "first_frame_out": [],
+    }
+    last_speech_end: float | None = None
+    last_stt: float | None = None
+    in_turn = False
+    awaiting_tts = False
+    for event in events:
+        name = event.get("event")
+        if name == "speech_end":
+            last_speech_end = float(event["t_ms"])
+        elif name == "stt_done":
+            last_stt = float(event.get("ms", 0.0))
+        elif name == "turn_end":
+            if last_speech_end is not None:
+                stages["endpointing"].append(float(event["t_ms"]) - last_speech_end)
+            in_turn = True
+        elif name == "caller_said" and in_turn and last_stt is not None:
+            stages["stt"].append(last_stt)
+        elif name == "planner_done" and event.get("trigger") == "turn":
+            stages["planner"].append(float(event.get("ms", 0.0)))
+            awaiting_tts = True
+        elif name == "tts_first_audio" and awaiting_tts:
+            stages["tts_first_audio"].append(float(event.get("ms", 0.0)))
+            awaiting_tts = False
+        elif name == "first_frame_out" and event.get("trigger") == "turn":
+            since = event.get("ms_since_speech_end")
+            if since is not None:
+                stages["first_frame_out"].append(float(since))
+            in_turn = False
+    return stages
+
+
+def server_reply_counts(events: list[dict[str, Any]]) -> tuple[int, int]:
+    """(caller turns the server heard, agent turns it spoke after the greeting)."""
+    heard = sum(1 for e in events if e.get("event") == "caller_said")
+    spoken = sum(1 for e in events if e.get("event") == "agent_said") - 1
+    return heard, max(spoken, 0)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def p50_p95(values_ms: list[float]) -> str:
+    if not values_ms:
+        return "n/a"
+    return f"{statistics.median(values_ms):.0f} / {percentile(values_ms, 95):.0f}"
+
+
+@dataclass
+class Level:
+    calls: int
+    results: list[CallResult]
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [
+            t.latency_s * 1000 for r in self.results for t in r.turns if t.latency_s is not None
+        ]
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(caller turns, answered exactly once, no reply, more than one reply)."""
+        turns = [t for r in self.results for t in r.turns]
+        none = sum(1 for t in turns if t.latency_s is None)
+        many = sum(1 for t in turns if t.extra_replies)
+        return len(turns), len(turns) - none - many, none, many
+
+    def stages(self) -> dict[str, list[float]]:
+        merged: dict[str, list[float]] = {}
+        for result in self.results:
+            for name, values in stage_times(result.timeline).items():
+                merged.setdefault(name, []).extend(values)
+        return merged
+
+
+def budget_lines(levels: dict[int, Level]) -> list[str]:
+    lines = []
+    for calls, limits in BUDGET.items():
+        level = levels.get(calls)
+        if level is None or not level.latencies_ms:
+            lines.append(f"- {calls} call(s): not measured in this run")
+            continue
+        values = level.latencies_ms
+        measured = {"p50": statistics.median(values), "p95": percentile(values, 95)}
+        parts = []
+        for key, limit in limits.items():
+            ok = measured[key] <= limit
+            parts.append(
+                f"{key} {measured[key]:.0f} ms ≤ {limit:.0f} ms: {'PASS' if ok else 'FAIL'}"
+            )
+        lines.append(f"- {calls} call(s): " + "; ".join(parts))
+    answered_ok = all(lv.counts()[2] == 0 and lv.counts()[3] == 0 for lv in levels.values())
+    lines.append(
+        "- every caller turn answered exactly once: " + ("PASS" if answered_ok else "FAIL")
+    )
+    return lines
+
+
+def markdown(levels: dict[int, Level], command: str, notes: list[str]) -> str:
+    header = (
+        "| calls | caller turns | answered once | no reply | 2+ replies "
+        "| voice-to-voice p50 / p95 / max (ms) | greeting start p50 / p95 (ms) "
+        "| end-of-turn wait | STT | planner | TTS first audio | first frame out "
+        "| harness clock max late (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for calls, level in sorted(levels.items()):
+        total, once, none, many = level.counts()
+        lat = level.latencies_ms
+        v2v = (
+            f"{statistics.median(lat):.0f} / {percentile(lat, 95):.0f} / {max(lat):.0f}"
+            if lat
+            else "n/a"
+        )
+        greet = [r.greeting_s * 1000 for r in level.results if r.greeting_s is not None]
+        st = level.stages()
+        late = max((r.clock_late_s for r in level.results), default=0.0) * 1000
+        rows.append(
+            f"| {calls} | {total} | {once} | {none} | {many} | {v2v} | {p50_p95(greet)} "
+            f"| {p50_p95(st['endpointing'])} | {p50_p95(st['stt'])} | {p50_p95(st['planner'])} "
+            f"| {p50_p95(st['tts_first_audio'])} | {p50_p95(st['first_frame_out'])} "
+            f"| {late:.0f} |"
+        )
+    return (
+        "## Phone calls: voice-to-voice latency\n\n"
+        f"Command: `{command}`\n\n"
+        f"Machine: {machine_line()}.\n\n"
+        "Voice to voice = last voiced caller frame sent by the Twilio harness → first agent "
+        "media frame received by it, over loopback at real time. Stage columns are p50 / p95 "
+        "in ms from the server's call timelines: end-of-turn wait = last `speech_end` → "
+        "`turn_end`; STT = the transcription the turn used; TTS first audio counts from the "
+        "planner start; first frame out counts from the caller's speech end.\n\n"
+        + header
+        + "\n".join(rows)
+        + "\n\nBudget (issue 3):\n\n"
+        + "\n".join(budget_lines(levels))
+        + "\n\n"
+        + "\n".join(f"- {n}" for n in notes)
+        + "\n"
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def run_level(
+    base_url: str, calls: int, first_index: int, args: argparse.Namespace, voice: CallerVoice
+) -> Level:
+    rng = random.Random(args.seed + calls)
+    delays = [0.0] + [rng.uniform(0, args.stagger) for _ in range(calls - 1)]
+    results = await asyncio.gather(
+        *(
+            run_call(base_url, first_index + i, args.turns, voice, delays[i], args.quiet)
+            for i in range(calls)
+        )
+    )
+    return Level(calls, list(results))
+
+
+def prerender(voice: CallerVoice, indices: range, turns: int) -> None:
+    """Render every line a call is likely to say, before the clock starts."""
+    started = time.perf_counter()
+    for index in indices:
+        lines = script_for(index).lines
+        voice.prerender([lines[kind] for kind in ORDER[: turns + 1]] + [lines["still_there"]])
+    print(f"pre-rendered caller speech in {time.perf_counter() - started:.1f}s", flush=True)
+
+
+def print_level(level: Level) -> None:
+    total, once, none, many = level.counts()
+    lat = level.latencies_ms
+    print(
+        f"{level.calls:>3} calls: {total} turns, {once} answered once, {none} no reply, "
+        f"{many} 2+ replies; voice-to-voice p50/p95 {p50_p95(lat)} ms",
+        flush=True,
+    )
+    for name, values in level.stages().items():
+        print(f"      {name:<16} p50/p95 {p50_p95(values)} ms", flush=True)
+    for result in level.results:
+        if result.error:
+            print(f"      call {result.call_sid or '?'}: {result.error}", flush=True)
+        if result.violations:
+            print(f"      call {result.call_sid}: protocol: {result.violations[:3]}", flush=True)
+
+
+async def main_async(args: argparse.Namespace, command: str) -> int:
+    levels_wanted = [int(n) for n in args.calls.split(",") if n.strip()]
+    voice = CallerVoice()
+    total_calls = sum(levels_wanted)
+    await asyncio.to_thread(prerender, voice, range(total_calls), args.turns)
+    load_before = os.getloadavg()[0]
+    data_dir = Path(tempfile.mkdtemp(prefix="tourline-call-bench-"))
+    levels: dict[int, Level] = {}
+    with running_server(data_dir, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as server:
+        print(f"server up at {server.base_url} (data in {data_dir})", flush=True)
+        first_index = 0
+        for calls in levels_wanted:
+            level = await run_level(server.base_url, calls, first_index, args, voice)
+            first_index += calls
+            levels[calls] = level
+            print_level(level)
+    if args.keep_data:
+        print(f"server data (timelines, log) kept in {data_dir}", flush=True)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    notes = [
+        f"{args.turns} caller turns per call; calls start at random over {args.stagger:.0f} s; "
+        f"a reply ends after {args.quiet:.1f} s of quiet once played out; one server for "
+        "every level, in that order.",
+        "The harness (20 ms media clocks, playback, mark echoes) runs on the same machine as "
+        "the server; its clock's worst lateness is in the last column.",
+        f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.",
+    ]
+    for calls, level in sorted(levels.items()):
+        sent = len([t for r in level.results for t in r.turns])
+        heard = spoken = 0
+        for result in level.results:
+            h, s = server_reply_counts(result.timeline)
+            heard, spoken = heard + h, spoken + s
+        early = sum(1 for v in level.latencies_ms if v < 0)
+        notes.append(
+            f"{calls} call(s): the server's timelines show {heard} caller turns heard and "
+            f"{spoken} agent replies for {sent} caller turns sent; {early} replies started "
+            "before the caller's last voiced frame."
+        )
+    failures = [r.error for lv in levels.values() for r in lv.results if r.error]
+    if failures:
+        notes.append(f"{len(failures)} call(s) failed: " + "; ".join(failures[:5]))
+    body = markdown(levels, command, notes)
+    print()
+    print(body)
+    if not args.no_write:
+        write_section("call_latency", body)
+        print(f"wrote {BENCHMARKS_MD.relative_to(REPO_ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="1,5,10,20", help="simultaneous calls per level")
+    parser.add_argument("--turns", type=int, default=6, help="caller turns per call")
+    parser.add_argument("--stagger", type=float, default=2.0, help="start calls over N seconds")
+    parser.add_argument("--quiet", type=float, default=1.0, help="quiet that ends a reply (s)")
+    parser.add_argument("--seed", type=int, default=3, help="seed for the start offsets")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--keep-data", action="store_true", help="keep the server's data dir")
+    args = parser.parse_args(argv)
+    command = " ".join(["python bench/call_latency.py", *(sys.argv[1:] if argv is None else argv)])
+    return asyncio.run(main_async(args, command))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

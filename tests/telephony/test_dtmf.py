@@ -1,0 +1,76 @@
+"""Keypad input on a call: at "Shall I book it?", pressing 1 books the tour.
+
+The caller talks their way to the confirmation question (answers packed a little, to keep
+the call short), then presses 1 instead of saying yes, as Twilio delivers it: one ``dtmf``
+message on the media socket.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.server import RunningServer, running_server
+from tests.support.twilio_caller import (
+    CallerScript,
+    TwilioCall,
+    fresh_number,
+    preload_models,
+    question_kind,
+    transcribe,
+)
+
+TOKEN = "test-token"
+PUBLIC = "https://tourline.example"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data = tmp_path_factory.mktemp("dtmf")
+    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
+        yield running
+
+
+async def test_pressing_1_confirms_the_booking(server: RunningServer) -> None:
+    await preload_models()
+    script = CallerScript.booking(
+        property="a two bedroom at hudson three sixty",
+        move_in="moving in january with no pets",
+        tour_type="an in person tour next tuesday at two in the afternoon",
+    )
+    transcript: list[str] = []
+    async with TwilioCall.connect(
+        server.base_url, public_url=PUBLIC, auth_token=TOKEN, from_number=fresh_number()
+    ) as call:
+        heard = (await transcribe(await call.listen(timeout_s=15))).lower()
+        transcript.append(f"agent: {heard}")
+        for _ in range(10):
+            asked = await call.what_was_asked(heard)
+            if question_kind(asked) == "confirm":
+                break
+            answer = script.answer(asked)
+            assert answer is not None, f"no scripted answer: {transcript}"
+            await call.say(answer[1])
+            transcript.append(f"caller: {answer[1]}")
+            heard = (await transcribe(await call.listen(timeout_s=20))).lower()
+            transcript.append(f"agent: {heard}")
+        asked = await call.what_was_asked(heard)
+        assert question_kind(asked) == "confirm", f"never asked to confirm: {transcript}"
+
+        await call.press("1")
+        booked = (await transcribe(await call.listen(timeout_s=20))).lower()
+        assert "confirmation code" in booked, [*transcript, f"after pressing 1: {booked}"]
+        events = await call.wait_for_timeline(
+            lambda ev: any(e["event"] == "dtmf" for e in ev), timeout_s=5
+        )
+        assert call.violations == [], call.violations
+
+    dtmf = [e for e in events if e["event"] == "dtmf"]
+    assert [e["digit"] for e in dtmf] == ["1"], dtmf
+    with sqlite3.connect(server.data_dir / "tourline.db") as db:
+        rows = db.execute("SELECT property_id, status FROM bookings").fetchall()
+    assert rows == [("hudson-360", "booked")], rows

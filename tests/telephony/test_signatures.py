@@ -1,0 +1,101 @@
+"""The media WebSocket upgrade is checked like Twilio signs it: over the public wss:// URL.
+
+The webhook's own signature checks live in test_twilio_webhook.py. Here: an upgrade with a
+missing or wrong ``X-Twilio-Signature`` gets HTTP 403 before any call exists (so no timeline
+is written), and a correctly signed one streams a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from twilio.request_validator import RequestValidator
+from websockets.exceptions import InvalidStatus
+
+from tests.support.server import RunningServer, running_server
+from tests.support.twilio_caller import (
+    MediaStream,
+    StreamInstruction,
+    fresh_number,
+    local_socket_url,
+    new_sid,
+    parse_twiml,
+    post_voice_webhook,
+    twilio_form,
+    upgrade_signature,
+)
+
+TOKEN = "test-token"
+PUBLIC = "https://tourline.example"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data = tmp_path_factory.mktemp("signatures")
+    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
+        yield running
+
+
+def timelines(data_dir: Path) -> set[str]:
+    calls = data_dir / "calls"
+    return {p.name for p in calls.iterdir()} if calls.exists() else set()
+
+
+async def ring(server: RunningServer) -> tuple[str, StreamInstruction]:
+    call_sid = new_sid("CA")
+    twiml = await post_voice_webhook(
+        server.base_url, PUBLIC, TOKEN, twilio_form(call_sid, fresh_number())
+    )
+    return call_sid, parse_twiml(twiml)
+
+
+BAD_SIGNATURES: dict[str, Callable[[str, str], str | None]] = {
+    "missing": lambda url, call_sid: None,
+    "wrong token": lambda url, call_sid: upgrade_signature("not-the-token", url),
+    # What a server checking its own Host header would accept: not what Twilio signs.
+    "signed over the loopback URL": lambda url, call_sid: upgrade_signature(
+        TOKEN, "ws://127.0.0.1/twilio/media"
+    ),
+    # Twilio signs the upgrade with no params; a signature with params must not pass.
+    "signed with params": lambda url, call_sid: RequestValidator(TOKEN).compute_signature(
+        url, {"CallSid": call_sid}
+    ),
+    "garbage": lambda url, call_sid: "bm90IGEgc2lnbmF0dXJl",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SIGNATURES))
+async def test_bad_upgrade_signature_is_refused_with_403(server: RunningServer, case: str) -> None:
+    call_sid, stream = await ring(server)
+    before = timelines(server.data_dir)
+    signature = BAD_SIGNATURES[case](stream.url, call_sid)
+    with pytest.raises(InvalidStatus) as refused:
+        socket = await MediaStream.open(
+            local_socket_url(server.base_url, stream.url), signature=signature, call_sid=call_sid
+        )
+        # Only reached if the upgrade was (wrongly) accepted: show what the server then does.
+        await socket.send_connected()
+        await socket.send_start(stream.parameters)
+        await socket.close()
+    assert refused.value.response.status_code == 403
+    assert timelines(server.data_dir) == before, "a refused upgrade must not create a call"
+
+
+async def test_correctly_signed_upgrade_streams_a_call(server: RunningServer) -> None:
+    call_sid, stream = await ring(server)
+    socket = await MediaStream.open(
+        local_socket_url(server.base_url, stream.url),
+        signature=upgrade_signature(TOKEN, stream.url),
+        call_sid=call_sid,
+    )
+    try:
+        await socket.send_connected()
+        await socket.send_start(stream.parameters)
+        first = await socket.next_event("media", timeout_s=10)
+        assert first["streamSid"] == socket.stream_sid
+        await socket.send_stop()
+    finally:
+        await socket.close()
+    assert any(call_sid in name for name in timelines(server.data_dir))
