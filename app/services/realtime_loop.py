@@ -311,6 +311,8 @@ class RealtimeLoop:
             text=attempt.text,
             audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
         )
+        if attempt.text:
+            self._spawn(self.transport.notify("user_transcript", text=attempt.text, final=False))
         self._spawn(self._judge(attempt))
 
     async def _judge(self, attempt: _Attempt) -> None:
