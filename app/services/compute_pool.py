@@ -6,7 +6,8 @@ oversubscribe two cores and one chatty call can queue ahead of everyone else. He
 - *heavy* jobs (STT, TTS) run on ``workers`` threads. When a thread frees up, the next job is
   the most urgent one (lowest ``priority``), and among equals the one whose call has the
   fewest jobs running and was served longest ago, so no call gets a second worker while
-  another call waits;
+  another call waits. Work nobody is waiting on yet (a reply's later sentences) never takes
+  the last free worker, so a caller's end-of-turn transcription starts at once;
 - *light* jobs (a 32 ms VAD window costs ~0.1 ms) have their own thread, so turn-taking never
   waits behind a 300 ms transcription.
 """
@@ -56,6 +57,7 @@ class ComputePool:
         self._running: dict[str, int] = defaultdict(int)
         self._last_served: dict[str, float] = {}
         self._active = 0
+        self._active_later = 0  # running jobs that are not URGENT
         self._seq = itertools.count()
 
     async def run(self, owner: str, fn: Callable[..., T], *args: Any, priority: int = NORMAL) -> T:
@@ -87,10 +89,13 @@ class ComputePool:
             )
             if job.priority >= BACKGROUND and self._active:
                 return  # background work only on an idle pool: it must never slow a call
+            if job.priority > URGENT and self._active_later >= max(1, self.workers - 1):
+                return  # keep a worker free for whatever a caller is waiting on right now
             self._pending.remove(job)
             if job.future.cancelled():
                 continue  # its caller gave up (barge-in, hang-up): skip the work
             self._active += 1
+            self._active_later += job.priority > URGENT
             self._running[job.owner] += 1
             self._last_served[job.owner] = time.monotonic()
             inner = loop.run_in_executor(self._heavy, job.fn)
@@ -98,6 +103,7 @@ class ComputePool:
 
     def _finished(self, loop: asyncio.AbstractEventLoop, job: _Job, done: asyncio.Future) -> None:
         self._active -= 1
+        self._active_later -= job.priority > URGENT
         self._running[job.owner] -= 1
         if not self._running[job.owner]:
             del self._running[job.owner]

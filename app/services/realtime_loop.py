@@ -36,6 +36,8 @@ from app.services.voice_kit import VoiceKit
 
 log = logging.getLogger("tourline.call")
 
+SPECULATE_AFTER_MS = 64
+"""Silence before transcribing the turn so far: a one-window dip inside a word is not a pause."""
 PREROLL_MS = 320
 """Audio kept from before the VAD noticed speech: Silero needs a window or two to react."""
 BACKCHANNEL_MAX_MS = 900
@@ -267,8 +269,6 @@ class RealtimeLoop:
         elif cue is Cue.PAUSE:
             self._last_pause = time.perf_counter()
             self.recorder.event("speech_end", voiced_ms=detector.voiced_ms)
-            if not self._segment_over_agent:
-                self._start_attempt()
         elif cue is Cue.RESUME:
             self._drop_attempt()
         if not detector.in_speech:
@@ -278,6 +278,12 @@ class RealtimeLoop:
             if not detector.talking and detector.silence_ms >= self._silence_ms:
                 self._end_segment_over_agent()
             return
+        if (
+            self._attempt is None
+            and not detector.talking
+            and detector.silence_ms >= SPECULATE_AFTER_MS
+        ):
+            self._start_attempt()
         self._maybe_commit()
 
     # ------------------------------------------------------------------ end of turn

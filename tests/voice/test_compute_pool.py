@@ -103,3 +103,24 @@ async def test_light_jobs_do_not_wait_for_heavy_ones() -> None:
         await blocker
     finally:
         pool.shutdown()
+
+
+async def test_later_work_never_takes_the_last_free_worker() -> None:
+    pool = ComputePool(workers=2)
+    first, second, urgent = Gate(), Gate(), Gate()
+    try:
+        a = asyncio.ensure_future(pool.run("call-a", first, priority=NORMAL))
+        await wait_started(first)
+        b = asyncio.ensure_future(pool.run("call-b", second, priority=NORMAL))
+        await asyncio.sleep(0)  # one loop pass: the job reaches the queue
+        assert pool.queued == 1 and not second.started.is_set()
+        c = asyncio.ensure_future(pool.run("call-c", urgent, priority=URGENT))
+        await wait_started(urgent)  # the reserved worker serves the caller who is waiting
+        assert not second.started.is_set()
+        urgent.release.set()
+        first.release.set()
+        await wait_started(second)
+        second.release.set()
+        assert await asyncio.gather(a, b, c) == ["gate"] * 3
+    finally:
+        pool.shutdown()
