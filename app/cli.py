@@ -1,16 +1,23 @@
-"""The ``tourline`` command line: serve the agent, chat with it by text, run benchmarks."""
+"""The ``tourline`` command line: serve, chat by text, back up and forget callers, benchmarks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from app.services.memory_service import MemoryService
+
+EXIT_STORE_LOCKED = 3  # same code as `tourline chat`: another process owns the data dir
+EXIT_UNAVAILABLE = 4  # the configured vector backend could not be reached
 
 cli = typer.Typer(
     name="tourline",
@@ -47,6 +54,130 @@ def chat(
     from app.chat import run_chat
 
     raise typer.Exit(asyncio.run(run_chat(get_settings(), caller, sys.stdin, sys.stdout)))
+
+
+def _open_memory() -> MemoryService:
+    """The data dir's memory, or one clear sentence and a non-zero exit (no traceback)."""
+    from app.memory.mem0_engine import VectorBackendUnavailableError
+    from app.memory.owner_lock import EmbeddedStoreLockedError
+    from app.services.memory_service import MemoryService
+
+    try:
+        return MemoryService.open(get_settings())
+    except EmbeddedStoreLockedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_STORE_LOCKED) from None
+    except VectorBackendUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+
+
+def _progress_bar(total: int, label: str) -> tuple[Any, Callable[[str, int], None]]:
+    """A rich progress bar on stderr and the callback that advances it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn(label + " [bold]{task.description:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    task = progress.add_task("", total=total or None)
+
+    def advance(kind: str, n: int) -> None:
+        progress.update(task, advance=n, description=kind)
+
+    return progress, advance
+
+
+@cli.command("export")
+def export_cmd(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (.jsonl, or .jsonl.gz to compress)."),
+    ] = None,
+) -> None:
+    """Back up everything (calls, exchanges, snapshots, memories, bookings) as JSONL."""
+    from datetime import UTC, datetime
+
+    from app.memory.backup import PLURALS, count_records, export_file, points_of
+
+    target = output or Path(f"tourline-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}.jsonl")
+    memory = _open_memory()
+    try:
+        memory.flush(60)  # work resumed at open (a crashed consolidation) lands first
+        total = sum(count_records(memory.engine, points_of(memory)).values())
+        progress, advance = _progress_bar(total, "export")
+        with progress:
+            written = export_file(memory, target, advance)
+        memory.note_backup(target.resolve(), records=sum(written.values()), counts=written)
+    finally:
+        memory.close()
+    summary = ", ".join(f"{n} {PLURALS[kind]}" for kind, n in written.items())
+    typer.echo(f"Exported {summary} to {target}")
+
+
+@cli.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A file written by `tourline export`.")],
+) -> None:
+    """Restore a backup into this data dir; records already there are left as they are."""
+    from app.memory.backup import BackupError, backup_counts, import_file
+
+    if not file.is_file():
+        typer.echo(f"error: no backup file {file}", err=True)
+        raise typer.Exit(2)
+    memory = _open_memory()
+    try:
+        try:
+            progress, advance = _progress_bar(sum(backup_counts(file).values()), "import")
+            with progress:
+                report = import_file(memory, file, advance)
+        except BackupError as exc:
+            typer.echo(f"error: {file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    finally:
+        memory.close()
+    inserted = sum(report.inserted.values())
+    unchanged = sum(report.unchanged.values())
+    conflicts = sum(report.conflicts.values())
+    typer.echo(
+        f"Imported {inserted} records from {file} ({unchanged} already there"
+        + (f", {conflicts} kept as stored because they differ" if conflicts else "")
+        + ")"
+    )
+    if not report.complete:
+        typer.echo(
+            f"error: {file} was cut short (no end record); import it again once whole", err=True
+        )
+        raise typer.Exit(1)
+
+
+@cli.command()
+def forget(
+    caller_id: Annotated[
+        str, typer.Argument(help="Phone number (any format), email or device id.")
+    ],
+) -> None:
+    """Purge every trace of a caller and cancel their bookings (as DELETE /callers/{id})."""
+    import json
+
+    from app.identity import InvalidCallerId, normalize_caller_id
+
+    try:
+        normalize_caller_id(caller_id)
+    except InvalidCallerId as exc:
+        typer.echo(f"error: invalid caller id {caller_id!r}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    memory = _open_memory()
+    try:
+        removed = memory.forget(caller_id)
+    finally:
+        memory.close()
+    typer.echo(json.dumps(removed))
 
 
 @cli.command()

@@ -19,7 +19,8 @@ from app.services.voice_kit import VoiceKit
 from app.settings import Settings
 from app.telephony.media_socket import media_stream
 from app.telephony.twilio_http import SignatureChecker
-from app.web import twilio_routes
+from app.web import memory_routes, twilio_routes
+from app.web.api_key import open_api_warning
 
 log = logging.getLogger("tourline.server")
 
@@ -58,7 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
             "TWILIO_AUTH_TOKEN is set but TOURLINE_PUBLIC_URL is not: "
             "every Twilio request will be refused."
         )
+    if (warning := open_api_warning(settings)) is not None:
+        log.warning(warning)
     app.include_router(twilio_routes.router)
+    app.include_router(memory_routes.router)
     app.add_api_websocket_route("/twilio/media", media_stream)
 
     @app.get("/healthz")
