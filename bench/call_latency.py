@@ -1,4 +1,4 @@
-"""Voice-to-voice latency of phone calls: the real server, Twilio played by our harness.
+"""Voice-to-voice latency of phone calls and avatar sessions: the real server, our harness.
 
 What it measures: for 1, 5, 10 and 20 simultaneous calls over loopback at real time, each a
 scripted conversation answered by voice, the time from the last voiced 20 ms frame of the
@@ -14,7 +14,13 @@ own name, building, unit size, move-in, pets and budget, so replies can't all co
 phrase cache. Caller speech is rendered by Piper before any call starts, so synthesis in
 this process never competes with the server being measured.
 
+``--mode avatar`` measures the same thing over ``WS /avatar`` (docs/avatar-protocol.md):
+1, 10 and 20 simultaneous avatar sessions, each streaming 16 kHz PCM16 at real time from
+the avatar test client (tests/avatar/avatar_client.py) and playing the agent's audio back
+at real time, reporting marks as played. Its table is its own section of docs/benchmarks.md.
+
 Run:  python bench/call_latency.py --calls 1,5,10,20 --turns 6
+      python bench/call_latency.py --mode avatar                     (1, 10, 20 sessions)
       python bench/call_latency.py --calls 1 --turns 2 --no-write      (a smoke run)
       --keep-data keeps the server's data dir (call timelines, server.log) for a closer look.
 """
@@ -34,11 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.report import BENCHMARKS_MD, machine_line, percentile, write_section  # noqa: E402
+from tests.avatar.avatar_client import AvatarClient, SessionClosed, render_speech  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 from tests.support.twilio_caller import (  # noqa: E402
     CallEnded,
@@ -46,17 +55,20 @@ from tests.support.twilio_caller import (  # noqa: E402
     CallerVoice,
     NoReply,
     TwilioCall,
+    fetch_timeline,
     question_kind,
 )
 
 TOKEN = "bench-token"
 PUBLIC = "https://tourline.example"
 
-# Budget from issue 3, voice to voice at the harness.
+# Budget from issue 3, voice to voice at the harness (the same for avatar sessions).
 BUDGET = {
     1: {"p50": 600.0, "p95": 900.0},
     10: {"p95": 1200.0},
 }
+LEVELS = {"phone": "1,5,10,20", "avatar": "1,10,20"}
+SECTIONS = {"phone": "call_latency", "avatar": "avatar_latency"}
 
 FIRST_NAMES = [
     "dana", "sam", "priya", "lee", "maria", "omar", "grace", "tom", "nina", "victor",
@@ -212,6 +224,63 @@ async def run_call(
     return result
 
 
+async def run_avatar_session(
+    base_url: str, index: int, turns: int, delay_s: float, quiet_s: float
+) -> CallResult:
+    """One scripted avatar session over ``WS /avatar``, answered by voice like ``run_call``."""
+    await asyncio.sleep(delay_s)  # the random start offset of this session
+    script = script_for(index)
+    result = CallResult(call_sid="")
+    try:
+        async with AvatarClient.connect(
+            base_url, f"bench-avatar-{index:04d}", stream_audio=True, quiet_s=quiet_s
+        ) as client:
+            result.call_sid = client.session_id
+            started = time.monotonic()
+            greeting = await client.listen(timeout_s=15)
+            result.greeting_s = greeting.first_audio_at - started
+            asked, position = greeting.text, 0
+            for _ in range(turns):
+                answer = script.answer(asked) if question_kind(asked) else None
+                if answer is None:
+                    kind = ORDER[min(position, len(ORDER) - 1)]
+                    line = script.lines[kind]
+                else:
+                    kind, line = answer
+                position += 1
+                sent = await client.say(line)
+                try:
+                    reply = await client.listen(timeout_s=15)
+                except TimeoutError:
+                    result.turns.append(TurnResult(None))
+                    continue
+                assert sent.last_voiced_frame_at is not None
+                turn = TurnResult(reply.first_audio_at - sent.last_voiced_frame_at)
+                asked = reply.text
+                while client.unheard_audio():  # a second burst before the user speaks again
+                    await client.listen(timeout_s=1)
+                    turn.extra_replies += 1
+                result.turns.append(turn)
+                if kind == "anything_else":
+                    break
+            try:
+                await client.listen(timeout_s=quiet_s + 0.5)
+                if result.turns:
+                    result.turns[-1].extra_replies += 1
+            except (TimeoutError, SessionClosed):
+                pass
+            result.clock_late_s = client.clock.max_late_s
+            result.violations = [
+                f"error {e['code']}: {e['message']}" for e in client.of_kind("error")
+            ]
+        result.timeline = await fetch_timeline(base_url, result.call_sid) or []
+    except SessionClosed as closed:
+        result.error = f"session ended early: {closed}"
+    except Exception as exc:  # a benchmark reports failures, it does not stop at the first
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
 # --------------------------------------------------------------------------- timeline stages
 
 
@@ -319,7 +388,24 @@ def budget_lines(levels: dict[int, Level]) -> list[str]:
     return lines
 
 
-def markdown(levels: dict[int, Level], command: str, notes: list[str]) -> str:
+INTROS = {
+    "phone": (
+        "## Phone calls: voice-to-voice latency",
+        "Voice to voice = last voiced caller frame sent by the Twilio harness → first agent "
+        "media frame received by it, over loopback at real time.",
+    ),
+    "avatar": (
+        "## Avatar sessions: voice-to-voice latency",
+        "Voice to voice = last voiced 20 ms frame of 16 kHz PCM16 sent by the avatar client "
+        "(tests/avatar/avatar_client.py) → first binary frame of agent audio received by it, "
+        "over `WS /avatar` on loopback at real time; the client plays the agent's audio at "
+        "real time and reports marks as played. The calls column counts sessions.",
+    ),
+}
+
+
+def markdown(levels: dict[int, Level], command: str, notes: list[str], mode: str = "phone") -> str:
+    title, intro = INTROS[mode]
     header = (
         "| calls | caller turns | answered once | no reply | 2+ replies "
         "| voice-to-voice p50 / p95 / max (ms) | greeting start p50 / p95 (ms) "
@@ -346,11 +432,10 @@ def markdown(levels: dict[int, Level], command: str, notes: list[str]) -> str:
             f"| {late:.0f} |"
         )
     return (
-        "## Phone calls: voice-to-voice latency\n\n"
+        f"{title}\n\n"
         f"Command: `{command}`\n\n"
         f"Machine: {machine_line()}.\n\n"
-        "Voice to voice = last voiced caller frame sent by the Twilio harness → first agent "
-        "media frame received by it, over loopback at real time. Stage columns are p50 / p95 "
+        f"{intro} Stage columns are p50 / p95 "
         "in ms from the server's call timelines: end-of-turn wait = last `speech_end` → "
         "`turn_end`; STT = the transcription the turn used; TTS first audio counts from the "
         "planner start; first frame out counts from the caller's speech end.\n\n"
@@ -372,21 +457,31 @@ async def run_level(
 ) -> Level:
     rng = random.Random(args.seed + calls)
     delays = [0.0] + [rng.uniform(0, args.stagger) for _ in range(calls - 1)]
-    results = await asyncio.gather(
-        *(
+    if args.mode == "avatar":
+        sessions = (
+            run_avatar_session(base_url, first_index + i, args.turns, delays[i], args.quiet)
+            for i in range(calls)
+        )
+    else:
+        sessions = (
             run_call(base_url, first_index + i, args.turns, voice, delays[i], args.quiet)
             for i in range(calls)
         )
-    )
+    results = await asyncio.gather(*sessions)
     return Level(calls, list(results))
 
 
-def prerender(voice: CallerVoice, indices: range, turns: int) -> None:
+def prerender(voice: CallerVoice, indices: range, turns: int, mode: str = "phone") -> None:
     """Render every line a call is likely to say, before the clock starts."""
     started = time.perf_counter()
     for index in indices:
         lines = script_for(index).lines
-        voice.prerender([lines[kind] for kind in ORDER[: turns + 1]] + [lines["still_there"]])
+        texts = [lines[kind] for kind in ORDER[: turns + 1]] + [lines["still_there"]]
+        if mode == "avatar":
+            for text in texts:
+                render_speech(text, 16000)  # cached for the avatar client
+        else:
+            voice.prerender(texts)
     print(f"pre-rendered caller speech in {time.perf_counter() - started:.1f}s", flush=True)
 
 
@@ -407,16 +502,31 @@ def print_level(level: Level) -> None:
             print(f"      call {result.call_sid}: protocol: {result.violations[:3]}", flush=True)
 
 
+async def wait_until_warm(base_url: str, timeout_s: float = 180.0) -> None:
+    """Measure a server in steady state: every fixed phrase pre-rendered (/healthz "warm").
+
+    Calls are answered before that too; a cold server renders openings on demand.
+    """
+    started = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        while not (await client.get(f"{base_url}/healthz")).json().get("warm"):
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError("the server never finished warming its phrase cache")
+            await asyncio.sleep(0.25)  # polling a status, not synchronizing on a guess
+    print(f"server warm after {time.monotonic() - started:.1f} s", flush=True)
+
+
 async def main_async(args: argparse.Namespace, command: str) -> int:
-    levels_wanted = [int(n) for n in args.calls.split(",") if n.strip()]
+    levels_wanted = [int(n) for n in (args.calls or LEVELS[args.mode]).split(",") if n.strip()]
     voice = CallerVoice()
     total_calls = sum(levels_wanted)
-    await asyncio.to_thread(prerender, voice, range(total_calls), args.turns)
+    await asyncio.to_thread(prerender, voice, range(total_calls), args.turns, args.mode)
     load_before = os.getloadavg()[0]
     data_dir = Path(tempfile.mkdtemp(prefix="tourline-call-bench-"))
     levels: dict[int, Level] = {}
     with running_server(data_dir, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as server:
         print(f"server up at {server.base_url} (data in {data_dir})", flush=True)
+        await wait_until_warm(server.base_url)
         first_index = 0
         for calls in levels_wanted:
             level = await run_level(server.base_url, calls, first_index, args, voice)
@@ -431,6 +541,7 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
         f"{args.turns} caller turns per call; calls start at random over {args.stagger:.0f} s; "
         f"a reply ends after {args.quiet:.1f} s of quiet once played out; one server for "
         "every level, in that order.",
+        f"Mode `{args.mode}`. "
         "The harness (20 ms media clocks, playback, mark echoes) runs on the same machine as "
         "the server; its clock's worst lateness is in the last column.",
         f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.",
@@ -450,18 +561,25 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
     failures = [r.error for lv in levels.values() for r in lv.results if r.error]
     if failures:
         notes.append(f"{len(failures)} call(s) failed: " + "; ".join(failures[:5]))
-    body = markdown(levels, command, notes)
+    body = markdown(levels, command, notes, args.mode)
     print()
     print(body)
     if not args.no_write:
-        write_section("call_latency", body)
+        write_section(SECTIONS[args.mode], body)
         print(f"wrote {BENCHMARKS_MD.relative_to(REPO_ROOT)}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="1,5,10,20", help="simultaneous calls per level")
+    parser.add_argument(
+        "--mode", choices=("phone", "avatar"), default="phone", help="Twilio calls or WS /avatar"
+    )
+    parser.add_argument(
+        "--calls",
+        default=None,
+        help="simultaneous calls per level (phone 1,5,10,20; avatar 1,10,20)",
+    )
     parser.add_argument("--turns", type=int, default=6, help="caller turns per call")
     parser.add_argument("--stagger", type=float, default=2.0, help="start calls over N seconds")
     parser.add_argument("--quiet", type=float, default=1.0, help="quiet that ends a reply (s)")

@@ -165,6 +165,10 @@ class PlannerKit:
     def conversation(self, caller_id: str, context: CallerContext | None = None) -> AgentPlanner:
         return AgentPlanner(self.brain, caller_id, context)
 
+    def greeting(self) -> list[str]:
+        """What every new caller hears first, sentence by sentence."""
+        return split_sentences(RulePlanner(self.desk, self.prompts).greet(PlannerState(), None))
+
     def fixed_phrases(self) -> list[str]:
         """What the agent says word for word to many callers: worth rendering at start-up.
 
@@ -173,8 +177,7 @@ class PlannerKit:
         """
         from app.services.speech_renderer import speakable_chunks
 
-        greeting = RulePlanner(self.desk, self.prompts).greet(PlannerState(), None)
-        sentences = split_sentences(greeting) + split_sentences(self.prompts.literal_lines())
+        sentences = self.greeting() + split_sentences(self.prompts.literal_lines())
         phrases: list[str] = []
         for sentence in sentences:
             phrases.append(sentence)

@@ -333,8 +333,15 @@ class RealtimeLoop:
         if attempt is not self._attempt:
             return
         if attempt.complete and prediction and prediction.sentences:
-            first = speakable_chunks(prediction.sentences, first_reply_chunk=True)[0]
-            self._spawn(self.voice.renderer.render(self.call_id, first, self.transport.output_rate))
+            rate = self.transport.output_rate
+            chunks = speakable_chunks(
+                prediction.sentences, True, lambda t: self.voice.renderer.is_cached(t, rate)
+            )
+            for index, chunk in enumerate(chunks[:2]):
+                priority = URGENT if index == 0 else NORMAL
+                self._spawn(
+                    self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
+                )
         self._maybe_commit()
 
     def _maybe_commit(self) -> None:
@@ -508,7 +515,9 @@ class RealtimeLoop:
         self.recorder.event(
             "planner_done", ms=round((time.perf_counter() - started) * 1000, 2), trigger=trigger
         )
-        chunks = speakable_chunks(planned, first_reply_chunk=True)
+        chunks = speakable_chunks(
+            planned, True, lambda text: self.voice.renderer.is_cached(text, rate)
+        )
         reply.chunks = chunks
         renders = [
             asyncio.ensure_future(

@@ -117,14 +117,22 @@ class SpeechRenderer:
         self.cache.put(text, rate, pcm)
         return pcm
 
-    async def prewarm(self, phrases: Iterable[str], rate: int) -> int:
-        """Render fixed phrases at background priority; returns how many were rendered."""
-        done = 0
-        for text in dict.fromkeys(p for p in phrases if p.strip()):
-            if self.cache.get(text, rate) is None:
-                await self.pool.run("prewarm", self.render_now, text, rate, priority=BACKGROUND)
-                done += 1
-        return done
+    async def prewarm(
+        self, phrases: Iterable[str], rate: int, *, priority: int = BACKGROUND
+    ) -> int:
+        """Render fixed phrases ahead of need, all at once on the pool; returns how many."""
+        missing = [
+            text
+            for text in dict.fromkeys(p for p in phrases if p.strip())
+            if not self.cache.contains(text, rate)
+        ]
+        await asyncio.gather(
+            *(
+                self.pool.run("prewarm", self.render_now, text, rate, priority=priority)
+                for text in missing
+            )
+        )
+        return len(missing)
 
 
 def speakable_chunks(

@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from app.avatar.routes import install as install_avatar
 from app.memory.mem0_engine import VectorBackendUnavailableError
 from app.memory.owner_lock import EmbeddedStoreLockedError
 from app.services.agent_planner import PlannerKit
+from app.services.compute_pool import URGENT
 from app.services.memory_service import MemoryService
 from app.services.voice_kit import VoiceKit
 from app.settings import Settings
@@ -23,6 +25,7 @@ from app.web import memory_routes, twilio_routes
 from app.web.api_key import open_api_warning
 
 log = logging.getLogger("tourline.server")
+ESSENTIAL_PHRASE_WORDS = 4
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -47,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Tourline", lifespan=lifespan)
     app.state.ready = False
+    app.state.warm = False
     app.state.settings = settings
     app.state.signatures = SignatureChecker(settings.twilio_auth_token, settings.public_url)
     if not settings.twilio_auth_token:
@@ -64,14 +68,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(twilio_routes.router)
     app.include_router(memory_routes.router)
     app.add_api_websocket_route("/twilio/media", media_stream)
+    install_avatar(app, settings)  # WS /avatar, GET / and GET /dashboard
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         if not app.state.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
         voice: VoiceKit = app.state.voice
-        cached = len(voice.renderer.cache)
-        return JSONResponse({"status": "ok", "models_ms": voice.load_ms, "phrases_cached": cached})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "models_ms": voice.load_ms,
+                "phrases_cached": len(voice.renderer.cache),
+                "warm": app.state.warm,  # every fixed phrase rendered (calls work before this)
+            }
+        )
 
     return app
 
@@ -100,11 +111,16 @@ async def _load(app: FastAPI, settings: Settings) -> None:
     except Exception:
         log.exception("start-up failed; the server stays unhealthy")
         raise
-    total = (time.perf_counter() - started) * 1000
-    log.info("all models loaded in %.0f ms; ready for calls", total)
-    app.state.ready = True
     voice: VoiceKit = app.state.voice
-    # Shortest first: the openings ("Got it:") that start most replies matter most.
-    phrases = sorted(app.state.planner_kit.fixed_phrases(), key=len)
+    # The greeting and the short openings most replies start with ("Got it:", "Nice to meet
+    # you,") are rendered before the first call (~2 s on both workers); the rest meanwhile.
+    phrases = app.state.planner_kit.fixed_phrases()
+    greeting = set(app.state.planner_kit.greeting())
+    essential = [p for p in phrases if p in greeting or len(p.split()) <= ESSENTIAL_PHRASE_WORDS]
+    warmed = await voice.renderer.prewarm(essential, rate=8000, priority=URGENT)
+    total = (time.perf_counter() - started) * 1000
+    log.info("all models loaded, %d phrases pre-rendered, in %.0f ms: ready", warmed, total)
+    app.state.ready = True
     warmed = await voice.renderer.prewarm(phrases, rate=8000)
-    log.info("pre-rendered %d fixed phrases", warmed)
+    app.state.warm = True
+    log.info("pre-rendered %d more fixed phrases: fully warm", warmed)

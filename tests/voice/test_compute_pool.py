@@ -43,7 +43,7 @@ async def test_a_second_call_is_served_before_the_first_calls_backlog() -> None:
         pool.shutdown()
 
 
-async def test_urgent_work_jumps_the_queue_and_background_waits_for_idle() -> None:
+async def test_urgent_work_jumps_the_queue_and_background_comes_last() -> None:
     pool = ComputePool(workers=1)
     order: list[str] = []
     gate = Gate()
