@@ -1207,6 +1207,7 @@ class TwilioCall:
 # the first that matches wins, so specific questions come before generic ones.
 _QUESTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("still_there", ("still there",)),
+    ("resume", ("pick up there", "where we left off")),
     ("repeat", ("didn't catch", "did not catch", "missed that", "not sure i follow",
                 "didn't quite get")),
     ("confirm", ("book it", "go ahead and book", "shall i book", "should i book",
@@ -1279,6 +1280,7 @@ class CallerScript:
             "email": "dana dot lee at example dot com",
             "anything_else": "no that's all",
             "still_there": "yes i'm here",
+            "resume": "yes please",
         }
         lines.update(overrides)
         return cls(lines)

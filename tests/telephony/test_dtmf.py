@@ -1,22 +1,26 @@
 """Keypad input on a call: at "Shall I book it?", pressing 1 books the tour.
 
-The caller talks their way to the confirmation question (answers packed a little, to keep
-the call short), then presses 1 instead of saying yes, as Twilio delivers it: one ``dtmf``
-message on the media socket.
+The caller is a returning one (their preferences were remembered from an earlier call), so
+the call reaches the confirmation question in a couple of turns; then they press 1 instead
+of saying yes, as Twilio delivers it: one ``dtmf`` message on the media socket.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
+from app.planner.state import PlannerState
+from app.services.memory_service import MemoryService
+from app.settings import Settings
 from tests.support.server import RunningServer, running_server
 from tests.support.twilio_caller import (
     CallerScript,
     TwilioCall,
-    fresh_number,
     preload_models,
     question_kind,
     transcribe,
@@ -28,26 +32,49 @@ PUBLIC = "https://tourline.example"
 pytestmark = pytest.mark.slow
 
 
+CALLER = "+14155550142"
+
+
+def remember_earlier_call(data_dir: Path) -> None:
+    """An earlier call in which Dana told us everything but the tour time."""
+    state = PlannerState()
+    state.update(
+        caller_name="Dana Lee",
+        property_id="hudson-360",
+        unit_size="2br",
+        move_in=date.today() + timedelta(days=60),
+        pets=[],
+        budget=5000,
+        tour_type="in_person",
+    )
+    memory = MemoryService.open(Settings(data_dir=data_dir))
+    try:
+        memory.start_call(CALLER, "CA-earlier", "phone")
+        memory.save_snapshot(CALLER, "CA-earlier", state)
+        memory.end_call(CALLER, "CA-earlier", state)
+        memory.flush()
+    finally:
+        memory.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("dtmf")
+    remember_earlier_call(data)
     with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
         yield running
 
 
 async def test_pressing_1_confirms_the_booking(server: RunningServer) -> None:
     await preload_models()
-    script = CallerScript.booking(
-        property="a two bedroom at hudson three sixty",
-        move_in="moving in january with no pets",
-        tour_type="an in person tour next tuesday at two in the afternoon",
-    )
+    script = CallerScript.booking()
     transcript: list[str] = []
     async with TwilioCall.connect(
-        server.base_url, public_url=PUBLIC, auth_token=TOKEN, from_number=fresh_number()
+        server.base_url, public_url=PUBLIC, auth_token=TOKEN, from_number=CALLER
     ) as call:
         heard = (await transcribe(await call.listen(timeout_s=15))).lower()
         transcript.append(f"agent: {heard}")
+        assert "welcome back" in heard, transcript
         for _ in range(10):
             asked = await call.what_was_asked(heard)
             if question_kind(asked) == "confirm":
