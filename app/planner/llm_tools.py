@@ -175,7 +175,7 @@ class TourTools:
                 property_id,
                 tour_type,
                 start,
-                state.phone or state.email or "anonymous",
+                state.caller_id or state.phone or state.email or "anonymous",
                 state.caller_name,
                 state.email,
             )

@@ -546,7 +546,7 @@ class RulePlanner:
                     state.property_id,
                     state.tour_type,
                     state.tour_time,
-                    caller_id=state.phone or state.email or "anonymous",
+                    caller_id=state.caller_id or state.phone or state.email or "anonymous",
                     caller_name=state.caller_name,
                     email=state.email,
                 )

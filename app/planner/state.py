@@ -86,6 +86,7 @@ class PlannerState(BaseModel):
     contact_preference: ContactPreference | None = None
 
     # Dialogue bookkeeping, persisted so a call can resume mid-flow.
+    caller_id: str | None = None  # who is talking (E.164, email or device id): books under it
     awaiting: str | None = None  # what the last question asked for
     offered_slots: list[datetime] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # optional questions the caller passed on

@@ -78,6 +78,7 @@ class AgentPlanner:
         self.caller_id = caller_id
         self.context = context
         self.state = context.prefilled_state() if context else PlannerState()
+        self.state.caller_id = caller_id
         if is_phone(caller_id) and not self.state.phone:
             self.state.phone = caller_id
         elif "@" in caller_id and not self.state.email:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.logging.flight_recorder import FlightRecorder, read_timeline
 from app.telephony.twilio_http import SignatureChecker, connect_twiml, public_base
+from app.web.api_key import require_api_key
 
 log = logging.getLogger("tourline.twilio")
 router = APIRouter()
@@ -61,8 +62,9 @@ async def call_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/calls/{call_sid}/timeline")
+@router.get("/calls/{call_sid}/timeline", dependencies=[Depends(require_api_key)])
 async def call_timeline(call_sid: str, request: Request) -> JSONResponse:
+    """What happened on a call (it holds what the caller said: protected by the API key)."""
     events = read_timeline(request.app.state.settings.data_dir, call_sid)
     if events is None:
         return JSONResponse({"error": f"no call {call_sid!r}"}, status_code=404)
