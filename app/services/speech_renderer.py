@@ -75,7 +75,8 @@ class SpeechRenderer:
         self._in_flight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
 
     def is_cached(self, text: str, rate: int) -> bool:
-        return self.cache.contains(text, rate)
+        """Ready at once: rendered for this rate, or in the voice's own rate (a ~1 ms resample)."""
+        return self.cache.contains(text, rate) or self.cache.contains(text, self.tts.sample_rate)
 
     async def render(
         self, owner: str, text: str, rate: int, *, priority: int = URGENT
