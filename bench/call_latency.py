@@ -154,6 +154,15 @@ def last_agent_text(events: list[dict[str, Any]]) -> str:
     return str(said[-1].get("text", "")) if said else ""
 
 
+def next_line(script: CallerScript, asked: str, position: int) -> tuple[str, str]:
+    """(kind, line): the answer to what the agent asked, else the next line in ``ORDER``."""
+    answer = script.answer(asked) if question_kind(asked) else None
+    if answer is not None:
+        return answer
+    kind = ORDER[min(position, len(ORDER) - 1)]
+    return kind, script.lines[kind]
+
+
 async def run_call(
     base_url: str,
     index: int,
@@ -185,12 +194,7 @@ async def run_call(
                 # What did the agent just ask? Its own words (the timeline) are cheaper than
                 # transcribing here, and transcribing would steal CPU from the server.
                 asked = last_agent_text(await call.timeline())
-                answer = script.answer(asked) if question_kind(asked) else None
-                if answer is None:
-                    kind = ORDER[min(position, len(ORDER) - 1)]
-                    line = script.lines[kind]
-                else:
-                    kind, line = answer
+                kind, line = next_line(script, asked, position)
                 position += 1
                 sent = await call.say(line)
                 try:
@@ -241,12 +245,7 @@ async def run_avatar_session(
             result.greeting_s = greeting.first_audio_at - started
             asked, position = greeting.text, 0
             for _ in range(turns):
-                answer = script.answer(asked) if question_kind(asked) else None
-                if answer is None:
-                    kind = ORDER[min(position, len(ORDER) - 1)]
-                    line = script.lines[kind]
-                else:
-                    kind, line = answer
+                kind, line = next_line(script, asked, position)
                 position += 1
                 sent = await client.say(line)
                 try:
