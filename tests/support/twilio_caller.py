@@ -109,6 +109,12 @@ _OUTBOUND_EVENTS: Final = frozenset({"media", "mark", "clear"})
 """The only messages Twilio accepts from the server on a bidirectional stream."""
 
 
+TEST_TOKEN = "test-token"
+"""The Twilio auth token test servers are started with (signatures are checked)."""
+TEST_PUBLIC_URL = "https://tourline.example"
+"""The public URL test servers sign against (TOURLINE_PUBLIC_URL)."""
+
+
 class CallEnded(Exception):
     """The media socket closed (server hung up, or we did) while we were waiting on it."""
 

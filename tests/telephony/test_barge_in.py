@@ -8,14 +8,15 @@ echoes the pending ones at once as Twilio does: so the server must use the marks
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app.audio.wer import normalize_words
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer
 from tests.support.twilio_caller import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
     TwilioCall,
     cough_pcm8k,
     fresh_number,
@@ -23,19 +24,12 @@ from tests.support.twilio_caller import (
     transcribe,
 )
 
-TOKEN = "test-token"
-PUBLIC = "https://tourline.example"
+TOKEN = TEST_TOKEN
+PUBLIC = TEST_PUBLIC_URL
 GREETING = (
     "Thanks for calling the leasing office! I can help you book a tour of 21 West End, "
     "Hudson 360 or Riverview Lofts. May I have your name?"
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp("barge_in")
-    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
-        yield running
 
 
 def agent_turns(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ from app.services.memory_service import MemoryService
 from app.settings import Settings
 from tests.support.server import RunningServer, running_server
 from tests.support.twilio_caller import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
     CallerScript,
     TwilioCall,
     preload_models,
@@ -26,8 +28,8 @@ from tests.support.twilio_caller import (
     transcribe,
 )
 
-TOKEN = "test-token"
-PUBLIC = "https://tourline.example"
+TOKEN = TEST_TOKEN
+PUBLIC = TEST_PUBLIC_URL
 
 pytestmark = pytest.mark.slow
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer
 from tests.support.twilio_caller import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
     CallerScript,
     MediaStream,
     TwilioCall,
@@ -33,15 +34,8 @@ from tests.support.twilio_caller import (
     upgrade_signature,
 )
 
-TOKEN = "test-token"
-PUBLIC = "https://tourline.example"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp("bad_input")
-    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
-        yield running
+TOKEN = TEST_TOKEN
+PUBLIC = TEST_PUBLIC_URL
 
 
 async def open_other_socket(server: RunningServer) -> tuple[MediaStream, dict[str, str]]:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer
 from tests.support.twilio_caller import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
     CallerScript,
     TwilioCall,
     fresh_number,
@@ -31,15 +32,8 @@ from tests.support.twilio_caller import (
     twilio_form,
 )
 
-TOKEN = "test-token"
-PUBLIC = "https://tourline.example"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp("phone_e2e")
-    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
-        yield running
+TOKEN = TEST_TOKEN
+PUBLIC = TEST_PUBLIC_URL
 
 
 def bookings(data_dir: Path) -> list[dict[str, object]]:

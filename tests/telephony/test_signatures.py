@@ -7,15 +7,17 @@ is written), and a correctly signed one streams a call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import InvalidStatus
 
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer
 from tests.support.twilio_caller import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
     MediaStream,
     StreamInstruction,
     fresh_number,
@@ -27,15 +29,8 @@ from tests.support.twilio_caller import (
     upgrade_signature,
 )
 
-TOKEN = "test-token"
-PUBLIC = "https://tourline.example"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp("signatures")
-    with running_server(data, TWILIO_AUTH_TOKEN=TOKEN, TOURLINE_PUBLIC_URL=PUBLIC) as running:
-        yield running
+TOKEN = TEST_TOKEN
+PUBLIC = TEST_PUBLIC_URL
 
 
 def timelines(data_dir: Path) -> set[str]:
