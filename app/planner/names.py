@@ -1,0 +1,471 @@
+"""Hearing names: is a heard phrase a person's name, a spelled-out name, a known name misheard.
+
+Callers' names come from every origin, and a phone-line recognizer turns some of them into
+ordinary English ("when you" for a surname it doesn't know). We judge with data rather than a
+stop-word list:
+
+- first names of many countries with their frequency per country (gender-guesser's
+  ``nam_dict.txt``), so "Siobhan", "Priya", "Thanh" and "Oluwaseun"-like rare words pass;
+- English word frequencies (wordfreq), so "looking", "fine" and "the building" do not;
+- the same word's frequency in seven other European languages' text, so a name that is
+  frequent in English ("John", "Smith") still reads as a name while "Rose" or "Will" reads as
+  a name and a word: names travel between languages, English vocabulary ("calling", "here")
+  mostly does not.
+
+Matching a heard name with a remembered one uses a consonant skeleton (jellyfish's metaphone),
+because a phone-line recognizer is least reliable on vowels ("Marie" for "Maria").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import cache, lru_cache
+from importlib import resources
+from statistics import median
+
+import jellyfish
+from rapidfuzz.distance import Indel, Levenshtein
+
+# ---------------------------------------------------------------- plausibility
+
+PLAUSIBLE = 0.5
+"""``name_plausibility`` at or above this: take it as a name."""
+SURE = 0.8
+"""At or above this: no need to read it back."""
+
+_KNOWN_NAME = 1.0  # a first name in the dataset, not an everyday English word
+_RARE_WORD = 0.9  # not everyday English: a surname, or a name the dataset lacks
+_NAME_AND_WORD = 0.6  # "Rose", "Will", "Hunter": a name in English-speaking countries and a word
+_SURNAME_WORD = 0.55  # "Smith" after a first name: an English word that travels like a name
+_NOT_A_NAME = 0.0
+
+COMMON_ZIPF = 4.0
+"""English words at or above this Zipf frequency are everyday vocabulary (about 1 in 100,000
+words of text). Surnames of many origins sit below it: Garcia 3.9, Nguyen 3.2, Patel 3.5."""
+_OTHER_LANGUAGES = ("de", "fr", "es", "it", "nl", "pt", "pl")
+# A word's "English excess" is its Zipf frequency in English minus the median over the other
+# languages. Names travel (John 0.5, Smith 0.7); English vocabulary mostly doesn't (here 2.0,
+# calling 5.0, absent from the others' lists). Measured on wordfreq 3.1's small lists.
+_VOCABULARY_EXCESS = 0.22
+"""A first name of English-speaking countries is also vocabulary when its excess, less 0.05
+per step of its name frequency (1-13), reaches this: Rose 0.25, Mark 0.23, Will 2.1 vs James
+0.07, John 0.0. Rose and Mark sit near the line: tests pin them."""
+_NAME_FREQUENCY_WEIGHT = 0.05
+_FUNCTION_WORD_ZIPF = 5.0
+"""A name only outside English-speaking countries that is this frequent in English is the
+English word: "The", "You", "So", "Ok" are Vietnamese, Chinese or Korean names too."""
+_FOREIGN_NAME_EXCESS = 0.35
+"""Such a name with an excess under this is a name first: Diego 0.22, Orlando 0.29."""
+_SURNAME_EXCESS = 1.3
+"""After a first name, a common English word with an excess under this reads as a surname:
+Smith 0.7, Miller 0.5, Brown 0.9 vs here 2.0, please 1.9, calling 5.0."""
+_MAX_NAME_WORDS = 3
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_PUNCTUATION = re.compile(r"[.,;:!?\"()]")
+_VOWEL = re.compile(r"[aeiouy]")
+_LONG_RUN = re.compile(r"(.)\1{2,}")  # "hmmm", "sooo": stretched interjections
+_DOUBLED = re.compile(r"(.)\1")
+_SHORT_WORD = 3
+
+
+def _fold(text: str) -> str:
+    """Lower-case ASCII: the recognizer writes "Jose" for "José"."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
+    return decomposed.encode("ascii", "ignore").decode().lower()
+
+
+@cache
+def _first_names() -> dict[str, int]:
+    """First name -> its frequency (1-13) in Britain, Ireland or the USA, 0 if only elsewhere.
+
+    We read gender-guesser's data file ourselves: its ``Detector()`` parses every country
+    column into per-gender dicts, which takes about 0.2 s; we need one number per name.
+    """
+    path = resources.files("gender_guesser").joinpath("data", "nam_dict.txt")
+    names: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        # "#" comments, "=" short-form pairs, "+" in column 30 repeats a name for sorting.
+        if line[:1] in "#=" or line[29:30] == "+":
+            continue
+        anglo_columns = line[30:33].strip()  # Great Britain, Ireland, U.S.A.
+        frequency = int(max(anglo_columns), 16) if anglo_columns else 0
+        raw = line[3:29].strip().replace("+", "").lower()  # "Jun+Wei" is also "Junwei"
+        keys = (raw,) if raw.isascii() else (raw, _fold(raw))
+        for key in keys:
+            if frequency >= names.get(key, 0):
+                names[key] = frequency
+    return names
+
+
+@cache
+def _zipf_table(language: str) -> dict[str, float]:
+    """Zipf frequencies we need: English words at or above ``COMMON_ZIPF`` (rarer ones only
+    count as rare), and those same words in another language. Kept small: wordfreq's own
+    dicts for eight languages would hold 2.5 million entries."""
+    from wordfreq import available_languages, read_cBpack  # deferred: import takes ~0.1 s
+
+    keep = None if language == "en" else _zipf_table("en")
+    floor = COMMON_ZIPF if language == "en" else 0.0
+    table: dict[str, float] = {}
+    # Bucket i holds the words of frequency 10^(-i/100), that is Zipf (900 - i) / 100.
+    for index, bucket in enumerate(read_cBpack(available_languages("small")[language])):
+        zipf = (900 - index) / 100
+        if zipf < floor:
+            break
+        for word in bucket:
+            if keep is None or word in keep:
+                table.setdefault(word, zipf)
+    return table
+
+
+def _zipf(word: str, language: str = "en") -> float:
+    """The word's Zipf frequency; 0 for English words below ``COMMON_ZIPF``."""
+    return _zipf_table(language).get(word, 0.0)
+
+
+def _english_excess(word: str) -> float:
+    """How much more frequent ``word`` is in English than in other European languages' text."""
+    return _zipf(word) - median(_zipf(word, lang) for lang in _OTHER_LANGUAGES)
+
+
+def _unstretched(word: str) -> str:
+    """ "hmmm" -> "hmm", "umm" -> "um": a stretched interjection is as common as a plain one.
+
+    Short words only ("umm", "ahh", "ooh"); "Mann" or "Webb" stay as written.
+    """
+    word = _LONG_RUN.sub(r"\1\1", word)
+    if len(word) > _SHORT_WORD or word in _first_names() or _zipf(word) >= COMMON_ZIPF:
+        return word
+    plain = _DOUBLED.sub(r"\1", word)
+    return plain if _zipf(plain) >= COMMON_ZIPF else word
+
+
+@lru_cache(maxsize=4096)
+def _word_score(word: str, later: bool) -> float:
+    """How much one word looks like part of a name; ``later`` is true after the first word."""
+    word = _unstretched(word)
+    if not _VOWEL.search(word) and len(word) > 2:
+        return _NOT_A_NAME  # "mhm", "shh": names have a vowel
+    anglo = _first_names().get(word)
+    zipf = _zipf(word)
+    if zipf < COMMON_ZIPF:
+        return _KNOWN_NAME if anglo is not None else _RARE_WORD
+    excess = _english_excess(word)
+    if anglo:  # "John" is frequent as a name, "Rose" also as a word
+        vocabulary = excess - _NAME_FREQUENCY_WEIGHT * anglo
+        return _NAME_AND_WORD if vocabulary >= _VOCABULARY_EXCESS else _KNOWN_NAME
+    if anglo is not None and _travels_as_name(word, zipf, excess):
+        return _NAME_AND_WORD  # a name elsewhere, frequent in English as one: "Diego", "Roman"
+    if later and excess < _SURNAME_EXCESS:
+        return _SURNAME_WORD
+    return _NOT_A_NAME
+
+
+def _travels_as_name(word: str, zipf: float, excess: float) -> bool:
+    """For a name of non-English-speaking countries that is frequent in English text.
+
+    Two-letter entries ("Ah", "Un", "Ok") and very frequent words ("You", "The") are English.
+    """
+    short = len(word) < _SHORT_WORD
+    return not short and zipf < _FUNCTION_WORD_ZIPF and excess < _FOREIGN_NAME_EXCESS
+
+
+def _words(text: str) -> list[list[str]] | None:
+    """The words of a heard name, each split at hyphens; None if anything else is in it."""
+    words = [word.split("-") for word in _PUNCTUATION.sub(" ", _fold(text)).split()]
+    if not words or any(not _WORD.fullmatch(part) for word in words for part in word):
+        return None
+    return words
+
+
+def _compound_score(parts: list[str], later: bool) -> float:
+    """A word, or a hyphenated one: "Mary-Jane", "Jae-won", "Seo-yeon", but not "uh-huh".
+
+    English doesn't hyphenate "seo-yeon", so one part that is surely a name makes the whole
+    a plausible one, though "seo" or "won" alone are English words.
+    """
+    scores = [_word_score(parts[0], later), *(_word_score(p, True) for p in parts[1:])]
+    if min(scores) >= PLAUSIBLE or len(scores) == 1:
+        return min(scores)
+    return _SURNAME_WORD if max(scores) >= SURE else _NOT_A_NAME
+
+
+def _family_name_first(words: list[list[str]], scores: list[float]) -> bool:
+    """ "Le Hoang", "Li Wei": a two-letter family name (a name elsewhere) before a given name.
+
+    Only before a word that is surely a name, so "ok Priya" or "me Priya" don't pass.
+    """
+    first = words[0]
+    if len(words) < 2 or len(first) > 1 or len(first[0]) != 2 or scores[1] < SURE:
+        return False
+    word = first[0]
+    zipf = _zipf(word)
+    known_elsewhere = _first_names().get(word) == 0
+    return (
+        known_elsewhere
+        and zipf < _FUNCTION_WORD_ZIPF
+        and (_english_excess(word) < _FOREIGN_NAME_EXCESS)
+    )
+
+
+def name_plausibility(name: str) -> float:
+    """0-1: how much a heard one- to three-word phrase reads as a person's name.
+
+    1.0 known first names; 0.9 rare words (surnames, names the dataset lacks); 0.6 a name that
+    is also a word ("Rose", "Will"); 0.55 an English word in surname position that reads as a
+    name ("Smith"); 0 everyday words ("when you", "looking"). See ``PLAUSIBLE`` and ``SURE``.
+    """
+    words = _words(name)
+    if not words or len(words) > _MAX_NAME_WORDS:
+        return _NOT_A_NAME
+    if len(words) == 1 and len(words[0]) == 1 and len(words[0][0]) == 1:
+        return _NOT_A_NAME
+    scores = [_compound_score(parts, later=i > 0) for i, parts in enumerate(words)]
+    if scores[0] < PLAUSIBLE and _family_name_first(words, scores):
+        scores[0] = _NAME_AND_WORD
+    return min(scores)
+
+
+def is_plausible_name(name: str) -> bool:
+    """True when ``name`` can be taken as a name (perhaps to be read back)."""
+    return name_plausibility(name) >= PLAUSIBLE
+
+
+def is_sure_name(name: str) -> bool:
+    """True when every word is a known first name or a rare non-word: no read-back needed."""
+    return name_plausibility(name) >= SURE
+
+
+def leading_name(text: str) -> str | None:
+    """The longest plausible name at the start of ``text``, title-cased: "dana calling" -> Dana.
+
+    For "I'm Dana calling about ..." where an intro pattern captures words after the name.
+    """
+    words = _PUNCTUATION.sub(" ", text).split()[:_MAX_NAME_WORDS]
+    cut = next((i for i, w in enumerate(words) if i and w.lower() in ("a", "i")), None)
+    if cut is not None:
+        words = words[:cut]  # "Abiodun a virtual tour", "Dana and I": not "Ó", "J"
+    for end in range(len(words), 0, -1):
+        candidate = " ".join(words[:end])
+        if is_plausible_name(candidate):
+            return _title(candidate)
+    return None
+
+
+def warm_up() -> None:
+    """Load the datasets now (about 0.3 s, 30 MB) rather than in a caller's first turn."""
+    name_plausibility("warm up")
+
+
+# ---------------------------------------------------------------- spelled names
+
+_SPOKEN_LETTERS = {
+    "ay": "a", "bee": "b", "be": "b", "see": "c", "sea": "c", "cee": "c", "dee": "d",
+    "ee": "e", "ef": "f", "eff": "f", "gee": "g", "aitch": "h", "haitch": "h", "eye": "i",
+    "jay": "j", "kay": "k", "el": "l", "ell": "l", "em": "m", "en": "n", "oh": "o", "owe": "o",
+    "pee": "p", "pea": "p", "cue": "q", "queue": "q", "are": "r", "ar": "r", "ess": "s",
+    "es": "s", "tee": "t", "tea": "t", "you": "u", "yoo": "u", "vee": "v", "ex": "x",
+    "why": "y", "wye": "y", "zee": "z", "zed": "z",
+}  # fmt: skip
+_MARKS = {"apostrophe": "'", "hyphen": "-", "dash": "-"}
+_SHOUT = frozenset({"capital", "uppercase", "upper", "lowercase", "small", "letter"})
+# "M as in Mary", "N for Nancy": the example word's first letter is what the caller means.
+_AS_IN = re.compile(r"(?:\b[a-z]+\s+)?\b(?:as in|like in)\s+([a-z])[a-z']*")
+_FOR = re.compile(r"\b([a-z]+)\s+(?:for|like)\s+([a-z])[a-z']*")
+_DOUBLE_U = re.compile(r"\bdouble\s*(?:you|u)\b")
+_DOUBLE = re.compile(r"\bdouble\s+([a-z]+)\b")
+_TRIPLE = re.compile(r"\btriple\s+([a-z]+)\b")
+_SPLIT = re.compile(r"[\s,.;:!?\"()/]+|(?<=\b[a-z])-|-(?=[a-z]\b)")
+_MIN_LETTERS = 2
+
+
+def _letter(token: str) -> str | None:
+    """A spelled letter ("d", "dee") or mark ("apostrophe"), else None."""
+    if len(token) == 1 and token.isalpha():
+        return token
+    return _SPOKEN_LETTERS.get(token) or _MARKS.get(token)
+
+
+def _letter_for_word(match: re.Match[str]) -> str:
+    """ "M for Mary" -> "m"; "looking for Mary" stays as it is."""
+    letter = _letter(match.group(1))
+    return f" {letter} " if letter == match.group(2) else match.group(0)
+
+
+def _expand_doubles(text: str) -> str:
+    """ "double L" -> "l l", "double you" -> "w"."""
+    text = _DOUBLE_U.sub("w", text)
+
+    def repeat(match: re.Match[str], times: int) -> str:
+        letter = _letter(match.group(1))
+        return " ".join([letter] * times) if letter else match.group(0)
+
+    text = _TRIPLE.sub(lambda m: repeat(m, 3), text)
+    return _DOUBLE.sub(lambda m: repeat(m, 2), text)
+
+
+def _tokens(text: str) -> list[str]:
+    text = _fold(text)
+    text = _AS_IN.sub(r" \1 ", text)
+    text = _FOR.sub(_letter_for_word, text)
+    text = _expand_doubles(text)
+    return [t for t in _SPLIT.split(text) if t and t not in _SHOUT]
+
+
+def _runs(tokens: list[str]) -> list[list[tuple[str, str]]]:
+    """Maximal runs of letter tokens, each item (token as heard, letter)."""
+    runs: list[list[tuple[str, str]]] = [[]]
+    for token in tokens:
+        letter = _letter(token)
+        if letter:
+            runs[-1].append((token, letter))
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _trim_speech(run: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Drop everyday words at the ends of a run of bare letters: "oh, D A N A, are you ...".
+
+    Among bare letters a spoken "you" or "are" is speech, not a letter.
+    """
+    if not any(len(token) == 1 for token, _ in run):
+        return run
+    start, end = 0, len(run)
+    while start < end and len(run[start][0]) > 1 and _zipf(run[start][0]) >= COMMON_ZIPF:
+        start += 1
+    while end > start and len(run[end - 1][0]) > 1 and _zipf(run[end - 1][0]) >= COMMON_ZIPF:
+        end -= 1
+    return run[start:end]
+
+
+def _is_spelling(run: list[tuple[str, str]]) -> bool:
+    """A run is a spelling when it has a bare letter, or 3+ spoken letters not all everyday words.
+
+    "you are" (U R) and "oh you" are speech; "dee ay en ay" is a spelling.
+    """
+    letters = [letter for _, letter in run if letter.isalpha()]
+    if len(letters) < _MIN_LETTERS:
+        return False
+    if any(len(token) == 1 for token, _ in run):
+        return True
+    return len(letters) >= 3 and any(_zipf(token) < COMMON_ZIPF for token, _ in run)
+
+
+def _title(name: str) -> str:
+    """ "o'brien" -> "O'Brien", "mary-jane" -> "Mary-Jane"."""
+    return re.sub(r"(^|[\s'-])([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), name.lower())
+
+
+def parse_spelled_name(text: str) -> str | None:
+    """The name a caller spelled ("D A N A, last name L E E" -> "Dana Lee"), or None.
+
+    Letters may be bare, dotted or dashed ("D. A. N. A.", "d-a-n-a"), spoken ("dee ay en ay"),
+    given by example ("M as in Mary"), doubled ("A double L E N"). Each spelled run is one
+    word of the name; words between runs ("last name", "space", "and") only separate them.
+    """
+    parts = []
+    for run in map(_trim_speech, _runs(_tokens(text))):
+        if _is_spelling(run):
+            word = "".join(letter for _, letter in run).strip("'-")
+            if sum(ch.isalpha() for ch in word) >= _MIN_LETTERS:
+                parts.append(word)
+    if not parts:
+        return None
+    return _title(" ".join(parts[:_MAX_NAME_WORDS]))
+
+
+# ---------------------------------------------------------------- sounds alike
+
+SOUNDS_LIKE = 0.75
+"""``name_similarity`` at or above this: the recognizer may have heard one name as the other."""
+_SKELETON_SCORE = 0.75  # same consonant skeleton: vowels may differ ("Maria" / "Marie")
+_SKELETON_MIN_SPELLING = 0.55  # "Joel"/"Julia", "Gina"/"Joan", "Lucy"/"Lisa" share consonants
+_NEAR_SKELETON_SCORE = 0.65  # a consonant or two apart, long names spelled nearly alike
+_NEAR_SPELLING = 0.75
+_NEAR_SKELETON_MIN = 5  # "Kristi"/"Kristen", "Brenda"/"Brendan" stay apart
+_LONG_SKELETON = 6  # "Kowalchik" KWLXK for "Kowalczyk" KWLKSK: two apart in a long name
+_UNLIKE_SCALE = 0.5  # consonants differ: at most 0.5, however alike the spelling ("Sam"/"Pam")
+# Metaphone reads every "ch" and "sh" as X; in names X is often S ("Sean"/"Shawn") or K
+# ("Chris"/"Kris"), so X may stand for either. Y and H after the first sound are glides:
+# "Bryan"/"Brian", "Aisha"/"Ayesha".
+_GLIDES = str.maketrans("", "", "YH")
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", _fold(text))
+
+
+@cache
+def _skeleton(word: str) -> str:
+    """The consonant skeleton of a name: metaphone without glides."""
+    key = jellyfish.metaphone(word)
+    return key[:1] + key[1:].translate(_GLIDES) if key else word[:1].upper()
+
+
+def _skeletons_match(a: str, b: str) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(_same_sound(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _same_sound(x: str, y: str) -> bool:
+    return x == y or (x == "X" and y in "SK") or (y == "X" and x in "SK")
+
+
+def _word_similarity(heard: str, known: str) -> float:
+    """0-1 for one word: 1 same spelling, 0.75-1 same consonants, lower otherwise."""
+    if heard == known:
+        return 1.0
+    spelling = Indel.normalized_similarity(heard, known)
+    a, b = _skeleton(heard), _skeleton(known)
+    # One-consonant names ("Lee", "Li") have nothing but the skeleton to go on.
+    spelled_alike = spelling >= _SKELETON_MIN_SPELLING or len(a) == 1
+    if _skeletons_match(a, b) and spelled_alike:
+        return _SKELETON_SCORE + (1 - _SKELETON_SCORE) * spelling
+    near = (
+        min(len(a), len(b)) >= _NEAR_SKELETON_MIN
+        and a[0] == b[0]
+        and Levenshtein.distance(a, b) <= (2 if max(len(a), len(b)) >= _LONG_SKELETON else 1)
+        and spelling >= _NEAR_SPELLING
+    )
+    if near:
+        return _NEAR_SKELETON_SCORE + (1 - _SKELETON_SCORE) * spelling
+    return _UNLIKE_SCALE * spelling
+
+
+def name_similarity(heard: str, known: str) -> float:
+    """0-1: how likely the recognizer wrote ``heard`` for ``known``.
+
+    Words are compared in order, as many as both have ("Marie" vs "Maria Lopez" compares the
+    first names); the whole is also compared run together ("Annalise" vs "Anna Lise").
+    """
+    heard_words = [_letters(w) for w in heard.split() if _letters(w)]
+    known_words = [_letters(w) for w in known.split() if _letters(w)]
+    if not heard_words or not known_words:
+        return 0.0
+    by_word = min(_word_similarity(h, k) for h, k in zip(heard_words, known_words, strict=False))
+    joined = _word_similarity("".join(heard_words), "".join(known_words))
+    return max(by_word, joined)
+
+
+def sounds_like(heard: str, known: str) -> bool:
+    """True when ``heard`` may be the recognizer's spelling of ``known``.
+
+    Consonants must agree; vowels may not, so "Maria"/"Marie", "Jon"/"John" and also
+    "Dana"/"Diana" match (a phone line blurs vowels; confirm rather than rename), while
+    "Sam"/"Pam" and "Mark"/"Mike" do not.
+    """
+    return name_similarity(heard, known) >= SOUNDS_LIKE
+
+
+def closest_name(heard: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``heard`` most likely stands for, if any sounds like it; ties: first."""
+    best, best_score = None, SOUNDS_LIKE
+    for candidate in candidates:
+        score = name_similarity(heard, candidate)
+        if score > best_score or (best is None and score >= best_score):
+            best, best_score = candidate, score
+    return best
