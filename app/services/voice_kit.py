@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
 
 from app.audio.codec import array_to_pcm16, pcm16_to_array
-from app.audio.stt import STT_SAMPLE_RATE, SpeechToText, load_stt
+from app.audio.stt import (
+    STT_SAMPLE_RATE,
+    SpeechToText,
+    Transcript,
+    load_stt,
+    transcribe_detailed,
+)
 from app.audio.tts import TextToSpeech, load_tts
 from app.audio.vad import SileroVAD
 from app.services.compute_pool import URGENT, ComputePool
@@ -66,11 +73,33 @@ class VoiceKit:
             owner, self._transcribe_now, pcm16, sample_rate, priority=priority
         )
 
+    async def hear(
+        self,
+        owner: str,
+        pcm16: bytes,
+        sample_rate: int,
+        *,
+        priority: int = URGENT,
+        hints: Sequence[str] = (),
+    ) -> Transcript:
+        """Like ``transcribe``, biased toward ``hints``, with the words it was unsure of."""
+        return await self.pool.run(
+            owner, self._hear_now, pcm16, sample_rate, tuple(hints), priority=priority
+        )
+
     def _transcribe_now(self, pcm16: bytes, sample_rate: int) -> str:
-        if sample_rate != STT_SAMPLE_RATE:
-            samples = soxr.resample(pcm16_to_array(pcm16), sample_rate, STT_SAMPLE_RATE, "HQ")
-            pcm16 = array_to_pcm16(np.asarray(samples, dtype=np.int16))
-        return self.stt.transcribe(pcm16)
+        return self.stt.transcribe(_for_stt(pcm16, sample_rate))
+
+    def _hear_now(self, pcm16: bytes, sample_rate: int, hints: Sequence[str]) -> Transcript:
+        return transcribe_detailed(self.stt, _for_stt(pcm16, sample_rate), hints)
 
     def close(self) -> None:
         self.pool.shutdown()
+
+
+def _for_stt(pcm16: bytes, sample_rate: int) -> bytes:
+    """Caller audio at the recognizer's rate."""
+    if sample_rate == STT_SAMPLE_RATE:
+        return pcm16
+    samples = soxr.resample(pcm16_to_array(pcm16), sample_rate, STT_SAMPLE_RATE, "HQ")
+    return array_to_pcm16(np.asarray(samples, dtype=np.int16))

@@ -1,0 +1,88 @@
+"""Which words the recognizer was unsure of: the planner reads them back instead of trusting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from app.audio.stt import (
+    DetailedSpeechToText,
+    SpeechToText,
+    Transcript,
+    WhisperSTT,
+    transcribe_detailed,
+)
+
+pytestmark = pytest.mark.slow
+
+Speak = Callable[[str], np.ndarray]
+Phone = Callable[[np.ndarray], np.ndarray]
+
+
+@pytest.fixture(scope="module")
+def phone_stt(whisper_stt: WhisperSTT) -> WhisperSTT:
+    """The recognizer as calls use it: the shared model with the 10 s encoder window."""
+    return WhisperSTT(encoder_window_s=10)
+
+
+def test_an_unusual_name_is_flagged_and_plain_words_are_not(
+    phone_stt: WhisperSTT, speak: Speak, phone_path: Phone
+) -> None:
+    heard = phone_stt.transcribe_detailed(phone_path(speak("My name is Priya Raghunathan.")))
+    assert isinstance(heard, Transcript)
+    assert heard.unsure_words, heard  # tiny.en guesses at this name ("Raghannathan")
+    assert not {"my", "name", "is"} & set(heard.unsure_words), heard
+
+
+def test_a_clear_sentence_has_the_same_text_and_few_doubts(
+    phone_stt: WhisperSTT, speak: Speak, phone_path: Phone
+) -> None:
+    audio = phone_path(speak("Do you have any two bedroom apartments available next month?"))
+    heard = phone_stt.transcribe_detailed(audio)
+    assert heard.text == phone_stt.transcribe(audio)  # same decode, only scored
+    assert len(heard.unsure_words) <= 1, heard
+    for word in heard.unsure_words:  # lowercase words, no punctuation: what the planner expects
+        assert word == word.lower() and word.strip(".,?!") == word
+
+
+def test_silence_has_no_words_to_doubt(phone_stt: WhisperSTT) -> None:
+    assert phone_stt.transcribe_detailed(np.zeros(16000, dtype=np.int16)) == Transcript("")
+    assert phone_stt.transcribe_detailed(b"") == Transcript("")
+
+
+class TextOnlySTT:
+    """Any recognizer without word confidence (OpenAI, LiveKit adapters, test fakes)."""
+
+    def transcribe(self, pcm16_16k: object) -> str:
+        return "Hudson 360."
+
+
+def test_recognizers_without_confidence_still_give_a_transcript(phone_stt: WhisperSTT) -> None:
+    assert isinstance(phone_stt, DetailedSpeechToText)
+    plain = TextOnlySTT()
+    assert isinstance(plain, SpeechToText) and not isinstance(plain, DetailedSpeechToText)
+    assert transcribe_detailed(plain, b"\0\0" * 1600) == Transcript("Hudson 360.")
+
+
+BUILDINGS = ("21 West End", "Hudson 360", "Riverview Lofts")
+
+
+def test_hints_bring_a_building_name_through_the_phone(
+    phone_stt: WhisperSTT, speak: Speak, phone_path: Phone
+) -> None:
+    audio = phone_path(speak("I'd like to see Riverview Lofts."))
+    assert "lofts" not in phone_stt.transcribe(audio).lower()  # tiny.en alone: "Riverview off"
+    hints = (*BUILDINGS, "Dana Lee")  # what recognition_hints() gives for a returning caller
+    heard = phone_stt.transcribe_detailed(audio, hints)
+    assert "riverview lofts" in heard.text.lower(), heard
+    assert not heard.unsure_words
+
+
+def test_hints_invent_nothing_on_silence_or_line_noise(phone_stt: WhisperSTT) -> None:
+    """Whisper prompts are known to make it transcribe its prompt into quiet audio."""
+    hints = (*BUILDINGS, "Priya Raghunathan", "2 PM")
+    hiss = np.random.default_rng(3).normal(0, 300, 32000)
+    for quiet in (np.zeros(32000, dtype=np.int16), hiss.astype(np.int16)):
+        assert phone_stt.transcribe_detailed(quiet, hints) == Transcript("")
