@@ -25,6 +25,11 @@ from app.services.compute_pool import BACKGROUND, URGENT, ComputePool
 log = logging.getLogger(__name__)
 
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+ONSET_LEAD_MS = 10
+"""Near-silence every rendered clip starts with: no step from the line's silence into speech."""
+ONSET_FADE_MS = 5
+NEAR_SILENT = 100
+"""|sample| at or under this (-50 dBFS) is silence on a phone line."""
 FIRST_CLAUSE_MIN_WORDS = 4
 """A first sentence is split at its first comma only if both halves have this many words."""
 
@@ -110,7 +115,7 @@ class SpeechRenderer:
         native_rate = self.tts.sample_rate
         pcm = self.cache.get(text, native_rate)
         if pcm is None:
-            pcm = b"".join(self.tts.synthesize(text))
+            pcm = clean_onset(b"".join(self.tts.synthesize(text)), native_rate)
             self.cache.put(text, native_rate, pcm)
         if native_rate != rate and pcm:
             samples = soxr.resample(pcm16_to_array(pcm), native_rate, rate, "HQ")
@@ -134,6 +139,25 @@ class SpeechRenderer:
             )
         )
         return len(missing)
+
+
+def clean_onset(pcm: bytes, rate: int) -> bytes:
+    """The clip with at least ``ONSET_LEAD_MS`` of near-silence first, faded in if it had none.
+
+    Why: a voice that starts a fricative on sample 0 ("Sure", "So") steps from the line's
+    silence straight to speech level; phones and recognizers lose the first few ms of such a
+    step. Clips that already start quietly (most) come back unchanged.
+    """
+    samples = pcm16_to_array(pcm)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > NEAR_SILENT)
+    lead = rate * ONSET_LEAD_MS // 1000
+    if not loud.size or loud[0] >= lead:
+        return pcm
+    fade = min(samples.size, rate * ONSET_FADE_MS // 1000)
+    faded = samples.astype(np.float32)
+    faded[:fade] *= (1 - np.cos(np.linspace(0, np.pi, fade, dtype=np.float32))) / 2
+    padding = np.zeros(lead - loud[0], dtype=np.float32)
+    return array_to_pcm16(np.rint(np.concatenate([padding, faded])).astype(np.int16))
 
 
 def speakable_chunks(
