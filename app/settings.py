@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     turn_quick_silence_ms: int = Field(
         240, validation_alias=_env("TOURLINE_TURN_QUICK_SILENCE_MS", "turn_quick_silence_ms")
     )
+    turn_incomplete_silence_ms: int = Field(
+        1200,
+        validation_alias=_env("TOURLINE_TURN_INCOMPLETE_SILENCE_MS", "turn_incomplete_silence_ms"),
+    )
     barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
     no_input_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")

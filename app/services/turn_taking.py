@@ -84,32 +84,86 @@ class TurnDetector:
         self._dip = 0
 
 
-_CONTINUATION_WORDS = frozenset(
-    {"a", "an", "the", "and", "or", "but", "so", "because", "to", "at", "on", "in", "of"}
-    | {"for", "with", "from", "my", "our", "your", "is", "are", "was", "i'm", "it's"}
-    | {"um", "uh", "er", "like", "about", "around", "than", "maybe"}
+class Thought(Enum):
+    """How finished the caller's words so far sound: it sets how long a pause ends the turn."""
+
+    COMPLETE = "complete"  # a finished answer or question: reply after the short pause
+    UNSURE = "unsure"  # nothing either way: the usual pause
+    INCOMPLETE = "incomplete"  # mid-sentence ("...and", "Thanks,"): wait longer
+
+
+_OPEN_ENDINGS = frozenset(
+    {"a", "an", "the", "my", "our", "your", "their", "his", "its"}  # articles, possessives
+    | {"and", "or", "but", "so", "because", "cause", "if", "than", "plus", "nor"}  # conjunctions
+    | {"um", "uh", "uhm", "er", "erm", "hmm"}  # fillers
+    | {"i'm", "it's", "that's", "there's", "what's", "here's", "let's", "i'd", "i'll", "i've"}
+    | {"we're", "we'll", "we'd", "they're", "you're", "he's", "she's"}  # clitics never end one
 )
-_BACKCHANNELS = frozenset(
-    {"uh", "huh", "mm", "hmm", "mhm", "yeah", "yep", "ok", "okay", "right", "sure", "yes"}
-    | {"alright", "got", "it", "i", "see", "oh", "ah"}
+"""Last words that leave a sentence hanging, whatever punctuation Whisper put after them."""
+_PREPOSITIONS = frozenset(
+    {"to", "at", "on", "in", "of", "for", "with", "from", "about", "around", "into", "like"}
 )
+"""Hanging too, except at the end of a question ("Which one is it in?")."""
+_UNSURE_ENDINGS = frozenset({"is", "are", "was", "maybe"})
+"""Last words that can end an answer ("yes, it is") but often do not."""
+_OPENERS = frozenset(
+    {"thanks", "thank", "hi", "hey", "hello", "well", "actually", "wait", "oh", "so", "and"}
+    | {"but", "um", "uh", "hmm"}
+)
+"""Words a caller starts with before saying what they want."""
+_COURTESY = _OPENERS | {"you", "very", "much", "okay", "ok", "alright", "great", "perfect"}
+_COURTESY |= {"there", "yeah"}
 _WORD = re.compile(r"[a-z0-9'$-]+")
 
 
-def looks_complete(transcript: str, progressed: bool = False) -> bool:
-    """Whether a partial transcript reads like a finished thought, so we may answer sooner.
+def judge_thought(transcript: str, progressed: bool = False) -> Thought:
+    """Whether a partial transcript is a finished thought, so we may answer sooner.
 
-    Whisper ends finished sentences with punctuation, but often not a bare answer ("Hudson
-    360"); ``progressed`` (the planner would move on with these words) covers those. A
-    trailing "and", "at" or "um", a comma or an ellipsis means the caller is still going.
+    Whisper ends almost everything with a period, so punctuation alone cannot tell "Thanks."
+    (about to go on) from "Yes." (done). Words decide first: a trailing "and", "the", "um",
+    "that's" or a lone "Thanks" / "Hi" means the caller is mid-sentence. Otherwise a final
+    period or question mark, or ``progressed`` (the planner would move on with these words,
+    which covers a bare "Hudson 360"), makes it complete.
     """
-    text = transcript.strip()
-    if not text or text.endswith(("...", "…", ",", "-", ":")):
-        return False
+    text = transcript.strip().replace("\u2019", "'")
     words = _WORD.findall(text.lower())
-    if not words or words[-1] in _CONTINUATION_WORDS:
+    if not words:
+        return Thought.UNSURE
+    question = text.endswith("?")
+    if text.endswith(("...", "\u2026", ",", "-", ":", ";")) or _trails_off(words, question):
+        return Thought.INCOMPLETE
+    if _lone_opener(words) and not question:
+        return Thought.INCOMPLETE
+    if words[-1] in _UNSURE_ENDINGS:
+        return Thought.UNSURE
+    return Thought.COMPLETE if text[-1] in ".?!" or progressed else Thought.UNSURE
+
+
+def _trails_off(words: list[str], question: bool) -> bool:
+    """The last word needs a next one; a spelled letter ("D A N A") is not an article."""
+    last = words[-1].strip("-")
+    if last == "a" and len(words) > 1 and len(words[-2].strip("-")) == 1:
         return False
-    return text[-1] in ".?!" or progressed
+    return last in _OPEN_ENDINGS or (last in _PREPOSITIONS and not question)
+
+
+def _lone_opener(words: list[str]) -> bool:
+    """Only courtesy and openers ("Thanks.", "Okay, thank you.", "Hi there."): more is coming."""
+    return all(w in _COURTESY for w in words) and any(w in _OPENERS for w in words)
+
+
+def looks_complete(transcript: str, progressed: bool = False) -> bool:
+    """Whether the turn may end after the short pause (see ``judge_thought``)."""
+    return judge_thought(transcript, progressed) is Thought.COMPLETE
+
+
+_BACKCHANNELS = frozenset(
+    {"uh", "huh", "mm", "hmm", "mhm", "yeah", "yep", "ok", "okay", "right", "sure", "yes"}
+    | {"alright", "got", "it", "i", "see", "oh", "ah"}
+    | {"aha", "ha", "hm", "mhmm", "um", "out"}
+)
+"""Listening noises, and what a phone-line recognizer makes of them: Whisper tiny.en hears a
+noisy "uh-huh" as "Oh.", "Aha." or "out." A lone "out" over the agent is never a turn."""
 
 
 def is_backchannel(transcript: str) -> bool:

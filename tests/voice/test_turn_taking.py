@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.turn_taking import Cue, TurnDetector, is_backchannel, looks_complete
+from app.services.turn_taking import (
+    Cue,
+    Thought,
+    TurnDetector,
+    is_backchannel,
+    judge_thought,
+    looks_complete,
+)
 
 
 def feed(detector: TurnDetector, probabilities: list[float]) -> list[Cue]:
@@ -66,15 +73,117 @@ def test_looks_complete(text: str, progressed: bool, complete: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # Whisper puts a period after a pause for breath: the last word tells.
+        "Thanks.",
+        "Thanks,",
+        "Thank you.",
+        "Okay, thank you.",
+        "Hi.",
+        "Hi there.",
+        "Well.",
+        "Um.",
+        "Uh,",
+        "Hmm.",
+        "Okay, so.",
+        "Okay so",
+        "Yeah, and.",
+        "So.",
+        "And.",
+        "I'd like to.",
+        "I'd like to book a tour at.",
+        "I was hoping for.",
+        "That's.",
+        "Yes, that's",
+        "I'm.",
+        "It's.",
+        "Because.",
+        "Because the",
+        "I'm looking at the.",
+        "We have two cats and.",
+        "Hudson 360 and.",
+        "Hudson 360, but.",
+        "My name is Dana, and my.",
+        "Something around $2,000 a month, or.",
+        "Actually.",
+        "Wait.",
+        "Let me think...",
+        "Tuesday at 2 p.m. um.",
+        "Sometime next week like",
+        "I’m",  # a typographic apostrophe
+    ],
+)
+def test_an_unfinished_thought_waits_even_with_a_period(text: str) -> None:
+    assert judge_thought(text) is Thought.INCOMPLETE
+    assert (
+        judge_thought(text, progressed=True) is Thought.INCOMPLETE
+    )  # even if the planner could use it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes.",
+        "Yes.",
+        "No.",
+        "Okay.",
+        "Yeah.",
+        "Sure.",
+        "Perfect.",
+        "Hudson 360.",
+        "Dana Lee.",
+        "My name is Dana Lee.",
+        "Tuesday at 2 p.m.",
+        "In person.",
+        "No, that's all, thanks.",
+        "Yes, thank you.",
+        "No thank you.",
+        "That works for me.",
+        "That's it.",
+        "Is there parking?",
+        "Which building is that in?",  # a question may end on a preposition
+        "Who am I speaking with?",
+        "Hello?",
+        "D A N A.",  # spelled letters: the last "a" is not an article
+        "M-A-R-I-A.",
+        "Bye.",
+    ],
+)
+def test_a_finished_short_answer_ends_at_the_short_pause(text: str) -> None:
+    assert judge_thought(text) is Thought.COMPLETE
+
+
+@pytest.mark.parametrize(
+    ("text", "progressed", "thought"),
+    [
+        ("Hudson 360", False, Thought.UNSURE),  # no period: wait the usual pause...
+        ("Hudson 360", True, Thought.COMPLETE),  # ...unless the planner can use it
+        ("Yes, it is.", False, Thought.UNSURE),  # can end an answer, often does not
+        ("Maybe.", False, Thought.UNSURE),
+        ("", False, Thought.UNSURE),  # nothing heard: no reason to wait longer
+    ],
+)
+def test_neither_finished_nor_hanging_waits_the_usual_pause(
+    text: str, progressed: bool, thought: Thought
+) -> None:
+    assert judge_thought(text, progressed=progressed) is thought
+
+
+@pytest.mark.parametrize(
     ("text", "backchannel"),
     [
         ("Uh-huh.", True),
         ("Mm-hmm", True),
         ("Okay.", True),
         ("Yeah, right.", True),
+        ("out.", True),  # Whisper's reading of "uh-huh" on a noisy line
+        ("Aha.", True),
         ("", True),
         ("Actually, I want Hudson 360.", False),
         ("No, wait.", False),
+        ("Stop.", False),
+        ("Out of curiosity, is parking free?", False),
         ("Okay but what about parking?", False),
     ],
 )
