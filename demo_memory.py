@@ -29,14 +29,11 @@ FIRST_NUMBER = "(415) 555-0101"
 SECOND_NUMBER = "+1 415 555 0101"  # the same phone, dialled in another format
 FIRST_CALL = [
     "hi, this is Dana Lee",
-    "hudson three sixty",
-    "a one bedroom",
-    "early january",
-    "two cats",
-    "twenty five hundred",
+    "hudson three sixty, a one bedroom, budget about twenty five hundred",
+    "not sure yet, we're moving early january, with two cats",
     "i need to check my calendar, bye",
 ]
-SECOND_CALL = ["yes please", "in person", "next tuesday at 11 am", "yes", "text", "no"]
+SECOND_CALL = ["yes please, in person next tuesday at 11 am", "yes", "text", "no"]
 
 
 class Session:

@@ -361,7 +361,10 @@ async def test_parallel_tool_calls_and_unavailable_time(
     ]
     check = results[1]["content"]
     assert check["available"] is False
-    assert check["problem"] == "In-person tours run Monday through Saturday."
+    assert (
+        check["problem"]
+        == "In-person tours run Monday through Saturday, but I could do a virtual tour then."
+    )
     assert len(check["alternatives"]) == 2
     assert planner.state.offered_slots == [
         datetime.fromisoformat(a["start"]) for a in check["alternatives"]

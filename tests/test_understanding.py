@@ -619,3 +619,12 @@ def test_period_alone_is_a_time_mention() -> None:
 def test_contact_answer_when_asked() -> None:
     assert understand("email", awaiting="contact_preference").contact_preference == "email"
     assert understand("email", awaiting="name").name is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1" * 400, "my number is " + "9" * 400, "$" + "9" * 400, "nine " * 400, "a" * 50_000],
+)
+def test_huge_turns_are_understood_without_crashing(text: str) -> None:
+    heard = u.understand(text, NOW, CATALOG, "tour_time")
+    assert heard.budget is None or heard.budget <= 30_000

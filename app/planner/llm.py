@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,9 @@ class LLMBrain:
         for sentence in _split(sentences):
             yield sentence
 
-    async def respond(self, state: PlannerState, text: str) -> AsyncIterator[str]:
+    async def respond(
+        self, state: PlannerState, text: str, unsure: Collection[str] = ()
+    ) -> AsyncIterator[str]:
         conversation = self.conversation(state)
         state.begin_turn()
         state.silences = 0

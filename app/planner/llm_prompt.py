@@ -26,12 +26,18 @@ _STATE_NOISE = {
     "changed",
     "last_question",
     "last_reply",
-    "pending_questions",
     "reprompts",
     "requested_day",
     "requested_period",
     "silences",
     "turns",
+    "ask_streak",
+    "asked_once",
+    "name_tries",
+    "pending_name",
+    "pending_property",
+    "unit_choice",
+    "wanted_time",
 }
 
 

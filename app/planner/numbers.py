@@ -13,7 +13,7 @@ from text_to_num import alpha2digit
 
 _AMPM = re.compile(r"\b([ap])\s?\.?\s?m\b\.?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_NOISE = re.compile(r"[^a-z0-9$:./@'?\s-]")
+_NOISE = re.compile(r"[^\w$:./@'?\s-]|_")  # letters of every alphabet stay: "Uğan", "Antonín"
 _SPACES = re.compile(r"\s+")
 # "one-bedroom": text2num leaves hyphenated words alone, so split the size off.
 _HYPHEN_UNIT = re.compile(r"(?<=[a-z])-(?=bed|br\b|room)")

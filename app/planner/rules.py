@@ -1,37 +1,58 @@
-"""The deterministic tour-booking dialogue: slot filling with templates, no LLM.
+"""The deterministic tour-booking dialogue: booking first, the caller leads, no LLM.
 
 One turn is: understand the utterance, handle what we were waiting for (a yes/no, a pick
 among offered times...), apply the facts, look up times, answer questions, then ask for the
 one thing still missing. Everything said comes from ``prompts/dialogue.yaml``.
+
+A tour needs only a building, a tour type, a time and a way to address the caller (a name,
+or the caller ID when they won't or can't give one). Everything else is optional and asked
+at most once, after the booking. No question is put more than twice in a row: the third
+time the agent changes strategy (spell the name, numbered buildings, two open times).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from app.identity import is_phone
 from app.planner import spoken
+from app.planner.catalog import Property
 from app.planner.context import CallerContext
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
 from app.planner.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.planner.tour_desk import TourDesk
-from app.planner.understanding import Understanding, understand
+from app.planner.understanding import Understanding, sounds_like_yes, understand
 from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, SlotTaken
 
-OPTIONAL_FIELDS = ("unit_size", "move_in", "pets", "budget", "contact_preference", "email", "name")
-# Asked in this order; a field the caller already gave is never asked.
-QUESTION_ORDER = ("name", "property", "unit_size", "move_in", "pets", "budget", "tour_type")
+OPTIONAL_FIELDS = (
+    "unit_size",
+    "unit_size_later",
+    "move_in",
+    "pets",
+    "pet_details",
+    "budget",
+    "contact_preference",
+    "email",
+)
+# What a tour needs before its time is checked, in this order; then a time, then a name.
+REQUIRED_ORDER = ("property", "tour_type")
+# Asked once each, right after a booking, when still unknown.
+AFTER_BOOKING = ("contact_preference", "email", "unit_size_later")
+_TOUR_FIELDS = frozenset({"property_id", "tour_type", "tour_time"})  # read back by "confirm"
+NAME_QUESTIONS = frozenset({"name", "spell_name", "confirm_name"})
+MAX_SAME_QUESTION = 2
+_NUMBERED_FORM_OF = {
+    "property_number": "property",
+    "tour_type_number": "tour_type",
+}  # the third time in a row, change strategy instead
 # Forgotten on "start over" or "let's start fresh"; who the caller is stays.
 INTEREST_FIELDS = ("property_id", "unit_size", "budget", "move_in", "tour_type", "tour_time")
 
-_SKIP = re.compile(
-    r"\b(?:not sure|unsure|don't know|dont know|no idea|no preference|doesn't matter|"
-    r"does not matter|skip|flexible|whatever|rather not|prefer not|not yet|haven't decided|"
-    r"undecided|any of them|either is fine)\b"
-)
 _NOISE = re.compile(r"^(?:\W|um+|uh+|hmm+|mm+|ah+|er+|noise|inaudible|music|blank_audio|\s)*$")
 _CHOICE = re.compile(
     r"\b(?:the )?(1st|first|earlier|former|2nd|second|later|latter|last)\b(?: one| time| option)?"
@@ -47,6 +68,8 @@ class Reply:
     progress: bool = False  # did the caller's turn move the conversation on?
     asked: bool = False  # a handler already asked this turn's question
     noise: bool = False  # the turn was only noise: never a reason to skip a question
+    awaited: str | None = None  # what the previous question asked for (streak counting)
+    summary: str | None = None  # this turn's "Got it: ..." when it only restates the tour
 
     def add(self, text: str) -> None:
         if text:
@@ -64,24 +87,28 @@ class RulePlanner:
     # ------------------------------------------------------------------ entry points
 
     def greet(self, state: PlannerState, context: CallerContext | None) -> list[str]:
-        """The agent's first words: a welcome, or welcome back with what we remember."""
+        """The agent's first words: a welcome, or welcome back with what we remember.
+
+        A returning caller is recognised by what memory holds about them (a booking, a
+        building, a unit size), with or without a name."""
         out = Reply()
         name = spoken.first_name(state.caller_name)
         booking = state.booking
         if booking and booking.status == "booked" and booking.start > self.desk.now():
             tour = self._tour_phrase(booking.tour_type, booking.property_id)
             when = spoken.when(booking.start)
-            out.add(
-                self.prompts.say(
-                    "greeting.returning_booked", name=name or "there", tour=tour, when=when
-                )
-            )
+            key = "greeting.returning_booked" if name else "greeting.returning_booked_anonymous"
+            out.add(self.prompts.say(key, name=name, tour=tour, when=when))
             return self._ask(state, out, "manage_booking")
-        if context is not None and context.is_returning and name:
-            interest = self._interest_phrase(state)
-            if interest:
-                out.add(self.prompts.say("greeting.returning", name=name, interest=interest))
-                return self._ask(state, out, "resume")
+        returning = context is not None and context.is_returning
+        if returning and not name:
+            state.update(name_declined=True)  # known by their caller ID: don't hold up a booking
+        interest = self._interest_phrase(state) if returning else None
+        if interest:
+            key = "greeting.returning" if name else "greeting.returning_anonymous"
+            out.add(self.prompts.say(key, name=name, interest=interest))
+            return self._ask(state, out, "resume")
+        if returning and name:
             out.add(self.prompts.say("greeting.returning_no_interest", name=name))
             return self._ask(state, out, "book_today", awaiting="resume")
         office = self.prompts.say("office_name")
@@ -91,14 +118,17 @@ class RulePlanner:
         out.add(self.prompts.say("greeting.new", office=office))
         return self._ask(state, out, "name")
 
-    def respond(self, state: PlannerState, text: str) -> list[str]:
-        """One caller turn in, the agent's sentences out."""
+    def respond(self, state: PlannerState, text: str, unsure: Collection[str] = ()) -> list[str]:
+        """One caller turn in, the agent's sentences out.
+
+        ``unsure`` holds the words the recognizer was not confident of (lower case): a name
+        or building among them is read back for confirmation instead of taken as heard."""
         state.begin_turn()
         state.silences = 0
         now = self.desk.now()
         u = understand(text, now, self.catalog, state.awaiting)
-        out = Reply()
-        if _NOISE.match(u.text.lower()):
+        out = Reply(awaited=state.awaiting)
+        if _NOISE.match(u.text.lower()) and u.choice is None:
             out.noise = True
             return self._reprompt(state, out, "conversation.noise")
         if "repeat" in u.intents and not (u.has_facts or u.questions):
@@ -106,29 +136,96 @@ class RulePlanner:
         if "start_over" in u.intents:
             return self._start_over(state, out)
         if self._wants_goodbye(state, u):
+            state.update(**self._fact_values(state, u))  # "A 2-bedroom. That's all, bye."
             return self._goodbye(state, out)
+        self._hear_name(state, u, out, {w.lower().strip(".,!?") for w in unsure})
         self._handle_awaited(state, u, out)
         if state.ended:
             return self._done(state, out)
         self._take_in(state, u, out, now)
+        if out.asked:
+            return self._finish(state, out, state.awaiting, question_in_reply=True)
         if not out.progress:
-            off_topic = len(u.text.split()) > 3
-            key = "conversation.off_topic" if off_topic else "conversation.didnt_catch"
-            return self._reprompt(state, out, key)
+            return self._no_progress(state, u, out)
         return self._ask_next(state, out)
 
     def _take_in(self, state: PlannerState, u: Understanding, out: Reply, now: datetime) -> None:
         """Everything the caller said beyond the answer we waited for."""
         self._handle_booking_intents(state, u, out)
+        self._pick_offered_anytime(state, u, out)
         time_changed = self._apply_time(state, u, out, now)
         self._apply_facts(state, u, out, time_changed)
         self._answer_questions(state, u, out)
         if "human" in u.intents:
             out.add(self.prompts.say("conversation.human"))
             out.progress = True
-        passed = _SKIP.search(u.text.lower()) or (u.affirm is False and not u.has_facts)
+        if "book" in u.intents or ("resume" in u.intents and state.property_id):
+            out.progress = True  # "I'd like to book a tour": on to what the tour needs
+        passed = u.unsure or (u.affirm is False and not u.has_facts)
         if state.awaiting in OPTIONAL_FIELDS and not out.progress and passed:
             self._skip(state, state.awaiting, out)
+
+    # ------------------------------------------------------------------ names
+
+    def _hear_name(
+        self, state: PlannerState, u: Understanding, out: Reply, unsure: set[str]
+    ) -> None:
+        """Take a name as heard, read back an uncertain one, or count a miss.
+
+        A name the caller refuses to give, or that two tries and a spelling could not get,
+        is not needed: the booking goes under the caller ID."""
+        asked_name = state.awaiting in NAME_QUESTIONS
+        if u.spelled_name:
+            u.name = u.spelled_name
+        refused = u.declines_name and (asked_name or "name" in u.text.lower())
+        if refused and not u.name and not state.caller_name:
+            state.update(name_declined=True, pending_name=None)
+            out.add(self.prompts.say("booking.under_caller_id", under=self._under(state)))
+            out.progress = True
+            return
+        if u.name and not u.spelled_name and unsure & set(u.name.lower().split()):
+            if u.name != state.caller_name:
+                state.update(pending_name=u.name)
+            u.name = None  # asked back below, once the rest of the turn is taken in
+            return
+        if asked_name and not u.name and state.awaiting != "confirm_name":
+            state.update(name_tries=state.name_tries + 1)
+
+    def _under(self, state: PlannerState) -> str:
+        """What a booking without a name goes under, as the caller hears it."""
+        caller = state.caller_id or ""
+        if is_phone(caller):
+            return self.prompts.say("booking.under_phone")
+        if "@" in caller:
+            return self.prompts.say("booking.under_email")
+        return self.prompts.say("booking.under_device")
+
+    def _ask_name(self, state: PlannerState, out: Reply) -> list[str]:
+        """The booking needs a name: ask, then ask to spell it, then use the caller ID."""
+        if state.pending_name:
+            return self._ask(state, out, "confirm_name", name=state.pending_name)
+        if state.name_tries >= 3:
+            state.update(name_declined=True)
+            out.add(self.prompts.say("booking.under_caller_id", under=self._under(state)))
+            return self._ask_next(state, out)
+        if state.name_tries >= 2:
+            return self._ask(state, out, "spell_name")
+        return self._ask(state, out, "name_for_booking", awaiting="name")
+
+    def _on_confirm_name(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        pending = state.pending_name
+        if pending is None:
+            return
+        if u.name and u.name != pending:
+            state.update(pending_name=None)  # they said it again: take the new one below
+            return
+        if u.affirm or u.name == pending:
+            state.update(pending_name=None)
+            u.name = pending
+            out.progress = True
+        elif u.affirm is False:
+            state.update(pending_name=None, name_tries=max(state.name_tries, 2))
+            out.progress = True
 
     def on_silence(self, state: PlannerState) -> list[str]:
         """The caller said nothing for a while: check in, then let them go."""
@@ -145,7 +242,7 @@ class RulePlanner:
 
     def _start_over(self, state: PlannerState, out: Reply) -> list[str]:
         self._forget_interest(state, keep_booking=True)
-        state.update(pets=None, skipped=[], pending_questions=[], awaiting=None)
+        state.update(pets=None, skipped=[], awaiting=None)
         out.add(self.prompts.say("conversation.start_over"))
         out.progress = True
         return self._ask_next(state, out)
@@ -163,12 +260,50 @@ class RulePlanner:
             "pets": self._on_pets,
             "pet_details": self._on_pets,
             "contact_preference": self._on_contact_preference,
+            "confirm_name": self._on_confirm_name,
+            "property_number": self._on_property_number,
+            "tour_type_number": self._on_tour_type_number,
+            "confirm_property": self._on_confirm_property,
+            "unit_choice": self._on_unit_choice,
         }.get(state.awaiting or "")
         if handler is not None:
             handler(state, u, out)
 
+    def _on_property_number(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """A pick among the numbered buildings: "2", "number two", keypad 2."""
+        ids = list(self.catalog.properties)
+        if u.choice is not None and not u.property_ids and 1 <= u.choice <= len(ids):
+            u.property_ids = [ids[u.choice - 1]]
+
+    def _on_tour_type_number(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        if u.choice in (1, 2) and u.tour_type is None:
+            u.tour_type = "in_person" if u.choice == 1 else "virtual"
+
+    def _on_confirm_property(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        guess = state.pending_property
+        state.update(pending_property=None)
+        if guess and u.affirm and not u.property_ids:
+            u.property_ids = [guess]
+
+    def _on_unit_choice(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """The building lacks the size asked for: keep it, or take the one that has it."""
+        others = state.unit_choice
+        state.update(unit_choice=[])
+        if u.property_ids or not others:
+            return  # a building named: taken in with the facts
+        if u.choice is not None and 1 <= u.choice <= len(others) + 1:
+            options = [state.property_id, *others]
+            u.property_ids = [options[u.choice - 1]] if options[u.choice - 1] else []
+        elif u.affirm is False and len(others) == 1:
+            u.property_ids = [others[0]]
+        elif u.affirm or u.unsure or "anyway" in u.text.lower() or "stay" in u.text.lower():
+            out.progress = True  # keep the building; the size was a preference
+
     def _on_resume(self, state: PlannerState, u: Understanding, out: Reply) -> None:
-        if u.affirm is False and not u.has_facts:
+        if "resume" in u.intents and u.affirm is not False:
+            out.add(self.prompts.say("conversation.resume_yes"))
+            out.progress = True
+        elif u.affirm is False and not u.has_facts:
             self._forget_interest(state, keep_booking=True)
             out.add(self.prompts.say("conversation.resume_no"))
             out.progress = True
@@ -224,6 +359,8 @@ class RulePlanner:
         if state.tour_time is None:
             return
         declined = u.affirm is False or bool({"cancel", "reschedule"} & u.intents)
+        if u.affirm is None and not (u.has_facts or u.questions or u.intents):
+            u.affirm = sounds_like_yes(prepare(u.text)) or None  # "that's work": a yes misheard
         if u.affirm and not u.mentions_time and not u.correction:
             self._book(state, out)
         elif declined and not u.has_facts and not (state.rescheduling and "cancel" in u.intents):
@@ -266,6 +403,8 @@ class RulePlanner:
             return same_day[0] if len(same_day) == 1 else None
         if u.mentions_time:
             return None
+        if u.choice is not None and 1 <= u.choice <= len(slots):
+            return slots[u.choice - 1]
         choice = _CHOICE.search(prepare(u.text))
         if choice:
             word = choice.group(1)
@@ -274,6 +413,64 @@ class RulePlanner:
         if u.affirm:
             return slots[0]  # "yes" / "sure": the first one offered (we confirm before booking)
         return None
+
+    def _pick_offered_anytime(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """ "The first one" after we offered times, even while asking something else."""
+        if state.awaiting == "pick_slot" or not state.offered_slots or state.tour_time:
+            return
+        if u.choice is None and not _CHOICE.search(prepare(u.text)):
+            return
+        if u.mentions_time:
+            return
+        choice = self._choose_offered(state, u)
+        if choice is not None:
+            state.update(tour_time=choice, offered_slots=[])
+            out.add(self.prompts.say("ack.summary", facts=spoken.when(choice)))
+            out.progress = True
+
+    # ------------------------------------------------------------------ no answer
+
+    def _no_progress(self, state: PlannerState, u: Understanding, out: Reply) -> list[str]:
+        """The turn gave nothing we could use: help with what was asked, or move on."""
+        awaiting = state.awaiting
+        if awaiting in OPTIONAL_FIELDS:
+            self._skip(state, awaiting, out, auto=not u.unsure)
+            return self._ask_next(state, out)
+        if u.unsure and awaiting in ("property", "property_number"):
+            out.add(self._describe_buildings())
+            return self._ask_next(state, out)
+        if u.unsure and awaiting == "tour_type":
+            out.add(self.prompts.say("answers.tour_types"))
+            return self._ask_next(state, out)
+        if u.unsure and awaiting == "tour_time" and self._can_offer(state):
+            return self._offer_soonest(state, out)
+        if awaiting in NAME_QUESTIONS and state.name_tries >= 1:
+            return self._ask_next(state, out)  # asking again, or another way, says enough
+        off_topic = len(u.text.split()) > 3 and awaiting not in ("property", "property_number")
+        key = "conversation.off_topic" if off_topic else "conversation.didnt_catch"
+        return self._reprompt(state, out, key)
+
+    def _describe_buildings(self) -> str:
+        descriptions = [f"{p.name} is {p.neighborhood}" for p in self.catalog.properties.values()]
+        return self.prompts.say("answers.buildings", descriptions="; ".join(descriptions))
+
+    def _can_offer(self, state: PlannerState) -> bool:
+        return bool(state.property_id and state.tour_type)
+
+    def _offer_soonest(self, state: PlannerState, out: Reply) -> list[str]:
+        """Two open times near what the caller asked for (or the soonest): easy to pick."""
+        assert state.property_id and state.tour_type
+        day = state.requested_day
+        now = self.desk.now()
+        if day is not None and day > now.date():
+            wanted = datetime.combine(day, datetime.min.time(), self.catalog.tz).replace(hour=12)
+        else:
+            wanted = now + timedelta(hours=2)
+        state.update(requested_day=None, requested_period=None)
+        slots = self.desk.nearest(state.tour_type, state.property_id, wanted)
+        if self._offer(state, slots, out):
+            return self._ask(state, out, "pick_slot")
+        return self._ask_time(state, out)
 
     # ------------------------------------------------------------------ facts
 
@@ -294,18 +491,38 @@ class RulePlanner:
             else []
         )
         facts = self._fact_phrases(state, changed)
-        if time_changed and self._next_question(state) is not None:
+        if state.unit_choice:  # the note says it all: no "Got it: a studio at Riverview"
+            facts = [f for f in facts if f not in self._place_phrases(state)]
+        answered_times = "availability" in u.questions
+        if time_changed and self._next_question(state) is not None and not answered_times:
             facts = self._with_time_phrase(state, facts, changed)  # confirmed later otherwise
         if facts:
             key = "ack.correction" if u.correction else "ack.summary"
             out.add(self.prompts.say(key, facts=spoken.join(facts)))
+            if set(changed) - {"caller_name"} <= _TOUR_FIELDS and not u.correction:
+                out.summary = out.parts[-1]  # the confirmation question will say it all
         for note in notes:
             out.add(note)
-        if "property_id" in changed and state.property_id and state.pending_questions:
-            self._answer(state, state.pending_questions, state.property_id, out)
-            state.update(pending_questions=[])
+        if state.unit_choice and not out.asked:
+            self._ask_unit_choice(state, out)
         if "tour_type" in changed or "property_id" in changed:
             state.update(offered_slots=[])
+            if state.tour_time is None and state.wanted_time is not None:
+                state.update(tour_time=state.wanted_time)  # "virtual then": same time, new type
+        state.update(wanted_time=None)
+
+    def _place_phrases(self, state: PlannerState) -> set[str]:
+        say = self.prompts.say
+        phrases = set()
+        if state.property_id:
+            name = self.catalog.name_of(state.property_id)
+            phrases.add(say("facts.property", property=name))
+            if state.unit_size:
+                unit = spoken.unit(state.unit_size)
+                phrases.add(say("facts.unit_at_property", unit=unit, property=name))
+        if state.unit_size:
+            phrases.add(say("facts.unit", unit=spoken.unit(state.unit_size)))
+        return phrases
 
     def _fact_values(self, state: PlannerState, u: Understanding) -> dict:
         values: dict = {}
@@ -314,6 +531,10 @@ class RulePlanner:
         asking_about_another = bool(u.questions) and state.property_id and not u.correction
         if u.property_ids and not asking_about_another:
             values["property_id"] = u.property_ids[-1]  # not for "does Riverview have parking?"
+        if u.tour_type is None and u.in_person_hint and state.tour_type is None:
+            values["tour_type"] = "in_person"
+        elif u.property_guess and not state.property_id:
+            values["pending_property"] = u.property_guess  # "Did you mean Riverview Lofts?"
         for name in PREFERENCE_FIELDS:
             if name in ("caller_name", "property_id"):
                 continue  # handled above: they need the checks there
@@ -387,36 +608,31 @@ class RulePlanner:
         return phrases
 
     def _check_unit_fit(self, state: PlannerState) -> list[str]:
-        """Tell the caller early when the building has no such unit, or rents exceed the budget."""
+        """Tell the caller early when the building has no such unit, or rents exceed the budget.
+
+        On a size mismatch the building stays recorded and the caller chooses: that building
+        anyway, or one that has the size (``unit_choice``)."""
         notes, unavailable = unit_fit_notes(self.catalog, self.prompts, state)
         if unavailable:
-            state.update(property_id=None)
-        return notes
-        prop = self.catalog.get(state.property_id)
-        rent = prop.units.get(state.unit_size)
-        if rent is None:
             others = [
-                p.name for p in self.catalog.properties.values() if state.unit_size in p.units
+                pid
+                for pid, prop in self.catalog.properties.items()
+                if state.unit_size in prop.units and pid != state.property_id
             ]
-            state.update(property_id=None)
-            return [
-                self.prompts.say(
-                    "booking.unit_unavailable",
-                    property=prop.name,
-                    unit=spoken.unit_plain(state.unit_size),
-                    others=spoken.join(others),
-                    have_has="have" if len(others) > 1 else "has",
-                )
-            ]
-        if state.budget and state.budget < rent.rent_min:
-            return [
-                self.prompts.say(
-                    "booking.over_budget",
-                    unit=spoken.unit_plain(state.unit_size),
-                    rent_min=spoken.money(rent.rent_min),
-                )
-            ]
-        return []
+            state.update(unit_choice=others)
+        return notes
+
+    def _ask_unit_choice(self, state: PlannerState, out: Reply) -> None:
+        assert state.property_id
+        others = [self.catalog.name_of(pid) for pid in state.unit_choice]
+        text = self.prompts.say(
+            "ask.unit_choice",
+            property=self.catalog.name_of(state.property_id),
+            others=spoken.join(others, "or"),
+        )
+        out.add(text)
+        state.update(awaiting="unit_choice", last_question=text)
+        out.asked = True
 
     # ------------------------------------------------------------------ times
 
@@ -565,6 +781,7 @@ class RulePlanner:
     # ------------------------------------------------------------------ questions
 
     def _answer_questions(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """Answer in the turn asked; the dialogue then returns to what the tour still needs."""
         if not u.questions:
             return
         out.progress = True
@@ -574,20 +791,96 @@ class RulePlanner:
             if u.property_ids
             else state.property_id or (booking.property_id if booking else None)
         )
-        topics = [t for t in u.questions if t != "tour_hours"]
-        if "tour_hours" in u.questions:
+        topics = [t for t in u.questions if t not in ("tour_hours", "availability")]
+        if "availability" in u.questions and u.tour_clock is None:
+            self._answer_availability(state, u, property_id, out)
+        elif "tour_hours" in u.questions:
             out.add(self.prompts.say("answers.tour_hours"))
         if not topics:
             return
         if property_id is None:
-            out.add(self.prompts.say("answers.which_property"))
-            state.update(pending_questions=topics, awaiting="property")
-            out.asked = True
+            self._answer_everywhere(state, topics, out)
             return
         self._answer(state, topics, property_id, out)
 
-    def _answer(self, state: PlannerState, topics: list[str], property_id: str, out: Reply) -> None:
+    def _answer_everywhere(self, state: PlannerState, topics: list[str], out: Reply) -> None:
+        """No building named yet: a short answer for each, so the caller can choose."""
+        if "rent" in topics:
+            size = state.unit_size
+            ranges = [
+                f"{spoken.money(_lowest_rent(p, size))} at {p.name}"
+                for p in self.catalog.properties.values()
+                if size is None or size in p.units
+            ]
+            what = spoken.capitalize(spoken.unit_plain(size)) + "s" if size else "Rents"
+            out.add(
+                self.prompts.say("answers.rent_everywhere", what=what, ranges=spoken.join(ranges))
+            )
+        for prop_id in self.catalog.properties:
+            rest = [t for t in topics if t != "rent"]
+            if rest:
+                self._answer(state, rest, prop_id, out, prefix=True)
+
+    def _answer_availability(
+        self, state: PlannerState, u: Understanding, property_id: str | None, out: Reply
+    ) -> None:
+        """Real open times for the building, tour type and day asked (or remembered)."""
+        tour_type = u.tour_type or state.tour_type or "in_person"
+        today = self.desk.now().date()
+        day = u.tour_day or state.requested_day
+        period = u.tour_period or state.requested_period
+        buildings = [property_id] if property_id else list(self.catalog.properties)
+        slots = self._open_everywhere(tour_type, buildings, day or today, period)
+        if not slots:
+            wanted = datetime.combine(day or today, datetime.min.time(), self.catalog.tz)
+            slots = self.desk.nearest(tour_type, buildings[0], wanted.replace(hour=12))
+            day = None
+        if not slots:
+            out.add(self.prompts.say("slots.nothing"))
+            return
+        tour = self._tour_type_phrase(tour_type)
+        if property_id:
+            tour = self._tour_phrase(tour_type, property_id)
+        day_phrase = f" {spoken.relative_day(day, today)}" if day else ""
+        same_day = day is not None and all(slot.date() == day for slot in slots)
+        phrases = [spoken.clock(s) if same_day else spoken.when(s) for s in slots]
+        out.add(
+            self.prompts.say(
+                "answers.availability",
+                tour=tour,
+                day=day_phrase,
+                slots=spoken.join(phrases, "or"),
+            )
+        )
+        state.update(offered_slots=slots, requested_day=None, requested_period=None)
+
+    def _open_everywhere(
+        self, tour_type: str, buildings: list[str], day: date, period: str | None
+    ) -> list[datetime]:
+        """Times open on ``day`` at every one of ``buildings`` (the first two)."""
+        common: list[datetime] | None = None
+        for prop_id in buildings:
+            free = self.desk.offer(tour_type, prop_id, day, period, count=8)  # type: ignore[arg-type]
+            common = free if common is None else [s for s in common if s in free]
+        return (common or [])[:2]
+
+    def _answer(
+        self,
+        state: PlannerState,
+        topics: list[str],
+        property_id: str,
+        out: Reply,
+        prefix: bool = False,
+    ) -> None:
         prop = self.catalog.get(property_id)
+        if prefix:  # no building named yet: each answer says which building it is about
+            start = len(out.parts)
+            self._answer(state, topics, property_id, out)
+            for i in range(start, len(out.parts)):
+                text = _first_sentence(out.parts[i])
+                if not text.startswith((prop.name, "At ")):
+                    out.parts[i] = f"At {prop.name}, {text[:1].lower()}{text[1:]}"
+            return
         for topic in topics:
             if topic == "pets":
                 out.add(prop.pets)
@@ -643,6 +936,11 @@ class RulePlanner:
             return self._after_booking(state, out)
         if state.awaiting == "anything_else" and not state.rescheduling:
             return self._ask(state, out, "anything_else")
+        if state.pending_name:
+            return self._ask_name(state, out)
+        if state.pending_property and not state.property_id:
+            name = self.catalog.name_of(state.pending_property)
+            return self._ask(state, out, "confirm_property", property=name)
         missing = self._next_question(state)
         if missing is not None:
             return self._ask(state, out, missing)
@@ -657,15 +955,13 @@ class RulePlanner:
         return self._confirm_or_offer(state, out)
 
     def _next_question(self, state: PlannerState) -> str | None:
-        """The first thing we still need to ask before looking up times (None: ask for a time)."""
+        """What the tour still needs before its time is looked up (None: ask for a time)."""
         if state.rescheduling:
             return None  # the building and tour type come from the booking
-        for name in QUESTION_ORDER:
-            attr = (
-                "caller_name" if name == "name" else "property_id" if name == "property" else name
-            )
-            if getattr(state, attr) is None and name not in state.skipped:
-                return name
+        if state.property_id is None:
+            return "property"
+        if state.tour_type is None:
+            return "tour_type"
         return None
 
     def _ask_time(self, state: PlannerState, out: Reply) -> list[str]:
@@ -673,27 +969,26 @@ class RulePlanner:
         return self._ask(state, out, question, awaiting="tour_time")
 
     def _after_booking(self, state: PlannerState, out: Reply) -> list[str]:
-        """Right after booking: how to send the confirmation; then "anything else?"."""
-        just_booked = "booking" in state.changed or state.awaiting in (
-            "contact_preference",
-            "email",
-        )
-        if (
-            just_booked
-            and state.contact_preference is None
-            and ("contact_preference" not in state.skipped)
-        ):
-            return self._ask(state, out, "contact_preference")
-        wants_email = state.contact_preference == "email" and not state.email
-        if just_booked and wants_email and "email" not in state.skipped:
-            return self._ask(state, out, "email")
+        """Right after booking: the optional questions, each at most once; then "anything else?"."""
+        just_booked = "booking" in state.changed or state.awaiting in AFTER_BOOKING
+        if just_booked:
+            for question in AFTER_BOOKING:
+                if question in state.asked_once or question in state.skipped:
+                    continue
+                if question == "contact_preference" and state.contact_preference is None:
+                    return self._ask(state, out, question)
+                wants_email = state.contact_preference == "email" and not state.email
+                if question == "email" and wants_email:
+                    return self._ask(state, out, question)
+                if question == "unit_size_later" and state.unit_size is None:
+                    return self._ask(state, out, question)
         return self._ask(state, out, "anything_else")
 
     def _confirm_or_offer(self, state: PlannerState, out: Reply) -> list[str]:
         assert state.tour_time and state.tour_type and state.property_id
         check = self.desk.check(state.tour_type, state.property_id, state.tour_time)
         if not check.ok:
-            state.update(tour_time=None)
+            state.update(tour_time=None, wanted_time=state.tour_time)
             out.add(self._problem_sentence(state, check.problem, check.start))
             alternatives = check.alternatives
             if check.problem == "closed_day":
@@ -701,11 +996,17 @@ class RulePlanner:
             if self._offer(state, alternatives, out, closest=True):
                 return self._ask(state, out, "pick_slot")
             return self._ask_time(state, out)
+        if not (state.caller_name or state.name_declined or state.rescheduling):
+            return self._ask_name(state, out)
         fields = {
             "tour": self._tour_phrase(state.tour_type, state.property_id),
             "when": spoken.when(state.tour_time),
             "name": state.caller_name or "you",
         }
+        if out.summary in out.parts:
+            out.parts.remove(out.summary)  # "So that's an in-person tour of ..." says it all
+        if "tour_time" in state.changed:
+            out.awaited = None  # a new time makes it a new question, not a re-ask
         key = "confirm_reschedule" if state.rescheduling else "confirm"
         return self._ask(state, out, key, awaiting="confirm", **fields)
 
@@ -732,35 +1033,101 @@ class RulePlanner:
     def _ask(
         self, state: PlannerState, out: Reply, question: str, awaiting: str | None = None, **fields
     ) -> list[str]:
+        """Put a question, or, the third time in a row, try another way (``_fallback``)."""
         awaiting = awaiting or question
-        repeated = state.awaiting == awaiting and not out.progress
-        state.reprompts = state.reprompts + 1 if repeated else 0
+        if _NUMBERED_FORM_OF.get(out.awaited or "") == awaiting:
+            question = awaiting = out.awaited or awaiting  # stay with the easier form
+        streak = state.ask_streak + 1 if awaiting == out.awaited else 1
+        if streak > MAX_SAME_QUESTION:
+            fallback = self._fallback(awaiting)
+            if fallback is not None:
+                out.awaited = None  # the new question starts its own streak
+                state.update(ask_streak=0)
+                return fallback(state, out)
+        state.update(ask_streak=streak, reprompts=streak - 1)
         text = self.prompts.say(f"ask.{question}", state.reprompts, **fields)
         out.add(text)
         state.last_question = text
+        if awaiting in OPTIONAL_FIELDS and awaiting not in state.asked_once:
+            state.update(asked_once=[*state.asked_once, awaiting])
         return self._finish(state, out, awaiting)
 
-    def _reprompt(self, state: PlannerState, out: Reply, key: str) -> list[str]:
-        """We didn't understand: say so and ask again, or move past an optional question."""
-        awaiting = state.awaiting
-        tried_twice = state.reprompts >= 1 and not self._said_noise_reprompt(state)
-        if awaiting in OPTIONAL_FIELDS and not out.noise and tried_twice:
-            state.update(skipped=[*state.skipped, awaiting])
-            out.add(self.prompts.say("conversation.skip_auto"))
-            out.progress = True
-            return self._ask_next(state, out)
-        out.add(self.prompts.say(key, state.reprompts))
+    def _fallback(self, awaiting: str) -> Callable[[PlannerState, Reply], list[str]] | None:
+        """Another way to get what two tries of the same question did not."""
+        return {
+            "property": self._ask_property_number,
+            "confirm_property": self._ask_property_number,
+            "tour_type": self._ask_tour_type_number,
+            "tour_type_number": self._default_tour_type,
+            "tour_time": self._offer_or_ask_time,
+            "pick_slot": self._ask_time_again,
+            "resume": self._resume_quietly,
+            "confirm_name": self._accept_pending_name,
+            "name": self._ask_name,
+            "spell_name": self._ask_name,
+            "unit_choice": self._keep_building,
+            "confirm": self._confirm_by_keypad,
+            "anything_else": self._goodbye,
+            "manage_booking": self._keep_booking,
+        }.get(awaiting)
+
+    def _ask_property_number(self, state: PlannerState, out: Reply) -> list[str]:
+        state.update(pending_property=None)
+        if out.awaited == "property_number":
+            out.add(self.prompts.say("conversation.callback_offer"))
+            return self._ask(state, out, "anything_else")
+        return self._ask(state, out, "property_number")
+
+    def _ask_tour_type_number(self, state: PlannerState, out: Reply) -> list[str]:
+        return self._ask(state, out, "tour_type_number")
+
+    def _default_tour_type(self, state: PlannerState, out: Reply) -> list[str]:
+        state.update(tour_type="in_person")
+        out.add(self.prompts.say("conversation.tour_type_default"))
         return self._ask_next(state, out)
 
-    def _said_noise_reprompt(self, state: PlannerState) -> bool:
-        """Was our last reply a "didn't catch that" to noise (which is no answer at all)?"""
-        last = state.last_reply or ""
-        noise = {self.prompts.say("conversation.noise", variant) for variant in range(3)}
-        return any(last.startswith(text) for text in noise)
+    def _offer_or_ask_time(self, state: PlannerState, out: Reply) -> list[str]:
+        if self._can_offer(state) and not state.rescheduling:
+            return self._offer_soonest(state, out)
+        state.update(ask_streak=0)
+        return self._ask_time(state, out)
 
-    def _skip(self, state: PlannerState, name: str, out: Reply) -> None:
+    def _ask_time_again(self, state: PlannerState, out: Reply) -> list[str]:
+        state.update(offered_slots=[])
+        return self._ask_time(state, out)
+
+    def _resume_quietly(self, state: PlannerState, out: Reply) -> list[str]:
+        state.update(awaiting=None)
+        return self._ask_next(state, out)
+
+    def _accept_pending_name(self, state: PlannerState, out: Reply) -> list[str]:
+        if state.pending_name:
+            state.update(caller_name=state.pending_name, pending_name=None)
+        return self._ask_next(state, out)
+
+    def _keep_building(self, state: PlannerState, out: Reply) -> list[str]:
+        state.update(unit_choice=[])
+        return self._ask_next(state, out)
+
+    def _confirm_by_keypad(self, state: PlannerState, out: Reply) -> list[str]:
+        assert state.tour_time
+        when = spoken.when(state.tour_time)
+        return self._ask(state, out, "confirm_keypad", awaiting="confirm", when=when)
+
+    def _keep_booking(self, state: PlannerState, out: Reply) -> list[str]:
+        out.add(self.prompts.say("booking.kept"))
+        return self._ask(state, out, "anything_else")
+
+    def _reprompt(self, state: PlannerState, out: Reply, key: str) -> list[str]:
+        """We didn't understand: say so and ask again (``_ask`` changes tack the third time)."""
+        out.add(self.prompts.say(key, state.reprompts))
+        if state.awaiting == "name" and not state.caller_name and out.noise:
+            return self._ask(state, out, "name")  # noise is no answer: ask the same again
+        return self._ask_next(state, out)
+
+    def _skip(self, state: PlannerState, name: str, out: Reply, auto: bool = False) -> None:
         state.update(skipped=[*state.skipped, name])
-        out.add(self.prompts.say("conversation.skip_ok"))
+        out.add(self.prompts.say("conversation.skip_auto" if auto else "conversation.skip_ok"))
         out.progress = True
 
     # ------------------------------------------------------------------ endings
@@ -831,6 +1198,16 @@ class RulePlanner:
         if state.unit_size:
             return spoken.unit(state.unit_size)
         return None
+
+
+def _lowest_rent(prop: Property, size: str | None) -> int:
+    if size is not None:
+        return prop.units[size].rent_min  # type: ignore[index]
+    return min(rent.rent_min for rent in prop.units.values())
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
 
 
 def _active_booking(state: PlannerState) -> Booking | None:

@@ -90,13 +90,21 @@ class PlannerState(BaseModel):
     awaiting: str | None = None  # what the last question asked for
     offered_slots: list[datetime] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # optional questions the caller passed on
-    pending_questions: list[str] = Field(default_factory=list)  # asked before naming a building
     requested_day: date | None = None  # a day asked for before we could look up times
     requested_period: str | None = None
     rescheduling: bool = False
     last_question: str | None = None
     last_reply: str | None = None
     reprompts: int = 0  # how many times in a row we asked the same thing
+    ask_streak: int = 0  # how many times in a row the current question was put to the caller
+    asked_once: list[str] = Field(default_factory=list)  # optional questions already asked
+    name_declined: bool = False  # the caller won't or can't give a name: book under caller ID
+    name_tries: int = 0  # how many times we asked for the name and got none
+    pending_name: str | None = None  # a name we heard but are not sure of ("Was that Priya?")
+    pending_property: str | None = None  # a building we think we heard ("Did you mean ...?")
+    wanted_time: datetime | None = None  # a time we couldn't give: back on the table if the
+    # caller switches tour type ("a virtual one then": virtual tours run on Sundays)
+    unit_choice: list[str] = Field(default_factory=list)  # buildings offered on a size mismatch
     silences: int = 0
     turns: int = 0
     ended: bool = False

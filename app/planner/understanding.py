@@ -7,16 +7,24 @@ can be tested alone with tricky inputs. ``understand`` runs them all and returns
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import dateparser
 import phonenumbers
+from rapidfuzz import fuzz, process
 
 from app.planner.catalog import Catalog, normalize_words
+from app.planner.fuzzy_places import CONFIDENT, PlaceMatcher, choose_by_number
+from app.planner.names import leading_name, parse_spelled_name
 from app.planner.numbers import prepare
 from app.planner.state import ContactPreference, Pet, TourType, UnitSize
+
+MAX_TURN_CHARS = 1000
+"""A caller turn longer than this is cut: nobody says more in one breath, and a flood of
+typed text must not cost more than a normal turn."""
 
 # What the agent may be waiting for when a day or a time is clearly about the tour.
 TOUR_AWAITS = frozenset({"tour_time", "pick_slot", "confirm", "tour_type", "manage_booking"})
@@ -46,6 +54,12 @@ class Understanding:
     correction: bool = False
     questions: list[str] = field(default_factory=list)
     intents: set[str] = field(default_factory=set)
+    unsure: bool = False  # "not sure", "no idea", "whatever works": no answer, and that's fine
+    declines_name: bool = False  # "I'd rather not say": book under the caller ID instead
+    choice: int | None = None  # "the second one", "number 3", a keypad digit: 1-based
+    spelled_name: str | None = None  # "D A N A" when we asked the caller to spell their name
+    property_guess: str | None = None  # a building we may have heard: read it back first
+    in_person_hint: bool = False  # "can I come Saturday?": in person, unless chosen otherwise
 
     @property
     def mentions_time(self) -> bool:
@@ -81,12 +95,14 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-_LEAD = r"^(?:oh |um |uh |well |hmm |ah )*"
+_LEAD = r"^(?:oh |um+ |uh+ |well |h?m+ |ah |so |okay so )*"
 _YES = _any(
     _LEAD + r"(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
     r"definitely|certainly|perfect|great|sounds good|sounds great|please|exactly|of course|"
     r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it|"
-    r"that's fine|fine)\b",
+    r"that's fine|fine|let's do (?:it|that)|let's go|lock it in)\b",
+    r"\b(?:sounds|that's|that is|that'd be|that would be) (?:good|great|perfect|fine|lovely)\b",
+    r"\b(?:yes|yeah|yep|sure),? please\b",
     r"\bthat(?:'s| is) (?:right|correct|perfect|great|fine)\b",
     r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
     r"\bthat works\b",
@@ -109,9 +125,12 @@ _CORRECTION = _any(
     r"\bsorry\b.*\b(?:meant|mean|not)\b",
     r"\brather\b",
 )
+# "See you Saturday!" is a goodbye; "I'm looking to see you(r) apartments" is not.
+_SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorrow))?[.!]*$"
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
-        r"\b(?:good ?bye|bye bye|bye|see you|see ya)\b",
+        r"\b(?:good ?bye|bye bye|bye)\b",
+        _SEE_YOU,
         r"\bhave a (?:good|great|nice) (?:day|one|night)\b",
         r"^(?:no )?that(?:'s| is| will be) (?:all|it|everything)\b",
         r"\bnothing else\b",
@@ -119,7 +138,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\bhang(?:ing)? up\b",
         r"\bi (?:have|need|gotta|got) to go\b",
     ),
-    "bye": _any(r"\b(?:good ?bye|bye bye|bye|see you|see ya)\b"),
+    "bye": _any(r"\b(?:good ?bye|bye bye|bye)\b", _SEE_YOU),
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
         r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
@@ -144,6 +163,16 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\b(?:take|do) a tour\b",
         r"\btour\b",
     ),
+    "resume": _any(
+        r"\b(?:calling|call(?:ed)?) back\b",
+        r"\bsame (?:place|building|one|as (?:before|last time)|apartment|thing)\b",
+        r"\b(?:where|what) we left off\b",
+        r"\bpick (?:it |things )?up\b",
+        r"\bcarry on\b",
+        r"\bcontinue\b",
+        r"\babout the (?:apartment|tour|place|unit)\b",
+        r"\b(?:last|earlier) (?:time|call)\b",
+    ),
     "human": _any(
         r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|someone|manager)\b"
     ),
@@ -159,12 +188,62 @@ def detect_affirm(s: str) -> bool | None:
     return None
 
 
+_YES_PHRASES = (
+    "that works",
+    "that works for me",
+    "go ahead",
+    "sounds good",
+    "sounds great",
+    "book it",
+    "yes please",
+    "perfect",
+    "that's perfect",
+    "yes that's right",
+    "let's do it",
+)
+
+
+def sounds_like_yes(s: str) -> bool:
+    """A short reply a phone recognizer garbled from a yes ("that's work", "go a head")."""
+    words = s.split()
+    if not 1 <= len(words) <= 5:
+        return False
+    best = process.extractOne(s, _YES_PHRASES, scorer=fuzz.ratio)
+    return best is not None and best[1] >= 80
+
+
 def detect_intents(s: str) -> set[str]:
     return {name for name, pattern in _INTENTS.items() if pattern.search(s)}
 
 
 def detect_correction(s: str) -> bool:
     return bool(_CORRECTION.search(s))
+
+
+_UNSURE = re.compile(
+    r"\b(?:not sure|unsure|don't know|dont know|do not know|no idea|no preference|"
+    r"doesn't matter|does not matter|skip|flexible|whatever|rather not|prefer not|not yet|"
+    r"haven't decided|undecided|any of them|either (?:is|one is|one's|would be) fine|"
+    r"either way|any ?time|whenever|you (?:pick|choose|decide)|surprise me|no clue|"
+    r"hard to say|can't say|not certain|dunno|i guess it depends|up to you)\b"
+)
+_DECLINE_NAME = re.compile(
+    r"\b(?:rather not|prefer not|don't want to (?:give|say|share|tell)|"
+    r"do not want to (?:give|say|share|tell)|not (?:giving|going to give|gonna give)|"
+    r"no names?\b|without (?:a|my) name|skip (?:the|my) name|leave (?:the|my) name|"
+    r"anonymous|why do you need|none of your business|just (?:book|put) it under (?:my|the) "
+    r"(?:number|phone)|use my (?:number|phone)|(?:under|with) my (?:phone )?number)"
+)
+_EXPLICIT_CHOICE = re.compile(r"\b(?:number|option|choice|press(?:ing)?|pressed) [1-3]\b")
+
+
+def detect_unsure(s: str) -> bool:
+    """ "Not sure", "no idea", "any time": the caller has no answer, which is fine."""
+    return bool(_UNSURE.search(s))
+
+
+def detect_declines_name(s: str) -> bool:
+    return bool(_DECLINE_NAME.search(s))
 
 
 # ---------------------------------------------------------------- questions
@@ -191,6 +270,10 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhat(?:'s| is| are) the (?:rent|price|cost)",
         r"\bwhat do .* cost\b",
         r"\bwhat about (?:the )?(?:rent|price|cost)s?\b",
+        r"\bwhat are (?:the )?(?:prices|rents|costs)\b",
+        r"\b(?:prices?|rents?|pricing) (?:like|for|on|at)\b",
+        r"\bwhat(?:'s| is| does)? (?:a |the )?(?:\w+ )?(?:bedroom|studio|unit)s? "
+        r"(?:go|rent|cost)\b",
     ),
     "amenities": _any(
         r"\bamenit(?:y|ies)\b",
@@ -210,8 +293,24 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\blocation\b",
         r"\bneighbou?rhood\b",
     ),
+    "availability": _any(
+        r"\bwhat (?:times?|days?|slots?|openings?)\b.*\b(?:have|available|open|free|got)\b",
+        r"\b(?:when|what) (?:are|is) (?:you )?(?:available|open|free)\b",
+        r"\bwhen can (?:i|we) (?:come|see|tour|visit|do)\b",
+        r"\b(?:any|what) (?:openings?|availability|slots?)\b",
+        r"\bwhat(?:'s| is) (?:available|open)\b",
+        r"\bdo you have (?:anything|any ?thing|any times?|any openings?|a slot|time)\b",
+        r"\bis (?:there )?anything (?:open|available|free)\b",
+        r"\bwhen(?:'s| is) the (?:next|earliest|soonest)\b",
+        r"\b(?:earliest|soonest|next) (?:available|opening|slot|time)\b",
+    ),
     "tour_hours": _any(
         r"\b(?:tour|showing|office) hours\b",
+        r"\bwhat (?:times?|hours|days) (?:do|are|can) (?:the )?(?:tours?|showings?|you)"
+        r" ?(?:run|happen|open|tour|give|do tours|available|held)?\b(?!.*\b(?:have|got)\b)",
+        r"\bwhen do (?:the )?(?:tours?|showings?) (?:run|happen|start)\b",
+        r"\bwhat are your (?:hours|tour times)\b",
+        r"\btour (?:times|schedule)\b",
         r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b",
         r"\bwhat (?:times|hours) (?:do you|are) (?:you )?(?:open|tours?)\b",
     ),
@@ -230,52 +329,29 @@ def detect_questions(s: str) -> list[str]:
 
 _NAME_INTRO = re.compile(
     r"\b(?:my name is|my name's|name is|names|this is|it's|it is|i'm|i am|call me|"
-    r"you can call me)\s+([a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?)"
+    r"you can call me|put it under|under the name)\s+"
+    r"([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3})"
 )
-_WEEKDAY_WORDS = "monday tuesday wednesday thursday friday saturday sunday"
-_MONTH_WORDS = (
-    "january february march april may june july august september october november december"
+_NAME_FILLER = re.compile(
+    r"^(?:(?:yes|yeah|sure|ok|okay|hi|hello|hey|um+|uh+|ah+|er|oh|well|so|it's|its)\b[\s,]*)+"
 )
-# Words that follow "I'm" or make up short answers but are never a name.
-_NOT_NAMES = frozenset(
-    (
-        "a an the looking interested calling here just not good fine great okay ok sorry "
-        "trying wondering thinking hoping going moving free available about at on in back "
-        "still also really so very afraid sure new all done hi hello hey yes yeah no nope "
-        "actually that this what we i me my and to for with by text email phone call be is "
-        "it reaching ready curious set happy glad tired busy out over having getting planning "
-        "needing searching i'd i'll i've i'm id ill ive would like want need wanted to book "
-        "tour tours visit schedule please thanks thank you tomorrow today tonight morning "
-        "afternoon evening next this week weekend month studio bedroom bedrooms apartment "
-        "unit place building virtual person video pets pet dog dogs cat cats budget rent "
-        "around maybe um uh er hmm well oh from calling who your is are was can could "
-        "allergic flexible open leaving staying living working um-hm mhm uh-huh huh mm-hmm "
-        "mm right alright nothing something "
-        "anything everything cancel reschedule repeat start over goodbye bye does do did "
-        "have has had parking laundry gym pool how where when why which whose will "
-        f"{_WEEKDAY_WORDS} {_MONTH_WORDS}"
-    ).split()
-)
-_NAME_FILLER = re.compile(r"^(?:(?:yes|yeah|sure|ok|okay|hi|hello|hey|um|uh|oh|it's|its)\b[\s,]*)+")
-
-
-def _title(name: str) -> str:
-    return " ".join(part[:1].upper() + part[1:] for part in name.split())
+_HESITATION = re.compile(r"\b(?:um+|uh+|ah+|er+|hmm+|mm+)\b")
 
 
 def extract_name(s: str, expecting: bool = False) -> str | None:
-    """The caller's name from "my name is Dana Lee" or, when we just asked, "Dana Lee"."""
+    """The caller's name from "my name is Dana Lee" or, when we just asked, "Dana Lee".
+
+    Whether the words are a name is judged with data (``names``: first names of many
+    origins, word frequencies), so "I'm looking" is not a name and "I'm Oluwaseun" is."""
+    s = _HESITATION.sub(" ", s)
     for match in _NAME_INTRO.finditer(s):
-        words = match.group(1).split()
-        if words[0] in _NOT_NAMES:
-            continue
-        if len(words) > 1 and words[1] in _NOT_NAMES:
-            words = words[:1]
-        return _title(" ".join(words))
+        found = leading_name(match.group(1))
+        if found:
+            return found
     if expecting and "?" not in s and not detect_questions(s):
-        words = re.findall(r"[a-z][a-z'-]*", _NAME_FILLER.sub("", s))
-        if 1 <= len(words) <= 3 and not any(w in _NOT_NAMES for w in words):
-            return _title(" ".join(words))
+        found = leading_name(_NAME_FILLER.sub("", s.strip()))
+        if found and not detect_intents(found.lower()):
+            return found
     return None
 
 
@@ -358,6 +434,8 @@ def extract_budget(s: str, expecting: bool = False) -> int | None:
     best: int | None = None
     for match in _MONEY.finditer(s):
         dollar, number, thousands, unit, per_month = match.groups()
+        if len(number) > 9:
+            continue  # a keypad run or a phone number, never a rent (and too big for a float)
         if not (dollar or thousands) and _NOT_MONEY_AFTER.match(s, match.end(2)):
             continue
         value = float(number)
@@ -377,6 +455,12 @@ _VIRTUAL = re.compile(r"\b(?:virtual(?:ly)?|video|facetime|face time|zoom|online
 _IN_PERSON = re.compile(
     r"\b(?:in person|in-person|come (?:by|in|over)|stop by|visit (?:in person|the building)|"
     r"see it (?:myself|with my own eyes)|walk ?through|on site)\b"
+)
+
+
+# "Can I come Saturday?" leans in person, but never overrides a tour type already chosen.
+_COME_OVER = re.compile(
+    r"\b(?:(?:can|could) (?:i|we) come(?! back)|come (?:see|look|take a look))\b"
 )
 
 
@@ -719,15 +803,27 @@ def is_move_in(
     cue = _cue_before(s, mention, earlier)
     if cue is not None:
         return cue == "move"
-    if awaiting == "move_in":
-        return True
+    if awaiting == "move_in" or mention.month_level:
+        return True  # "early January" is never a tour day (tours are booked two weeks out)
     if awaiting in TOUR_AWAITS:
         return False
     return mention.month_level
 
 
+_SMALL_TALK = re.compile(
+    r"^(?:so |and |um |uh )*(?:what|how|why|who)(?:'s| is| are| was| will)?\b"
+    r"(?!.*\b(?:times?|slots?|openings?|available|free|open)\b)"
+)
+
+
 def _about_the_date(s: str, mention: DateMention, awaiting: str | None, timed: bool) -> bool:
     """Is a day the caller named really meant for us, not small talk ("the weather today")?"""
+    if mention.month_level:
+        return True  # "for March 2027": a move-in, said however
+    if "availability" in detect_questions(s):
+        return True  # "what times do you have today?"
+    if _SMALL_TALK.search(s) and not (timed or _TOUR_CUE.search(s)):
+        return False
     if awaiting in TOUR_AWAITS or timed or _TOUR_CUE.search(s) or _MOVE_CUE.search(s):
         return True
     rest = (s[: mention.start] + " " + s[mention.end :]).split()
@@ -813,7 +909,10 @@ def _clock_from_match(
     hour_text, mm, spaced_mm, suffix, inline_period = match.groups()
     whole = match.group(0)
     at_night = "night" in whole
-    cued = bool(suffix or mm or inline_period or at_night or whole.startswith(_CUE_WORDS))
+    quarter_hour = spaced_mm in ("00", "15", "30", "45")  # "nine thirty", "two fifteen"
+    cued = bool(
+        suffix or mm or quarter_hour or inline_period or at_night or whole.startswith(_CUE_WORDS)
+    )
     if _NOT_A_CLOCK_AFTER.match(s, match.end()) or not (cued or expecting):
         return None
     hour, minute = int(hour_text), int(mm or spaced_mm or 0)
@@ -850,13 +949,23 @@ def understand(
     text: str, now: datetime, catalog: Catalog, awaiting: str | None = None
 ) -> Understanding:
     """Read one utterance. ``awaiting`` names what the agent just asked for, if anything."""
-    s = prepare(text)
+    text = text[:MAX_TURN_CHARS]
+    # Building names go before numbers are read, so "hudson three sixty three bedrooms" is
+    # Hudson 360 and a three-bedroom, not "hudson 363 bedrooms".
+    s = prepare(catalog.strip_names(text.lower().replace("\u2019", "'")))
     u = Understanding(text=text)
     u.affirm = detect_affirm(s)
     u.intents = detect_intents(s)
     u.correction = detect_correction(s)
     u.questions = detect_questions(s)
-    u.property_ids = catalog.find_all(normalize_words(text)) or catalog.find_all(normalize_words(s))
+    u.unsure = detect_unsure(s)
+    u.declines_name = detect_declines_name(s)
+    u.choice = choose_by_number(text)
+    if u.choice is not None:
+        s = _EXPLICIT_CHOICE.sub(" ", s)  # keypad "number 1" is a pick, never 1 PM
+    if awaiting == "spell_name":
+        u.spelled_name = parse_spelled_name(text)
+    _read_places(u, text, catalog)
     s = catalog.strip_names(s)
     without_contacts = _blank(s, _read_contacts(u, s, awaiting))
     _read_caller(u, without_contacts, awaiting)
@@ -867,13 +976,31 @@ def understand(
     return u
 
 
+@functools.cache
+def _matcher(catalog: Catalog) -> PlaceMatcher:
+    return PlaceMatcher.from_catalog(catalog)
+
+
+def _read_places(u: Understanding, text: str, catalog: Catalog) -> None:
+    """Buildings named, heard fuzzily and by sound; a doubtful one is only a guess."""
+    for match in _matcher(catalog).find(normalize_words(prepare(text))):
+        if match.score >= CONFIDENT:
+            if match.property_id not in u.property_ids:
+                u.property_ids.append(match.property_id)
+        elif u.property_guess is None:
+            u.property_guess = match.property_id
+    if u.property_ids:
+        u.property_guess = None
+
+
 def _read_caller(u: Understanding, s: str, awaiting: str | None) -> None:
-    u.name = extract_name(s, expecting=awaiting == "name")
+    u.name = extract_name(s, expecting=awaiting in ("name", "confirm_name"))
     if u.name and u.name.lower().split()[0] in ("text", "email"):
         u.name = None
     u.unit_size = extract_unit_size(s)
     u.pets = extract_pets(s, expecting=awaiting in ("pets", "pet_details"))
     u.tour_type = extract_tour_type(s)
+    u.in_person_hint = bool(_COME_OVER.search(s))
 
 
 def _read_contacts(u: Understanding, s: str, awaiting: str | None) -> list[tuple[int, int]]:
@@ -891,11 +1018,21 @@ def _read_contacts(u: Understanding, s: str, awaiting: str | None) -> list[tuple
     return spans
 
 
+_CHANGE_CUE = re.compile(
+    r"\b(?:how about|what about|make it|no|not|instead|rather|earlier|later)\b"
+)
+
+
 def _read_when(
     u: Understanding, s: str, plain: str, mentions: list[DateMention], awaiting: str | None
 ) -> None:
     """Move-in date, tour day, clock time and part of the day."""
-    expecting_clock = awaiting in ("tour_time", "pick_slot", "confirm", "manage_booking")
+    # At "Shall I book it?" a bare number is a new time only when the caller says it is one
+    # ("make it 3", "how about 4"): a recognizer's stray "one" must not move the tour to 1 PM.
+    changing = u.correction or bool(_CHANGE_CUE.search(s))
+    expecting_clock = awaiting in ("tour_time", "pick_slot", "manage_booking") or (
+        awaiting == "confirm" and changing
+    )
     clock, period = extract_clock(plain, expecting=expecting_clock and u.budget is None)
     timed = clock is not None or period is not None
     u.move_in, u.tour_day = split_dates(s, mentions, awaiting, timed)

@@ -9,7 +9,7 @@ bookings are the same whichever brain runs.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -17,18 +17,34 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from app.identity import is_phone
+from app.planner import names, spoken
 from app.planner.catalog import Catalog
 from app.planner.context import CallerContext
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
 from app.planner.state import PlannerState
 from app.planner.tour_desk import TourDesk
+from app.planner.understanding import understand
 from app.settings import Settings
 from app.stores.bookings import BookingStore
 from app.stores.database import create_db_engine, init_schema
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'$])")
 DTMF_MEANINGS = {"1": "yes", "2": "no", "0": "repeat that", "*": "start over", "#": "yes"}
+# Questions a single key answers: yes/no, or a pick among numbered options.
+NUMBERED_QUESTIONS = frozenset({"property_number", "tour_type_number", "pick_slot", "unit_choice"})
+SINGLE_KEY_QUESTIONS = NUMBERED_QUESTIONS | frozenset(
+    {
+        "confirm",
+        "confirm_reschedule",
+        "cancel_confirm",
+        "resume",
+        "anything_else",
+        "book_today",
+        "confirm_name",
+        "confirm_property",
+    }
+)
 
 
 def split_sentences(parts: Iterable[str]) -> list[str]:
@@ -41,7 +57,9 @@ class PlannerBrain(Protocol):
 
     def greet(self, state: PlannerState, context: CallerContext | None) -> AsyncIterator[str]: ...
 
-    def respond(self, state: PlannerState, text: str) -> AsyncIterator[str]: ...
+    def respond(
+        self, state: PlannerState, text: str, unsure: Collection[str] = ()
+    ) -> AsyncIterator[str]: ...
 
     def on_silence(self, state: PlannerState) -> AsyncIterator[str]: ...
 
@@ -56,8 +74,10 @@ class RuleBrain:
         for sentence in split_sentences(self.rules.greet(state, context)):
             yield sentence
 
-    async def respond(self, state: PlannerState, text: str) -> AsyncIterator[str]:
-        for sentence in split_sentences(self.rules.respond(state, text)):
+    async def respond(
+        self, state: PlannerState, text: str, unsure: Collection[str] = ()
+    ) -> AsyncIterator[str]:
+        for sentence in split_sentences(self.rules.respond(state, text, unsure)):
             yield sentence
 
     async def on_silence(self, state: PlannerState) -> AsyncIterator[str]:
@@ -73,10 +93,12 @@ class AgentPlanner:
         brain: PlannerBrain,
         caller_id: str,
         context: CallerContext | None = None,
+        building_names: tuple[str, ...] = (),
     ) -> None:
         self.brain = brain
         self.caller_id = caller_id
         self.context = context
+        self._building_names = building_names
         self.state = context.prefilled_state() if context else PlannerState()
         self.state.caller_id = caller_id
         if is_phone(caller_id) and not self.state.phone:
@@ -93,15 +115,36 @@ class AgentPlanner:
         """The agent speaks first."""
         return self.brain.greet(self.state, self.context)
 
-    def respond(self, text: str) -> AsyncIterator[str]:
-        """Stream the agent's reply to one caller turn, sentence by sentence."""
-        return self.brain.respond(self.state, text)
+    def respond(self, text: str, unsure: Collection[str] = ()) -> AsyncIterator[str]:
+        """Stream the agent's reply to one caller turn, sentence by sentence.
+
+        ``unsure``: words the recognizer was not confident of; a name or building among
+        them is read back ("Was that Priya?") rather than taken as heard."""
+        return self.brain.respond(self.state, text, unsure)
+
+    def recognition_hints(self) -> list[str]:
+        """Words this call is likely to hear: building names, the caller's remembered name,
+        the times just offered. Lets the recognizer lean toward them."""
+        hints = list(self._building_names)
+        if self.state.caller_name:
+            hints.append(self.state.caller_name)
+        hints.extend(spoken.clock(slot) for slot in self.state.offered_slots)
+        return list(dict.fromkeys(hints))
+
+    @property
+    def takes_single_key(self) -> bool:
+        """Is the question just asked answered by one key press (yes/no, a numbered pick)?"""
+        return self.state.awaiting in SINGLE_KEY_QUESTIONS
 
     def on_silence(self) -> AsyncIterator[str]:
         return self.brain.on_silence(self.state)
 
     def respond_dtmf(self, digits: str) -> AsyncIterator[str]:
-        """Keypad input: 1 yes, 2 no, 0 repeat, * start over; a long run is a phone number."""
+        """Keypad input: 1 yes, 2 no, 0 repeat, * start over; a long run is a phone number.
+
+        After a numbered choice ("press 2 for Hudson 360") a digit is that choice."""
+        if self.state.awaiting in NUMBERED_QUESTIONS and digits in ("1", "2", "3"):
+            return self.respond(f"number {digits}")
         text = DTMF_MEANINGS.get(digits, f"my number is {digits}" if len(digits) >= 10 else digits)
         return self.respond(text)
 
@@ -158,13 +201,15 @@ class PlannerKit:
             brain = RuleBrain(RulePlanner(desk, prompts))
             dry_run = RuleBrain(RulePlanner(DryRunDesk(catalog, bookings, clock=clock), prompts))
         warm_up_parsers(desk.now())
+        understand("hudson three sixty at noon", desk.now(), catalog)  # builds the matchers
         return cls(settings, catalog, prompts, bookings, desk, brain, dry_run)
 
     dry_run_brain: PlannerBrain | None = None
     """The rule brain on a desk that refuses to write: predicts a reply without side effects."""
 
     def conversation(self, caller_id: str, context: CallerContext | None = None) -> AgentPlanner:
-        return AgentPlanner(self.brain, caller_id, context)
+        names = tuple(p.name for p in self.catalog.properties.values())
+        return AgentPlanner(self.brain, caller_id, context, names)
 
     def greeting(self) -> list[str]:
         """What every new caller hears first, sentence by sentence."""
@@ -210,8 +255,11 @@ class Prediction:
 
 
 def warm_up_parsers(now: datetime) -> None:
-    """dateparser builds its tables on first use (~200 ms): do it at start-up, not mid-call."""
+    """dateparser builds its tables on first use (~200 ms), and the name data loads on first
+    use (~0.4 s): do both at start-up, not in a caller's first turn."""
     import dateparser
+
+    names.warm_up()
 
     dateparser.parse(
         "next friday", languages=["en"], settings={"RELATIVE_BASE": now.replace(tzinfo=None)}

@@ -8,11 +8,16 @@ Where the latency goes, and what we do about each part:
 
 - end of turn: the caller's first silent window starts a speculative transcription; if it
   reads as a finished sentence, the turn ends after ``turn_quick_silence_ms`` instead of
-  ``turn_silence_ms``;
+  ``turn_silence_ms``; if it stops mid-sentence ("...and", a lone "Thanks"), only after
+  ``turn_incomplete_silence_ms``, so a pause for breath is not answered;
 - the reply: the same speculative transcript is run through a dry-run planner (no booking
   writes) and its first sentence is rendered into the phrase cache while we wait, so the real
   reply usually starts from the cache;
 - speech: fixed phrases are pre-rendered; a long first sentence is spoken clause first.
+
+What the caller said reaches the planner with the words the recognizer was unsure of (a
+name to read back), and recognition leans toward the call's likely words (building names,
+a remembered name, offered times: ``AgentPlanner.recognition_hints``).
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.audio.stt import Transcript
 from app.logging.flight_recorder import FlightRecorder
 from app.planner.context import CallerContext
 from app.planner.state import PlannerState
 from app.services.agent_planner import AgentPlanner, PlannerKit
 from app.services.compute_pool import NORMAL, URGENT
 from app.services.speech_renderer import speakable_chunks
-from app.services.turn_taking import Cue, TurnDetector, is_backchannel, looks_complete
+from app.services.turn_taking import Cue, Thought, TurnDetector, is_backchannel, judge_thought
 from app.services.voice_kit import VoiceKit
 
 log = logging.getLogger("tourline.call")
@@ -46,9 +52,6 @@ DTMF_GAP_S = 1.5
 """Digits typed closer together than this are one entry (a phone number)."""
 FAREWELL_GRACE_S = 3.0
 """After the goodbye's audio length, end the call even without playback confirmation."""
-YES_NO_QUESTIONS = frozenset(
-    {"confirm", "confirm_reschedule", "cancel_confirm", "resume", "anything_else", "book_today"}
-)
 
 
 class VoiceTransport(Protocol):
@@ -117,9 +120,10 @@ class _Attempt:
 
     audio_bytes: int
     started: float
-    task: asyncio.Task[str]
+    task: asyncio.Task[Transcript]
     text: str | None = None
-    complete: bool = False  # judged a finished thought
+    unsure: tuple[str, ...] = ()  # words the recognizer was not confident of
+    thought: Thought | None = None  # how finished the words sound; None until judged
 
 
 class RealtimeLoop:
@@ -150,6 +154,9 @@ class RealtimeLoop:
         settings = voice.settings
         self._silence_ms = settings.turn_silence_ms
         self._quick_silence_ms = min(settings.turn_quick_silence_ms, settings.turn_silence_ms)
+        self._incomplete_silence_ms = max(
+            settings.turn_incomplete_silence_ms, settings.turn_silence_ms
+        )
         self._barge_in_ms = settings.barge_in_ms
         self._no_input_s = settings.no_input_timeout_s
 
@@ -291,8 +298,9 @@ class RealtimeLoop:
     def _start_attempt(self) -> None:
         self._drop_attempt()
         audio = bytes(self._audio)
+        hints = self.planner.recognition_hints() if self.planner is not None else ()
         task = asyncio.create_task(
-            self.voice.transcribe(self.call_id, audio, self.input_rate, priority=URGENT)
+            self.voice.hear(self.call_id, audio, self.input_rate, priority=URGENT, hints=hints)
         )
         attempt = _Attempt(len(audio), time.perf_counter(), task)
         self._attempt = attempt
@@ -303,23 +311,22 @@ class RealtimeLoop:
             self._attempt.task.cancel()
             self._attempt = None
 
-    def _attempt_done(self, attempt: _Attempt, task: asyncio.Task[str]) -> None:
+    def _attempt_done(self, attempt: _Attempt, task: asyncio.Task[Transcript]) -> None:
         if task.cancelled() or attempt is not self._attempt:
             return
         if task.exception() is not None:
             log.warning("call %s: transcription failed: %r", self.call_id, task.exception())
             attempt.text = ""
         else:
-            attempt.text = task.result()
-        self.recorder.event(
-            "stt_done",
-            ms=round((time.perf_counter() - attempt.started) * 1000, 2),
-            text=attempt.text,
-            audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
-        )
+            heard = task.result()
+            attempt.text, attempt.unsure = heard.text, heard.unsure_words
+        self._record_stt(attempt)
         if attempt.text:
             self._spawn(self.transport.notify("user_transcript", text=attempt.text, final=False))
+        if judge_thought(attempt.text) is Thought.INCOMPLETE:
+            attempt.thought = Thought.INCOMPLETE  # words alone settle it: no prediction needed
         self._spawn(self._judge(attempt))
+        self._maybe_commit()  # a pause already past the usual length was waiting for the words
 
     async def _judge(self, attempt: _Attempt) -> None:
         """Decide whether the transcript so far is a finished turn; render its likely reply."""
@@ -327,12 +334,11 @@ class RealtimeLoop:
         prediction = None
         if text and self.planner is not None:
             prediction = await self.planners.predict(self.planner.state, text)
-        attempt.complete = looks_complete(
-            text, progressed=bool(prediction and prediction.progressed)
-        )
+        attempt.thought = judge_thought(text, progressed=bool(prediction and prediction.progressed))
         if attempt is not self._attempt:
             return
-        if attempt.complete and prediction and prediction.sentences:
+        self.recorder.event("turn_judged", thought=attempt.thought.value)
+        if attempt.thought is Thought.COMPLETE and prediction and prediction.sentences:
             rate = self.transport.output_rate
             chunks = speakable_chunks(
                 prediction.sentences, True, lambda t: self.voice.renderer.is_cached(t, rate)
@@ -349,22 +355,23 @@ class RealtimeLoop:
         detector, attempt = self._detector, self._attempt
         if detector.talking or not detector.in_speech:
             return
-        quick = (
-            attempt is not None
-            and attempt.complete
-            and detector.silence_ms >= self._quick_silence_ms
-        )
-        if not quick and detector.silence_ms < self._silence_ms:
+        if detector.silence_ms < self._pause_to_end(attempt):
             return
         if attempt is None:  # an utterance shorter than one pause: transcribe now
             self._start_attempt()
-            attempt = self._attempt
-        assert attempt is not None
-        if attempt.text is None:
-            if detector.silence_ms >= self._silence_ms:
-                self._commit(attempt)  # the transcript is on its way; wait for it there
             return
-        self._commit(attempt)
+        if attempt.text is None and detector.silence_ms < self._incomplete_silence_ms:
+            return  # the words may be an unfinished thought: wait for them (not the reply)
+        self._commit(attempt)  # a transcript still on its way is awaited in _take_turn
+
+    def _pause_to_end(self, attempt: _Attempt | None) -> float:
+        """Silence that ends the turn, by how finished the caller's words sound so far."""
+        thought = attempt.thought if attempt is not None else None
+        if thought is Thought.COMPLETE:
+            return self._quick_silence_ms
+        if thought is Thought.INCOMPLETE:
+            return self._incomplete_silence_ms
+        return self._silence_ms
 
     def _commit(self, attempt: _Attempt) -> None:
         self.recorder.event(
@@ -382,16 +389,12 @@ class RealtimeLoop:
     async def _take_turn(self, attempt: _Attempt, pause: float | None) -> None:
         if attempt.text is None:
             try:
-                attempt.text = await attempt.task
+                heard = await attempt.task
+                attempt.text, attempt.unsure = heard.text, heard.unsure_words
             except Exception as exc:
                 log.warning("call %s: transcription failed: %r", self.call_id, exc)
                 attempt.text = ""
-            self.recorder.event(
-                "stt_done",
-                ms=round((time.perf_counter() - attempt.started) * 1000, 2),
-                text=attempt.text,
-                audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
-            )
+            self._record_stt(attempt)
         text = attempt.text.strip()
         if not text:
             self.recorder.event("turn_ignored", reason="no words")
@@ -401,7 +404,17 @@ class RealtimeLoop:
         await self.transport.notify("user_transcript", text=text, final=True)
         self._remember("record_exchange", self.caller_id, self.call_id, self.channel, "user", text)
         assert self.planner is not None
-        await self._speak(self.planner.respond(text), trigger="turn", speech_end=pause)
+        reply = self.planner.respond(text, unsure=attempt.unsure)
+        await self._speak(reply, trigger="turn", speech_end=pause)
+
+    def _record_stt(self, attempt: _Attempt) -> None:
+        self.recorder.event(
+            "stt_done",
+            ms=round((time.perf_counter() - attempt.started) * 1000, 2),
+            text=attempt.text,
+            unsure=list(attempt.unsure),
+            audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
+        )
 
     def _end_segment_over_agent(self) -> None:
         """Speech over the agent that never became an interruption: drop it."""
@@ -609,8 +622,8 @@ class RealtimeLoop:
             self._barge_in(f"key {digit}")
         self._digits += digit
         self._cancel_timer("_digit_timer")
-        awaiting = self.planner.state.awaiting if self.planner else None
-        if digit in "*#" or (len(self._digits) == 1 and awaiting in YES_NO_QUESTIONS):
+        single_key = self.planner.takes_single_key if self.planner else False
+        if digit in "*#" or (len(self._digits) == 1 and single_key):
             self._spawn(self._flush_digits())
         else:
             self._digit_timer = self._spawn(self._digits_after_gap())

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from app.avatar import protocol as avatar
+from app.planner.names import sounds_like
 from tests.avatar.avatar_client import (
     AgentReply,
     AvatarClient,
@@ -192,7 +193,14 @@ async def one_of_many(server: RunningServer, index: int) -> tuple[str, AvatarCli
         else:
             await client.type(f"my name is {first} {last}")
         named = await client.listen(timeout_s=90)
-        assert first in named.text.lower(), (index, named.text)
+        if rates is not None and "Was that" in named.text:
+            await client.say("yes")  # the agent read back a name it wasn't sure of
+            named = await client.listen(timeout_s=90)
+        greeted = re.search(r"Nice to meet you, ([^\W\d_]+)", named.text)
+        assert greeted, (index, named.text)
+        # By voice the recognizer may hear "Maria" as "Marie": the agent uses and stores the
+        # name the caller confirmed, which must sound like theirs.
+        assert sounds_like(greeted.group(1), first), (index, named.text)
         if rates is None:
             await client.type("riverview lofts")
             building = await client.listen(timeout_s=90)
@@ -220,7 +228,10 @@ async def test_ten_sessions_at_once_share_memory_without_cross_talk(
             strangers = {n for n in others - {first} if re.search(rf"\b{n}\b", words)}
             assert not strangers, f"session {index} ({first}) heard about {strangers}: {words}"
             caller = (await http.get(f"/callers/{user}")).json()
-            assert caller["name"] == f"{first} {last}".title(), caller
+            if index in VOICE:
+                assert sounds_like(caller["name"], f"{first} {last}"), caller
+            else:
+                assert caller["name"] == f"{first} {last}".title(), caller
             events = await fetch_timeline(open_server.base_url, client.session_id) or []
             callers = {e.get("caller") for e in events if e["event"] == "start"}
             assert callers == {user}
