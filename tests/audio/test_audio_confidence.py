@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import soxr
 
 from app.audio.stt import (
     DetailedSpeechToText,
     SpeechToText,
     Transcript,
     WhisperSTT,
+    max_tokens_for,
     transcribe_detailed,
 )
 
@@ -98,3 +100,25 @@ def test_hints_invent_nothing_on_silence_or_line_noise(phone_stt: WhisperSTT) ->
     hiss = np.random.default_rng(3).normal(0, 300, 32000)
     for quiet in (np.zeros(32000, dtype=np.int16), hiss.astype(np.int16)):
         assert phone_stt.transcribe_detailed(quiet, hints) == Transcript("")
+
+
+def test_a_word_that_sends_hinted_whisper_into_a_loop_comes_back_as_said(
+    phone_stt: WhisperSTT,
+) -> None:
+    """A lone "Virtual" on a noisy line decoded as "virtual virtual ..." with hints (and
+    often with the short window alone): 448 tokens of CPU under load, then the wrong text."""
+    from app.audio.codec import array_to_pcm16, ulaw_decode
+    from tests.support.twilio_caller import CallerVoice
+
+    hints = (*BUILDINGS, "Dana Lee")
+    for seed in (1, 3):
+        speech = CallerVoice(seed=seed).render("virtual")
+        pcm8k = np.concatenate([ulaw_decode(frame) for frame in speech.frames])
+        audio = soxr.resample(np.concatenate([pcm8k, np.zeros(2400, np.int16)]), 8000, 16000)
+        heard = phone_stt.transcribe_detailed(array_to_pcm16(audio.astype(np.int16)), hints)
+        assert heard.text.lower().strip(".") == "virtual", (seed, heard)
+
+
+def test_a_decode_stops_long_before_whisper_s_own_limit_on_short_audio() -> None:
+    assert max_tokens_for(0.8) < 24 < max_tokens_for(2.0) < 448
+    assert max_tokens_for(10.0) >= 10 * 6  # fast speech still fits
