@@ -22,7 +22,7 @@ from app.planner.catalog import Catalog
 from app.planner.context import CallerContext
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
-from app.planner.state import PlannerState
+from app.planner.state import TOUR_TYPE_WORDS, PlannerState
 from app.planner.tour_desk import TourDesk
 from app.planner.understanding import understand
 from app.settings import Settings
@@ -45,6 +45,9 @@ SINGLE_KEY_QUESTIONS = NUMBERED_QUESTIONS | frozenset(
         "confirm_property",
     }
 )
+
+CLOSED_ANSWER_QUESTIONS = (SINGLE_KEY_QUESTIONS - {"pick_slot"}) | {"tour_type"}
+"""Answered in a word or two from a small set: recognition hints only get in the way."""
 
 
 def split_sentences(parts: Iterable[str]) -> list[str]:
@@ -124,11 +127,22 @@ class AgentPlanner:
 
     def recognition_hints(self) -> list[str]:
         """Words this call is likely to hear: building names, the caller's remembered name,
-        the times just offered. Lets the recognizer lean toward them."""
+        the times just offered. Lets the recognizer lean toward them.
+
+        None after a question with a short closed answer (yes/no, in person/virtual, a
+        number): there hints never help, and Whisper loops on them ("Yes. Yes. Yes.",
+        "virtual virtual virtual ...", measured on 5 noisy renders each), costing a redo.
+        """
+        awaiting = self.state.awaiting
+        if awaiting in CLOSED_ANSWER_QUESTIONS:
+            return []
+        times = [spoken.clock(slot) for slot in self.state.offered_slots]
+        if awaiting == "pick_slot":
+            return list(dict.fromkeys(times))
         hints = list(self._building_names)
         if self.state.caller_name:
             hints.append(self.state.caller_name)
-        hints.extend(spoken.clock(slot) for slot in self.state.offered_slots)
+        hints.extend(times)
         return list(dict.fromkeys(hints))
 
     @property
@@ -218,12 +232,23 @@ class PlannerKit:
     def fixed_phrases(self) -> list[str]:
         """What the agent says word for word to many callers: worth rendering at start-up.
 
-        The new-caller greeting plus every placeholder-free line of dialogue.yaml, split the
-        way the voice loop splits replies, so the cache keys match what gets spoken.
+        The new-caller greeting plus every placeholder-free line of dialogue.yaml and every
+        opening with few fills ("So that's an in-person tour of Hudson 360,"), split the way
+        the voice loop splits replies, so the cache keys match what gets spoken.
         """
         from app.services.speech_renderer import speakable_chunks
 
-        sentences = self.greeting() + split_sentences(self.prompts.literal_lines())
+        tours = [
+            spoken.tour(tour_type, place.name)
+            for tour_type in TOUR_TYPE_WORDS
+            for place in self.catalog.properties.values()
+        ]
+        # What follows "Got it:" when the caller answered one question: a building, a type.
+        single_facts = [f"{place.name}." for place in self.catalog.properties.values()]
+        single_facts += [f"{spoken.with_article(w)} tour." for w in TOUR_TYPE_WORDS.values()]
+        lines = self.prompts.literal_lines() + self.prompts.openings({"tour": tours})
+        lines += single_facts
+        sentences = self.greeting() + split_sentences(lines)
         phrases: list[str] = []
         for sentence in sentences:
             phrases.append(sentence)
