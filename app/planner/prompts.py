@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _strings(node: Any) -> list[str]:
+    """Every template string in the tree, in file order."""
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in _strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in _strings(value)]
+    return [node] if isinstance(node, str) else []
 
 
 class Prompts:
@@ -39,22 +51,28 @@ class Prompts:
         """What is said word for word to every caller: templates without placeholders, and
         the fixed opening clause of the others ("Got it:" of "Got it: {facts}.")."""
         found: list[str] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-            elif isinstance(node, str) and "{" not in node:
+        for node in _strings(self._templates):
+            opening = _CLAUSE_BREAK.split(node, maxsplit=1)[0]
+            if "{" not in node:
                 found.append(node)
-            elif isinstance(node, str):
-                opening = _CLAUSE_BREAK.split(node, maxsplit=1)[0]
-                if "{" not in opening and opening != node:
-                    found.append(opening)  # "Got it:" of "Got it: {facts}."
+            elif "{" not in opening and opening != node:
+                found.append(opening)  # "Got it:" of "Got it: {facts}."
+        return found
 
-        walk(self._templates)
+    def openings(self, fills: Mapping[str, Sequence[str]]) -> list[str]:
+        """Opening clauses whose placeholders take only a few values, filled every way.
+
+        "So that's {tour}," has six fills (two tour types, three buildings): rendered ahead,
+        the confirmation starts at once instead of waiting ~0.5 s for its first clause.
+        """
+        found: list[str] = []
+        for node in _strings(self._templates):
+            opening = _CLAUSE_BREAK.split(node, maxsplit=1)[0]
+            names = _PLACEHOLDER.findall(opening)
+            if opening == node or not names or not set(names) <= set(fills):
+                continue
+            for values in itertools.product(*(fills[name] for name in names)):
+                found.append(opening.format(**dict(zip(names, values, strict=True))))
         return found
 
     def _lookup(self, key: str) -> Any:

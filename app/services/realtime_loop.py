@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,8 +36,8 @@ from app.logging.flight_recorder import FlightRecorder
 from app.planner.context import CallerContext
 from app.planner.state import PlannerState
 from app.services.agent_planner import AgentPlanner, PlannerKit
-from app.services.compute_pool import NORMAL, URGENT
-from app.services.speech_renderer import speakable_chunks
+from app.services.compute_pool import URGENT
+from app.services.speech_renderer import render_priorities, speakable_chunks
 from app.services.turn_taking import Cue, Thought, TurnDetector, is_backchannel, judge_thought
 from app.services.voice_kit import VoiceKit
 
@@ -340,11 +341,9 @@ class RealtimeLoop:
         self.recorder.event("turn_judged", thought=attempt.thought.value)
         if attempt.thought is Thought.COMPLETE and prediction and prediction.sentences:
             rate = self.transport.output_rate
-            chunks = speakable_chunks(
-                prediction.sentences, True, lambda t: self.voice.renderer.is_cached(t, rate)
-            )
-            for index, chunk in enumerate(chunks[:2]):
-                priority = URGENT if index == 0 else NORMAL
+            ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+            chunks = speakable_chunks(prediction.sentences, True, ready)[:2]
+            for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True):
                 self._spawn(
                     self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
                 )
@@ -528,17 +527,14 @@ class RealtimeLoop:
         self.recorder.event(
             "planner_done", ms=round((time.perf_counter() - started) * 1000, 2), trigger=trigger
         )
-        chunks = speakable_chunks(
-            planned, True, lambda text: self.voice.renderer.is_cached(text, rate)
-        )
+        ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+        chunks = speakable_chunks(planned, True, ready)
         reply.chunks = chunks
         renders = [
             asyncio.ensure_future(
-                self.voice.renderer.render(
-                    self.call_id, chunk, rate, priority=URGENT if i == 0 else NORMAL
-                )
+                self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
             )
-            for i, chunk in enumerate(chunks)
+            for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True)
         ]
         try:
             for index, (chunk, render) in enumerate(zip(chunks, renders, strict=True)):

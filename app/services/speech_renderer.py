@@ -20,7 +20,7 @@ import soxr
 
 from app.audio.codec import array_to_pcm16, pcm16_to_array
 from app.audio.tts import TextToSpeech
-from app.services.compute_pool import BACKGROUND, URGENT, ComputePool
+from app.services.compute_pool import BACKGROUND, NORMAL, URGENT, ComputePool
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,21 @@ def clean_onset(pcm: bytes, rate: int) -> bytes:
     faded[:fade] *= (1 - np.cos(np.linspace(0, np.pi, fade, dtype=np.float32))) / 2
     padding = np.zeros(lead - loud[0], dtype=np.float32)
     return array_to_pcm16(np.rint(np.concatenate([padding, faded])).astype(np.int16))
+
+
+def render_priorities(chunks: list[str], is_ready: Callable[[str], bool]) -> list[int]:
+    """URGENT for the first chunk that is not rendered yet, NORMAL for the rest.
+
+    Why: a cached opening ("Got it:") plays for about half a second; the chunk after it is
+    then what the caller waits on. At NORMAL it queued behind other calls' transcriptions
+    for over a second at 10 calls, and the caller, hearing silence, spoke again.
+    """
+    priorities, urgent_given = [], False
+    for chunk in chunks:
+        urgent = not urgent_given and not is_ready(chunk)
+        urgent_given |= urgent
+        priorities.append(URGENT if urgent or not priorities else NORMAL)
+    return priorities
 
 
 def speakable_chunks(

@@ -7,8 +7,13 @@ import asyncio
 import pytest
 
 from app.audio.tts import PiperTTS
-from app.services.compute_pool import ComputePool
-from app.services.speech_renderer import PhraseCache, SpeechRenderer, speakable_chunks
+from app.services.compute_pool import NORMAL, URGENT, ComputePool
+from app.services.speech_renderer import (
+    PhraseCache,
+    SpeechRenderer,
+    render_priorities,
+    speakable_chunks,
+)
 
 
 def test_a_cached_opening_clause_is_spoken_first() -> None:
@@ -77,3 +82,16 @@ async def test_concurrent_requests_for_one_sentence_render_it_once(piper: PiperT
     assert abs(len(wideband) - 2 * len(again)) < 64
     seconds = len(again) / 2 / 8000
     assert 0.8 < seconds < 3.0  # real speech, resampled to the phone's 8 kHz
+
+
+def test_the_chunk_after_a_cached_opening_is_what_the_caller_waits_for() -> None:
+    """ "Got it:" plays at once; "a virtual tour." must not queue behind other calls."""
+    cached = {"Got it:"}
+    chunks = ["Got it:", "a virtual tour.", "What day and time work for your tour?"]
+    assert render_priorities(chunks, cached.__contains__) == [URGENT, URGENT, NORMAL]
+
+
+def test_only_the_first_chunk_is_urgent_when_nothing_is_cached() -> None:
+    chunks = ["So that's a virtual tour of Hudson 360,", "on Friday at 2 PM.", "Shall I book it?"]
+    assert render_priorities(chunks, lambda _text: False) == [URGENT, NORMAL, NORMAL]
+    assert render_priorities(chunks, lambda _text: True) == [URGENT, NORMAL, NORMAL]
