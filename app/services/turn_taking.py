@@ -134,6 +134,8 @@ def judge_thought(transcript: str, progressed: bool = False) -> Thought:
         return Thought.INCOMPLETE
     if _lone_opener(words) and not question:
         return Thought.INCOMPLETE
+    if _spelling(words) and text[-1] not in ".?!":
+        return Thought.INCOMPLETE  # "A L E X": callers pause between letter groups
     if words[-1] in _UNSURE_ENDINGS:
         return Thought.UNSURE
     return Thought.COMPLETE if text[-1] in ".?!" or progressed else Thought.UNSURE
@@ -145,6 +147,15 @@ def _trails_off(words: list[str], question: bool) -> bool:
     if last == "a" and len(words) > 1 and len(words[-2].strip("-")) == 1:
         return False
     return last in _OPEN_ENDINGS or (last in _PREPOSITIONS and not question)
+
+
+def _spelling(words: list[str]) -> bool:
+    """Ends on spelled letters: two single letters in a row, or "m-a-c". Whisper leaves the
+    period off while the spelling goes on ("Sure, A L P X") and puts it on a finished one."""
+    last = words[-1].strip("-")
+    if re.fullmatch(r"(?:[a-z]-)+[a-z]", last):
+        return True
+    return len(words) >= 2 and all(len(w.strip("-")) == 1 and w.isalpha() for w in words[-2:])
 
 
 def _lone_opener(words: list[str]) -> bool:

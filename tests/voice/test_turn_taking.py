@@ -155,6 +155,19 @@ def test_a_finished_short_answer_ends_at_the_short_pause(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["Sure, A L P X", "A, L, E, X, A,", "last name M-A-C", "It's spelled D A N"],
+)
+def test_spelled_letters_wait_for_the_rest_of_the_name(text: str) -> None:
+    assert judge_thought(text) is Thought.INCOMPLETE
+
+
+@pytest.mark.parametrize("text", ["Tuesday at 2 p.m.", "D A N A.", "Yes, 2 B."])
+def test_one_letter_at_the_end_is_not_spelling(text: str) -> None:
+    assert judge_thought(text) is not Thought.INCOMPLETE
+
+
+@pytest.mark.parametrize(
     ("text", "progressed", "thought"),
     [
         ("Hudson 360", False, Thought.UNSURE),  # no period: wait the usual pause...
