@@ -76,6 +76,13 @@ class Reply:
             self.parts.append(text)
 
 
+def _changes_tour(u: Understanding) -> bool:
+    """Does the caller's answer touch what the read-back said (building, type, time)?
+
+    A "no" with only other facts (digits read as a phone number, a size) is still a no."""
+    return bool(u.property_ids or u.tour_type or u.mentions_time)
+
+
 class RulePlanner:
     """Deterministic dialogue policy over a PlannerState. Stateless itself; safe to share."""
 
@@ -363,8 +370,10 @@ class RulePlanner:
             u.affirm = sounds_like_yes(prepare(u.text)) or None  # "that's work": a yes misheard
         if u.affirm and not u.mentions_time and not u.correction:
             self._book(state, out)
-        elif declined and not u.has_facts and not (state.rescheduling and "cancel" in u.intents):
-            self._offer_instead(state, out)
+        elif (
+            declined and not _changes_tour(u) and not (state.rescheduling and "cancel" in u.intents)
+        ):
+            self._offer_instead(state, out)  # a "no" with nothing usable: offer other times
 
     def _offer_instead(self, state: PlannerState, out: Reply) -> None:
         """The caller turned the time down: offer the nearest others, keep the day in view."""

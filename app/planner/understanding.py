@@ -95,10 +95,10 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-_LEAD = r"^(?:oh |um+ |uh+ |well |h?m+ |ah |so |okay so )*"
+_LEAD = r"^(?:oh |um+ |uh+ |well |h?m+ |ah |so |and |okay so )*"
 _YES = _any(
     _LEAD + r"(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
-    r"definitely|certainly|perfect|great|sounds good|sounds great|please|exactly|of course|"
+    r"definitely|certainly|perfect|great|good|sounds good|sounds great|please|exactly|of course|"
     r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it|"
     r"that's fine|fine|let's do (?:it|that)|let's go|lock it in)\b",
     r"\b(?:sounds|that's|that is|that'd be|that would be) (?:good|great|perfect|fine|lovely)\b",
