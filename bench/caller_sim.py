@@ -644,7 +644,13 @@ class Heard:
 
     @property
     def key(self) -> str:
-        """What counts as "the same question": its kind, or its words when unclassified."""
+        """What counts as "the same question": its kind, or its words when unclassified.
+
+        A read-back with another time or building is a new question to the caller: it
+        shows the correction was heard ("...at 12 PM?" "No, 3 PM." "...at 3 PM?")."""
+        if self.kind in ("confirm", "readback"):
+            said = [t.isoformat() for t in self.times] + self.buildings
+            return f"{self.kind} {' '.join(said)}".strip()
         return self.kind if self.kind != "other" else fold(self.question)[:80]
 
 
