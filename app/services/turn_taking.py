@@ -171,10 +171,11 @@ def looks_complete(transcript: str, progressed: bool = False) -> bool:
 _BACKCHANNELS = frozenset(
     {"uh", "huh", "mm", "hmm", "mhm", "yeah", "yep", "ok", "okay", "right", "sure", "yes"}
     | {"alright", "got", "it", "i", "see", "oh", "ah"}
-    | {"aha", "ha", "hm", "mhmm", "um", "out"}
+    | {"aha", "ha", "hm", "mhmm", "um", "out", "wow", "whoa", "nice", "cool"}
 )
-"""Listening noises, and what a phone-line recognizer makes of them: Whisper tiny.en hears a
-noisy "uh-huh" as "Oh.", "Aha." or "out." A lone "out" over the agent is never a turn."""
+"""Listening noises and reactions, and what a phone-line recognizer makes of them: Whisper
+tiny.en hears a noisy "uh-huh" as "Oh.", "Aha.", "out." or "Wow." None of these alone over
+the agent is a turn."""
 
 
 def is_backchannel(transcript: str) -> bool:

@@ -86,7 +86,7 @@ async def test_books_a_tour_and_hangs_up_after_goodbye(
         assert "Hudson 360" in reply and "a budget of $2,500 a month" in reply
         await say(session, "in person")
         confirm = await say(session, "this saturday at eleven in the morning")
-        assert f"an in-person tour of Hudson 360 on {saturday_11}" in confirm
+        assert f"an in-person tour of Hudson 360, on {saturday_11}" in confirm
         assert "Your confirmation code is" in await say(session, "yes")
         await say(session, "text")
         goodbye = await say(session, "no that's all")

@@ -192,6 +192,7 @@ def test_neither_finished_nor_hanging_waits_the_usual_pause(
         ("Yeah, right.", True),
         ("out.", True),  # Whisper's reading of "uh-huh" on a noisy line
         ("Aha.", True),
+        ("Wow.", True),
         ("", True),
         ("Actually, I want Hudson 360.", False),
         ("No, wait.", False),
