@@ -49,6 +49,9 @@ PREROLL_MS = 320
 """Audio kept from before the VAD noticed speech: Silero needs a window or two to react."""
 BACKCHANNEL_MAX_MS = 900
 """Talking over the agent longer than this is an interruption, whatever the words."""
+TAKE_BACK_MS = 1000
+"""A caller who speaks again this soon after the pause that ended their turn was pausing
+between sentences: the reply is taken back and the whole turn answered once."""
 DTMF_GAP_S = 1.5
 """Digits typed closer together than this are one entry (a phone number)."""
 FAREWELL_GRACE_S = 3.0
@@ -116,6 +119,18 @@ class _Reply:
 
 
 @dataclass
+class _OpenTurn:
+    """A turn just taken, which the caller can still continue (see ``TAKE_BACK_MS``)."""
+
+    audio: bytes  # the caller's words, to put in front of what they say next
+    quiet_at_ms: float  # where in the call's audio the caller went quiet...
+    quiet_since: float  # ...and when, by the wall clock (a client may not stream silence)
+    task: asyncio.Task[None]  # transcript -> planner -> speech
+    state: str | None = None  # the planner state before the reply, once the reply is planned
+    reply: _Reply | None = None  # the reply, once it is being spoken
+
+
+@dataclass
 class _Attempt:
     """A transcription of the turn so far, started when the caller paused."""
 
@@ -169,6 +184,9 @@ class RealtimeLoop:
         self._audio = bytearray()  # the caller's current turn (plus pre-roll), PCM16
         self._preroll_bytes = int(input_rate * PREROLL_MS / 1000) * 2
         self._attempt: _Attempt | None = None
+        self._open_turn: _OpenTurn | None = None
+        self._heard_ms = 0.0  # caller audio scored so far: the call's own clock
+        self._unkept_words: dict[asyncio.Task[Any], str] = {}  # turn -> words not yet in memory
         self._reply: _Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self._replies = 0
@@ -208,6 +226,8 @@ class RealtimeLoop:
             return
         self._closed = True
         self.recorder.event("hang_up", reason=reason)
+        for task in list(self._unkept_words):  # they hung up before hearing the answer
+            self._keep_caller_words(task)
         if self._reply is not None:
             self._finish_reply(self._reply, interrupted=not self._reply.sending_done)
         self._inbound.put_nowait(None)
@@ -263,6 +283,7 @@ class RealtimeLoop:
             probabilities = await self.voice.pool.run_light(self._vad.process, audio)
             self._audio += audio
             for probability in probabilities:
+                self._heard_ms += self._vad.window_ms
                 self._on_cue(self._detector.push(probability))
             if not self._detector.in_speech and len(self._audio) > self._preroll_bytes:
                 del self._audio[: len(self._audio) - self._preroll_bytes]
@@ -270,6 +291,7 @@ class RealtimeLoop:
     def _on_cue(self, cue: Cue | None) -> None:
         detector = self._detector
         if cue is Cue.SPEECH_START:
+            self._take_back_if_continued()
             self._segment_over_agent = self._speaking
             self._segment_dismissed = False
             self._cancel_timer("_silence_timer")
@@ -335,7 +357,7 @@ class RealtimeLoop:
         prediction = None
         if text and self.planner is not None:
             prediction = await self.planners.predict(self.planner.state, text)
-        attempt.thought = judge_thought(text, progressed=bool(prediction and prediction.progressed))
+        attempt.thought = judge_thought(text, prediction.progressed if prediction else None)
         if attempt is not self._attempt:
             return
         self.recorder.event("turn_judged", thought=attempt.thought.value)
@@ -380,10 +402,47 @@ class RealtimeLoop:
             voiced_ms=self._detector.voiced_ms,
         )
         pause = self._last_pause
+        audio = bytes(self._audio)
+        quiet_at_ms = self._heard_ms - self._detector.silence_ms
         self._attempt = None
         self._detector.reset()
         self._audio.clear()
-        self._spawn(self._take_turn(attempt, pause))
+        task = self._spawn(self._take_turn(attempt, pause))
+        quiet_since = time.perf_counter() - (self._heard_ms - quiet_at_ms) / 1000
+        self._open_turn = _OpenTurn(audio, quiet_at_ms, quiet_since, task)
+
+    def _take_back_if_continued(self) -> None:
+        """The caller speaks again right after the pause that ended their turn: they were
+        between two sentences ("Good morning." ... "I'd like a tour."). Stop the reply (before
+        its first sound, usually), restore the planner, and hear both sentences as one turn.
+
+        Not once the reply was heard in part (a mark came back), after ``TAKE_BACK_MS``, or
+        when the reply changed a booking: that happened for real and is confirmed aloud."""
+        turn, self._open_turn = self._open_turn, None
+        if turn is None or self.planner is None:
+            return
+        by_audio = self._heard_ms - turn.quiet_at_ms
+        by_clock = (time.perf_counter() - turn.quiet_since) * 1000
+        pause_ms = max(by_audio, by_clock) - self._detector.voiced_ms
+        if pause_ms > TAKE_BACK_MS:
+            return
+        reply = turn.reply
+        if reply is not None and (reply.heard or reply.cut):
+            return
+        if turn.state is not None:
+            before = PlannerState.from_json(turn.state)
+            if before.booking != self.planner.state.booking:
+                return
+            self.planner.state = before
+        turn.task.cancel()
+        self._unkept_words.pop(turn.task, None)
+        if reply is not None:
+            reply.cut = reply.recorded = True  # at most its first sound reached the caller
+            if self._speaking:
+                self._spawn(self._send_clear())
+            self._speaking = False
+        self._audio[:0] = turn.audio
+        self.recorder.event("turn_taken_back", pause_ms=round(pause_ms))
 
     async def _take_turn(self, attempt: _Attempt, pause: float | None) -> None:
         if attempt.text is None:
@@ -401,9 +460,14 @@ class RealtimeLoop:
             return
         self.recorder.event("caller_said", text=text)
         await self.transport.notify("user_transcript", text=text, final=True)
-        self._remember("record_exchange", self.caller_id, self.call_id, self.channel, "user", text)
         assert self.planner is not None
+        turn = self._open_turn
+        if turn is not None and turn.task is asyncio.current_task():
+            turn.state = self.planner.state.to_json()
         reply = self.planner.respond(text, unsure=attempt.unsure)
+        this_turn = asyncio.current_task()
+        if this_turn is not None:
+            self._unkept_words[this_turn] = text  # written to memory as the reply starts
         await self._speak(reply, trigger="turn", speech_end=pause)
 
     def _record_stt(self, attempt: _Attempt) -> None:
@@ -480,7 +544,11 @@ class RealtimeLoop:
     # ------------------------------------------------------------------ agent speech
 
     async def _speak(
-        self, sentences: AsyncIterator[str], *, trigger: str, speech_end: float | None = None
+        self,
+        sentences: AsyncIterator[str],
+        *,
+        trigger: str,
+        speech_end: float | None = None,
     ) -> None:
         """Render and send one reply, sentence by sentence, each followed by a mark."""
         async with self._turn_lock:
@@ -490,6 +558,8 @@ class RealtimeLoop:
             self._replies += 1
             reply = _Reply(self._replies)
             self._reply = reply
+            if self._open_turn is not None and self._open_turn.task is asyncio.current_task():
+                self._open_turn.reply = reply
             self._reply_task = asyncio.current_task()
             try:
                 await self._send_reply(reply, sentences, trigger, speech_end)
@@ -510,7 +580,8 @@ class RealtimeLoop:
     async def _finish_after(self, seconds: float) -> None:
         """End even if the transport never confirms playback (a client that echoes no marks)."""
         await asyncio.sleep(seconds)
-        if not self.finished.is_set():
+        still_ending = self.planner is None or self.planner.ended  # not taken back meanwhile
+        if still_ending and not self.finished.is_set():
             self.recorder.event("conversation_ended", marks_missing=True)
             self.finished.set()
 
@@ -548,6 +619,7 @@ class RealtimeLoop:
                 name = f"r{reply.number}.{index}"
                 reply.marks[name] = index
                 if index == 0:
+                    self._keep_caller_words()
                     self._speaking = True
                 await self.transport.send_audio(audio)
                 reply.audio_s += len(audio) / 2 / rate
@@ -563,6 +635,18 @@ class RealtimeLoop:
         finally:
             for render in renders:
                 render.cancel()
+        if not chunks:
+            self._keep_caller_words()
+
+    def _keep_caller_words(self, task: asyncio.Task[Any] | None = None) -> None:
+        """Write what the caller said to memory, once its reply starts: a turn taken back
+        before then is kept once, whole, with its continuation (``_take_back_if_continued``)."""
+        key = task or asyncio.current_task()
+        said = self._unkept_words.pop(key, None) if key is not None else None
+        if said:
+            self._remember(
+                "record_exchange", self.caller_id, self.call_id, self.channel, "user", said
+            )
 
     def on_mark(self, name: str) -> None:
         """The transport played audio up to ``name`` (Twilio echoes our marks)."""

@@ -108,22 +108,28 @@ _UNSURE_ENDINGS = frozenset({"is", "are", "was", "maybe"})
 """Last words that can end an answer ("yes, it is") but often do not."""
 _OPENERS = frozenset(
     {"thanks", "thank", "hi", "hey", "hello", "well", "actually", "wait", "oh", "so", "and"}
-    | {"but", "um", "uh", "hmm"}
+    | {"but", "um", "uh", "hmm", "sorry"}
 )
 """Words a caller starts with before saying what they want."""
+_NEGATIONS = frozenset({"no", "nope", "nah", "not"})
+"""A bare "No." is as often the start of a correction ("No. I said 4 PM.") as an answer."""
 _COURTESY = _OPENERS | {"you", "very", "much", "okay", "ok", "alright", "great", "perfect"}
 _COURTESY |= {"there", "yeah"}
 _WORD = re.compile(r"[a-z0-9'$-]+")
 
 
-def judge_thought(transcript: str, progressed: bool = False) -> Thought:
+def judge_thought(transcript: str, progressed: bool | None = None) -> Thought:
     """Whether a partial transcript is a finished thought, so we may answer sooner.
 
     Whisper ends almost everything with a period, so punctuation alone cannot tell "Thanks."
     (about to go on) from "Yes." (done). Words decide first: a trailing "and", "the", "um",
-    "that's" or a lone "Thanks" / "Hi" means the caller is mid-sentence. Otherwise a final
-    period or question mark, or ``progressed`` (the planner would move on with these words,
-    which covers a bare "Hudson 360"), makes it complete.
+    "that's" or a lone "Thanks" / "Hi" means the caller is mid-sentence. A question is
+    complete. ``progressed`` says whether the planner would move on with these words (a bare
+    "Hudson 360" does); when it is known to be False, a period alone is not enough: "Good
+    morning." or "I'm calling about a tour." is usually the first of two sentences, and
+    callers pause ~350 ms between them. A bare "No." is the start of a correction as often
+    as an answer. When ``progressed`` is None (no prediction, e.g. an LLM brain), the final
+    period decides.
     """
     text = transcript.strip().replace("\u2019", "'")
     words = _WORD.findall(text.lower())
@@ -136,9 +142,11 @@ def judge_thought(transcript: str, progressed: bool = False) -> Thought:
         return Thought.INCOMPLETE
     if _spelling(words) and text[-1] not in ".?!":
         return Thought.INCOMPLETE  # "A L E X": callers pause between letter groups
-    if words[-1] in _UNSURE_ENDINGS:
+    if words[-1] in _UNSURE_ENDINGS or all(w in _NEGATIONS for w in words):
         return Thought.UNSURE
-    return Thought.COMPLETE if text[-1] in ".?!" or progressed else Thought.UNSURE
+    if question or progressed:
+        return Thought.COMPLETE
+    return Thought.COMPLETE if text[-1] in ".!" and progressed is None else Thought.UNSURE
 
 
 def _trails_off(words: list[str], question: bool) -> bool:
@@ -161,11 +169,6 @@ def _spelling(words: list[str]) -> bool:
 def _lone_opener(words: list[str]) -> bool:
     """Only courtesy and openers ("Thanks.", "Okay, thank you.", "Hi there."): more is coming."""
     return all(w in _COURTESY for w in words) and any(w in _OPENERS for w in words)
-
-
-def looks_complete(transcript: str, progressed: bool = False) -> bool:
-    """Whether the turn may end after the short pause (see ``judge_thought``)."""
-    return judge_thought(transcript, progressed) is Thought.COMPLETE
 
 
 _BACKCHANNELS = frozenset(

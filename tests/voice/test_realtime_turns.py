@@ -112,22 +112,38 @@ class OkayPlanners:
 
 
 class Phone:
-    """Plays whatever it is sent at once and echoes the marks, like Twilio with no delay."""
+    """Plays whatever it is sent at once and echoes the marks, like Twilio with no delay.
+
+    With ``playing`` set, marks wait (the audio is still playing) until ``play_out``."""
 
     output_rate = RATE
 
     def __init__(self) -> None:
         self.loop: RealtimeLoop | None = None
+        self.playing = False
+        self.pending_marks: list[str] = []
+        self.audio_sent = 0
+        self.clears = 0
 
     async def send_audio(self, pcm16: bytes) -> None:
-        pass
+        self.audio_sent += 1
 
     async def send_mark(self, name: str) -> None:
         assert self.loop is not None
-        self.loop.on_mark(name)
+        if self.playing:
+            self.pending_marks.append(name)
+        else:
+            self.loop.on_mark(name)
 
     async def send_clear(self) -> None:
-        pass
+        self.clears += 1
+        self.pending_marks.clear()
+
+    def play_out(self) -> None:
+        assert self.loop is not None
+        marks, self.pending_marks = self.pending_marks, []
+        for name in marks:
+            self.loop.on_mark(name)
 
     async def notify(self, event: str, **fields: Any) -> None:
         pass
@@ -164,9 +180,15 @@ class WatchedRecorder(FlightRecorder):
 
 class Call:
     def __init__(
-        self, loop: RealtimeLoop, recorder: WatchedRecorder, planner: OkayPlanner, stt: ScriptedSTT
+        self,
+        loop: RealtimeLoop,
+        recorder: WatchedRecorder,
+        planner: OkayPlanner,
+        stt: ScriptedSTT,
+        phone: Phone,
     ) -> None:
         self.loop, self.recorder, self.planner, self.stt = loop, recorder, planner, stt
+        self.phone = phone
 
     def speak(self, ms: int) -> None:
         self.loop.feed_audio(np.full(RATE * ms // 1000, 8000, dtype="<i2").tobytes())
@@ -202,7 +224,7 @@ async def call(tmp_path: Path):
     greeted = recorder.expect("agent_said")
     await loop.start()
     await greeted
-    yield Call(loop, recorder, planners.planner, stt)
+    yield Call(loop, recorder, planners.planner, stt, phone)
     await loop.hang_up("test over")
     await loop.aclose()
     recorder.close()
@@ -264,3 +286,53 @@ async def test_the_words_the_recognizer_doubted_reach_the_planner(call: Call) ->
     assert call.planner.doubted == [("priya",)]  # so it can ask "Was that Priya?"
     assert call.stt.hints[-1] == ("Hudson 360", "Priya Raman")  # the call's likely words
     assert call.recorder.named("stt_done")[-1]["unsure"] == ["priya"]  # and the timeline shows it
+
+
+@pytest.fixture
+def two_sentences(call: Call) -> Call:
+    """A caller who says "Good morning." (400 ms), pauses, then asks a question (1 s)."""
+    call.stt.lines = [(400, "Good morning."), (1400, "Good morning. Is there parking?")]
+    call.phone.playing = True  # the reply is still playing when the caller goes on
+    return call
+
+
+async def test_going_on_right_after_the_reply_began_is_heard_as_one_turn(
+    two_sentences: Call,
+) -> None:
+    call = two_sentences
+    first_reply = call.recorder.expect("first_frame_out")
+    call.speak(400)
+    call.pause(320)  # the short pause: "Good morning." is answered...
+    await first_reply
+    call.planner.state.caller_name = "changed by the first reply"
+    taken_back = call.recorder.expect("turn_taken_back")
+    said = call.recorder.expect("caller_said")
+    call.speak(1000)  # ...but the caller was only between sentences
+    assert (await taken_back)["pause_ms"] <= 400
+    assert call.phone.clears == 1  # the reply stops at once
+    assert call.planner.state.caller_name is None  # what the reply changed is undone
+    second_reply = call.recorder.expect("first_frame_out")
+    call.pause(320)
+    assert (await said)["text"] == "Good morning. Is there parking?"  # both, in one turn
+    await second_reply
+    answered = call.recorder.expect("agent_said")
+    call.phone.play_out()
+    await answered
+    spoken = [e["text"] for e in call.recorder.named("agent_said")]
+    assert spoken == ["Hi.", "Okay."]  # the greeting and one answer: nothing said twice
+
+
+async def test_speaking_after_a_real_pause_is_talking_over_the_reply(
+    two_sentences: Call,
+) -> None:
+    call = two_sentences
+    first_reply = call.recorder.expect("first_frame_out")
+    call.speak(400)
+    call.pause(320)
+    await first_reply
+    call.pause(1200)  # over a second: the caller heard the reply begin, and answers it
+    started = call.recorder.expect("caller_speech_start")
+    call.speak(400)
+    assert (await started)["over_agent"]  # judged as speech over the agent (barge-in rules)
+    assert call.recorder.named("turn_taken_back") == []
+    assert call.planner.heard == ["Good morning."]

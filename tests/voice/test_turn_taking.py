@@ -10,7 +10,6 @@ from app.services.turn_taking import (
     TurnDetector,
     is_backchannel,
     judge_thought,
-    looks_complete,
 )
 
 
@@ -57,7 +56,8 @@ def test_one_window_dip_does_not_reset_the_talking_run() -> None:
 @pytest.mark.parametrize(
     ("text", "progressed", "complete"),
     [
-        ("My name is Dana Lee.", False, True),
+        ("My name is Dana Lee.", None, True),
+        ("My name is Dana Lee.", True, True),
         ("Is there parking?", False, True),
         ("Hudson 360", False, False),
         ("Hudson 360", True, True),  # a bare answer the planner can use
@@ -68,8 +68,10 @@ def test_one_window_dip_does_not_reset_the_talking_run() -> None:
         ("", True, False),
     ],
 )
-def test_looks_complete(text: str, progressed: bool, complete: bool) -> None:
-    assert looks_complete(text, progressed=progressed) is complete
+def test_a_finished_thought_ends_at_the_short_pause(
+    text: str, progressed: bool, complete: bool
+) -> None:
+    assert (judge_thought(text, progressed) is Thought.COMPLETE) is complete
 
 
 @pytest.mark.parametrize(
@@ -108,6 +110,7 @@ def test_looks_complete(text: str, progressed: bool, complete: bool) -> None:
         "Something around $2,000 a month, or.",
         "Actually.",
         "Wait.",
+        "Sorry.",
         "Let me think...",
         "Tuesday at 2 p.m. um.",
         "Sometime next week like",
@@ -126,7 +129,6 @@ def test_an_unfinished_thought_waits_even_with_a_period(text: str) -> None:
     [
         "yes.",
         "Yes.",
-        "No.",
         "Okay.",
         "Yeah.",
         "Sure.",
@@ -174,11 +176,19 @@ def test_one_letter_at_the_end_is_not_spelling(text: str) -> None:
         ("Hudson 360", True, Thought.COMPLETE),  # ...unless the planner can use it
         ("Yes, it is.", False, Thought.UNSURE),  # can end an answer, often does not
         ("Maybe.", False, Thought.UNSURE),
+        ("No.", None, Thought.UNSURE),  # as often "No. I said 4 PM." as a whole answer
+        ("No, no.", True, Thought.UNSURE),
+        # The planner would not move on: the first of two sentences, callers go on after it.
+        ("Good morning.", False, Thought.UNSURE),
+        ("I'm calling about an apartment tour.", False, Thought.UNSURE),
+        ("Good morning.", None, Thought.COMPLETE),  # no prediction (LLM): the period decides
+        ("Is there parking?", False, Thought.COMPLETE),  # a question always hands over
+        ("Hudson 360.", True, Thought.COMPLETE),
         ("", False, Thought.UNSURE),  # nothing heard: no reason to wait longer
     ],
 )
 def test_neither_finished_nor_hanging_waits_the_usual_pause(
-    text: str, progressed: bool, thought: Thought
+    text: str, progressed: bool | None, thought: Thought
 ) -> None:
     assert judge_thought(text, progressed=progressed) is thought
 
