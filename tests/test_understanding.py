@@ -442,6 +442,21 @@ def test_extract_dates_finds_phrases(text: str, phrases: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        # "December" misheard as "November": Nov 4 has passed, and Friday the 4th is Dec 4.
+        ("friday, november 4th at 5 pm", date(2026, 12, 4)),
+        ("no i said friday the 4th", date(2026, 12, 4)),
+        # A near date stays as said, even beside the wrong weekday: the read-back names the day.
+        ("thursday, december 4th", date(2026, 12, 4)),
+        ("saturday, november 28th", date(2026, 11, 28)),
+    ],
+)
+def test_a_weekday_corrects_a_misheard_month(text: str, day: date) -> None:
+    assert u.split_dates(p(text), u.extract_dates(p(text), NOW), "tour_time")[1] == day
+
+
+@pytest.mark.parametrize(
     ("text", "awaiting", "move_in", "tour_day"),
     [
         ("moving in january 15th this saturday at 11", None, date(2027, 1, 15), date(2026, 11, 28)),

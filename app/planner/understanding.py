@@ -7,7 +7,9 @@ can be tested alone with tricky inputs. ``understand`` runs them all and returns
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -649,6 +651,36 @@ def extract_dates(s: str, now: datetime) -> list[DateMention]:
         day = resolve_date(phrase, now)
         if day is not None:
             found.append(DateMention(phrase, day, match.start(), match.end()))
+    return _weekday_agrees(found, s, now.date())
+
+
+_FAR_DAYS = 90
+"""A tour date further out than this, next to a weekday it doesn't fall on, was misheard."""
+
+
+def _weekday_agrees(found: list[DateMention], s: str, today: date) -> list[DateMention]:
+    """ "Friday, November 4th" said on November 23: Friday and a date that has passed (so it
+    resolved to next year, a Thursday). On a phone line the month is what gets misheard
+    ("December" -> "November"); the weekday and the day number agree on one date soon,
+    the next Friday the 4th. A date that is near stays as said, whatever the weekday."""
+    for i, (named, dated) in enumerate(itertools.pairwise(found)):
+        weekday = next((w for w, name in enumerate(_WEEKDAYS) if name in named.phrase), None)
+        if weekday is None or not re.fullmatch(r"[\s,]*(?:the\s*)?", s[named.end : dated.start]):
+            continue
+        if dated.day.weekday() == weekday or (dated.day - today).days <= _FAR_DAYS:
+            continue
+        near = next(
+            (
+                today + timedelta(days=ahead)
+                for ahead in range(_FAR_DAYS)
+                if (today + timedelta(days=ahead)).day == dated.day.day
+                and (today + timedelta(days=ahead)).weekday() == weekday
+            ),
+            None,
+        )
+        if near is not None:
+            found[i] = dataclasses.replace(named, day=near)
+            found[i + 1] = dataclasses.replace(dated, day=near)
     return found
 
 
