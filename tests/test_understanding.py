@@ -89,6 +89,8 @@ def test_detect_affirm(text: str, expected: bool | None) -> None:
         ("i'm all set thanks", "goodbye"),
         ("I have to go.", "goodbye"),
         ("good bye", "bye"),
+        ("That's all by.", "bye"),  # Whisper's spelling of a closing "bye"
+        ("Perfect, thanks so much, by.", "goodbye"),
         ("can you repeat that", "repeat"),
         ("Sorry, what?", "repeat"),
         ("say that again", "repeat"),
@@ -114,6 +116,8 @@ def test_detect_intents(text: str, intent: str) -> None:
         "a two bedroom",
         "dana lee",
         "move in soon",
+        "I'll come by",
+        "so I can stop by",
     ],
 )
 def test_no_false_intents(text: str) -> None:

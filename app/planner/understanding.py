@@ -129,10 +129,13 @@ _CORRECTION = _any(
 )
 # "See you Saturday!" is a goodbye; "I'm looking to see you(r) apartments" is not.
 _SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorrow))?[.!]*$"
+# Whisper writes a closing "bye" as "by": "That's all, by." ("I'll come by" is not one).
+_BY = r"\b(?:all|thanks|thank you|much|perfect|great|okay|ok|so),? by[.!]*$"
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
         r"\b(?:good ?bye|bye bye|bye)\b",
         _SEE_YOU,
+        _BY,
         r"\bhave a (?:good|great|nice) (?:day|one|night)\b",
         r"^(?:no )?that(?:'s| is| will be) (?:all|it|everything)\b",
         r"\bnothing else\b",
@@ -140,7 +143,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\bhang(?:ing)? up\b",
         r"\bi (?:have|need|gotta|got) to go\b",
     ),
-    "bye": _any(r"\b(?:good ?bye|bye bye|bye)\b", _SEE_YOU),
+    "bye": _any(r"\b(?:good ?bye|bye bye|bye)\b", _SEE_YOU, _BY),
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
         r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
