@@ -289,21 +289,22 @@ async def test_the_words_the_recognizer_doubted_reach_the_planner(call: Call) ->
 
 
 @pytest.fixture
-def two_sentences(call: Call) -> Call:
-    """A caller who says "Good morning." (400 ms), pauses, then asks a question (1 s)."""
+async def two_sentences(call: Call) -> Call:
+    """A caller says "Good morning." (400 ms) and the agent's reply to it has begun playing
+    after the short pause; next the caller may go on with a question (1 s)."""
     call.stt.lines = [(400, "Good morning."), (1400, "Good morning. Is there parking?")]
     call.phone.playing = True  # the reply is still playing when the caller goes on
+    first_reply = call.recorder.expect("first_frame_out")
+    call.speak(400)
+    call.pause(320)
+    await first_reply
     return call
 
 
 async def test_going_on_right_after_the_reply_began_is_heard_as_one_turn(
     two_sentences: Call,
 ) -> None:
-    call = two_sentences
-    first_reply = call.recorder.expect("first_frame_out")
-    call.speak(400)
-    call.pause(320)  # the short pause: "Good morning." is answered...
-    await first_reply
+    call = two_sentences  # "Good morning." is being answered...
     call.planner.state.caller_name = "changed by the first reply"
     taken_back = call.recorder.expect("turn_taken_back")
     said = call.recorder.expect("caller_said")
@@ -326,10 +327,6 @@ async def test_speaking_after_a_real_pause_is_talking_over_the_reply(
     two_sentences: Call,
 ) -> None:
     call = two_sentences
-    first_reply = call.recorder.expect("first_frame_out")
-    call.speak(400)
-    call.pause(320)
-    await first_reply
     call.pause(1200)  # over a second: the caller heard the reply begin, and answers it
     started = call.recorder.expect("caller_speech_start")
     call.speak(400)
