@@ -455,7 +455,11 @@ class RulePlanner:
             return self._offer_soonest(state, out)
         if awaiting in NAME_QUESTIONS and state.name_tries >= 1:
             return self._ask_next(state, out)  # asking again, or another way, says enough
+        # Many words we can't use: off topic, or (on a phone line, more often) misheard. Say
+        # what we can help with once; after that it only sends the caller back a step.
         off_topic = len(u.text.split()) > 3 and awaiting not in ("property", "property_number")
+        off_topic = off_topic and not state.said_scope
+        state.said_scope = state.said_scope or off_topic
         key = "conversation.off_topic" if off_topic else "conversation.didnt_catch"
         return self._reprompt(state, out, key)
 

@@ -105,6 +105,7 @@ class PlannerState(BaseModel):
     wanted_time: datetime | None = None  # a time we couldn't give: back on the table if the
     # caller switches tour type ("a virtual one then": virtual tours run on Sundays)
     unit_choice: list[str] = Field(default_factory=list)  # buildings offered on a size mismatch
+    said_scope: bool = False  # "I can help you book a tour of ...": said once per call at most
     silences: int = 0
     turns: int = 0
     ended: bool = False
