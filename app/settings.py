@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         1200,
         validation_alias=_env("TOURLINE_TURN_INCOMPLETE_SILENCE_MS", "turn_incomplete_silence_ms"),
     )
+    turn_hold_ms: int = Field(400, validation_alias=_env("TOURLINE_TURN_HOLD_MS", "turn_hold_ms"))
+    """Silence before the reply's first sound. The turn may end sooner (the reply is worked
+    out meanwhile), but a caller pausing between two sentences goes on within ~400 ms, and a
+    reply not yet heard is taken back without a sound."""
     barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
     no_input_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")

@@ -9,7 +9,9 @@ Where the latency goes, and what we do about each part:
 - end of turn: the caller's first silent window starts a speculative transcription; if it
   reads as a finished sentence, the turn ends after ``turn_quick_silence_ms`` instead of
   ``turn_silence_ms``; if it stops mid-sentence ("...and", a lone "Thanks"), only after
-  ``turn_incomplete_silence_ms``, so a pause for breath is not answered;
+  ``turn_incomplete_silence_ms``, so a pause for breath is not answered; the reply's first
+  sound still waits for ``turn_hold_ms`` of silence, and a caller who goes on within
+  ``TAKE_BACK_MS`` was between sentences: the reply is taken back and both are one turn;
 - the reply: the same speculative transcript is run through a dry-run planner (no booking
   writes) and its first sentence is rendered into the phrase cache while we wait, so the real
   reply usually starts from the cache;
@@ -174,6 +176,7 @@ class RealtimeLoop:
             settings.turn_incomplete_silence_ms, settings.turn_silence_ms
         )
         self._barge_in_ms = settings.barge_in_ms
+        self._hold_s = settings.turn_hold_ms / 1000
         self._no_input_s = settings.no_input_timeout_s
 
         self.planner: AgentPlanner | None = None
@@ -619,6 +622,7 @@ class RealtimeLoop:
                 name = f"r{reply.number}.{index}"
                 reply.marks[name] = index
                 if index == 0:
+                    await self._hold_until_sure()
                     self._keep_caller_words()
                     self._speaking = True
                 await self.transport.send_audio(audio)
@@ -637,6 +641,16 @@ class RealtimeLoop:
                 render.cancel()
         if not chunks:
             self._keep_caller_words()
+
+    async def _hold_until_sure(self) -> None:
+        """Start a turn's reply only ``turn_hold_ms`` after the caller went quiet: one who was
+        only between sentences has gone on by then, and their reply is taken back unheard."""
+        turn = self._open_turn
+        if turn is None or turn.task is not asyncio.current_task():
+            return
+        wait = turn.quiet_since + self._hold_s - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _keep_caller_words(self, task: asyncio.Task[Any] | None = None) -> None:
         """Write what the caller said to memory, once its reply starts: a turn taken back

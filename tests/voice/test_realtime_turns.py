@@ -199,9 +199,11 @@ class Call:
 
 
 @pytest.fixture
-async def call(tmp_path: Path):
-    """A live loop whose caller says "Thanks," (400 ms) and then the rest (1 s more)."""
-    settings = Settings(data_dir=tmp_path)
+async def call(tmp_path: Path, request: pytest.FixtureRequest):
+    """A live loop whose caller says "Thanks," (400 ms) and then the rest (1 s more).
+
+    Settings can be overridden by indirect parametrization (``turn_hold_ms``, ...)."""
+    settings = Settings(data_dir=tmp_path, **getattr(request, "param", {}))
     stt = ScriptedSTT({400: "Thanks.", 1400: "Thanks. Is there parking at Hudson 360?"})
     tts = QuietTTS()
     pool = ComputePool(2)
@@ -333,3 +335,19 @@ async def test_speaking_after_a_real_pause_is_talking_over_the_reply(
     assert (await started)["over_agent"]  # judged as speech over the agent (barge-in rules)
     assert call.recorder.named("turn_taken_back") == []
     assert call.planner.heard == ["Good morning."]
+
+
+@pytest.mark.parametrize("call", [{"turn_hold_ms": 5000}], indirect=True)
+async def test_going_on_while_the_reply_is_held_makes_no_sound(call: Call) -> None:
+    call.stt.lines = [(400, "Good morning."), (1400, "Good morning. Is there parking?")]
+    first_turn = call.recorder.expect("planner_done")
+    call.speak(400)
+    call.pause(320)  # the turn ends, its reply is ready, but held: the caller may go on
+    await first_turn
+    taken_back = call.recorder.expect("turn_taken_back")
+    said = call.recorder.expect("caller_said")
+    call.speak(1000)
+    await taken_back
+    call.pause(320)
+    assert (await said)["text"] == "Good morning. Is there parking?"
+    assert call.phone.audio_sent == 1 and call.phone.clears == 0  # only the greeting was heard
