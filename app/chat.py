@@ -7,22 +7,42 @@ ends the conversation.
 A chat is a conversation like a phone call: the caller's memory is loaded before the first
 word, every line and every PlannerState change is recorded, and the call is ended (and
 consolidated) on exit. So someone who chatted by text is greeted by name on the phone.
+
+It runs one of two ways, chosen before anything heavy is imported:
+
+* **through a server** (:mod:`app.chat_remote`) when ``--server URL`` (or
+  ``TOURLINE_SERVER_URL``) names one, or when ``tourline serve`` owns the data dir (its
+  owner lock says where it listens): the server's avatar socket takes the typed turns;
+* **locally** otherwise: this process opens the data dir's stores itself.
+
+Exit codes: 0 done, 2 unusable caller id or URL, 3 the data dir is owned by a process that
+is not a server, 4 the server can't be reached, 5 the server refused the API key, 1 the
+server ended the conversation for a reason of its own.
 """
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import AsyncIterator
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from app.identity import InvalidCallerId, normalize_caller_id
-from app.memory.owner_lock import EmbeddedStoreLockedError
-from app.services.agent_planner import AgentPlanner, PlannerKit
-from app.services.memory_service import MemoryService
+from app.memory.owner_lock import EmbeddedStoreLockedError, read_owner
 from app.settings import Settings
 
+if TYPE_CHECKING:  # imported when a local chat starts: mem0 and Qdrant take a second
+    from app.services.agent_planner import AgentPlanner
+    from app.services.memory_service import MemoryService
+
 CHANNEL = "chat"
+EXIT_USAGE = 2
 EXIT_STORE_LOCKED = 3
+# Where MemoryService keeps the embedded store's owner lock (MEMORY_SUBDIR / LOCK_FILE in
+# app.services.memory_service and app.memory.mem0_engine; a test keeps them in step). Named
+# here so finding the owner does not import them.
+OWNER_LOCK = Path("memory") / "mem0.lock"
 
 
 class _Conversation:
@@ -47,19 +67,100 @@ class _Conversation:
         self.memory.record_exchange(self.caller_id, self.call_id, CHANNEL, "user", text)
 
 
-async def run_chat(settings: Settings, caller: str, inp: TextIO, out: TextIO) -> int:
-    """Run one text conversation; returns the process exit code."""
+async def run_chat(
+    settings: Settings,
+    caller: str,
+    inp: TextIO,
+    out: TextIO,
+    *,
+    server: str | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one text conversation; returns the process exit code.
+
+    ``server``: the URL of a running server to talk through; by default, the server that
+    owns ``settings.data_dir`` if there is one, else the stores opened here.
+    """
     try:
         caller_id = normalize_caller_id(caller)
     except InvalidCallerId as exc:
         out.write(f"error: {exc}\n")
-        return 2
+        return EXIT_USAGE
+    if server is None:
+        server, locked = _owner_server(settings)
+        if locked is not None:
+            return _refuse_locked(locked, out)
+    if server is not None:
+        return await _through_server(settings, server, caller_id, inp, out, err)
     try:
-        memory = MemoryService.open(settings)
-    except EmbeddedStoreLockedError as exc:
-        out.write(f"error: {exc}\n")
-        out.flush()
-        return EXIT_STORE_LOCKED
+        return await _run_local(settings, caller_id, inp, out)
+    except EmbeddedStoreLockedError as exc:  # a server took the data dir a moment ago
+        server, _ = _owner_server(settings)
+        if server is None:
+            return _refuse_locked(exc, out)
+    return await _through_server(settings, server, caller_id, inp, out, err)
+
+
+def owner_lock_path(settings: Settings) -> Path:
+    """The lock file of the data dir's embedded store."""
+    return Path(settings.data_dir) / OWNER_LOCK
+
+
+def _owner_server(settings: Settings) -> tuple[str | None, EmbeddedStoreLockedError | None]:
+    """(the URL of the server that owns the data dir, or the lock error of another owner)."""
+    if settings.memory_mode == "in_memory":
+        return None, None  # a temporary store of our own: nothing to share
+    path = owner_lock_path(settings)
+    owner = read_owner(path)
+    if owner is None:
+        return None, None
+    if owner.server_url:
+        return owner.server_url, None
+    return None, EmbeddedStoreLockedError(path.parent.resolve(), owner.holder)
+
+
+def _refuse_locked(exc: EmbeddedStoreLockedError, out: TextIO) -> int:
+    out.write(f"error: {exc}\n")
+    out.flush()
+    return EXIT_STORE_LOCKED
+
+
+async def _through_server(
+    settings: Settings,
+    url: str,
+    caller_id: str,
+    inp: TextIO,
+    out: TextIO,
+    err: TextIO | None,
+) -> int:
+    from app.chat_remote import chat_with_server
+
+    path = owner_lock_path(settings)
+
+    def starting() -> bool:
+        """``url`` is the server that owns the data dir: it locks it before it listens, so
+        an unanswered connection means it is still starting."""
+        owner = None if settings.memory_mode == "in_memory" else read_owner(path)
+        return owner is not None and owner.server_url == url
+
+    return await chat_with_server(
+        url,
+        caller_id,
+        inp,
+        out,
+        api_key=settings.api_key,
+        err=err or sys.stderr,
+        data_dir=Path(settings.data_dir),  # where the server's timelines are, if it is ours
+        starting=starting,
+    )
+
+
+async def _run_local(settings: Settings, caller_id: str, inp: TextIO, out: TextIO) -> int:
+    """The chat on this process's own stores; raises ``EmbeddedStoreLockedError``."""
+    from app.services.agent_planner import PlannerKit
+    from app.services.memory_service import MemoryService
+
+    memory = MemoryService.open(settings)
     try:
         kit = PlannerKit.build(settings, engine=memory.engine)
         context = memory.load_context(caller_id)

@@ -36,12 +36,26 @@ def serve(
     """Start the HTTP/WebSocket server (Twilio webhooks, media streams, health)."""
     import uvicorn
 
+    from app.memory.owner_lock import advertise
     from app.web.server import create_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The data dir's owner lock says where we listen, so `tourline chat` on the same data
+    # dir talks to this server instead of failing on the lock.
+    advertise(server=local_url(host, port))
     uvicorn.run(create_app(get_settings()), host=host, port=port, log_level=log_level)
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a process on this machine reaches a server bound to ``host``:``port`` at."""
+    host = host.strip().strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @cli.command()
@@ -49,11 +63,21 @@ def chat(
     caller: Annotated[
         str, typer.Option(help="Who is calling: a phone number, email or device id.")
     ] = "+14155550100",
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TOURLINE_SERVER_URL",
+            help="Talk to the server at this URL (e.g. http://127.0.0.1:8000) over its avatar "
+            "socket. Default: the server that owns TOURLINE_DATA_DIR, if one runs; "
+            "else this process opens the data dir itself.",
+        ),
+    ] = None,
 ) -> None:
     """Talk to the agent by text. Reads one caller line per input line when piped."""
     from app.chat import run_chat
 
-    raise typer.Exit(asyncio.run(run_chat(get_settings(), caller, sys.stdin, sys.stdout)))
+    code = asyncio.run(run_chat(get_settings(), caller, sys.stdin, sys.stdout, server=server))
+    raise typer.Exit(code)
 
 
 def _open_memory() -> MemoryService:

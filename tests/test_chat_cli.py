@@ -1,15 +1,22 @@
-"""`tourline chat` as a user runs it: a real process, piped input, a real data dir."""
+"""`tourline chat` as a user runs it: a real process, piped input, a real data dir.
 
-import os
+Without a server it opens the data dir itself; beside a running `tourline serve` (one real
+server on loopback for this module, with an API key) it talks through the server.
+"""
+
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from app.chat import OWNER_LOCK
+from app.cli import local_url
 from app.stores.database import create_db_engine
-from tests.support.server import clean_env
+from tests.support.server import RunningServer, clean_env, free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,18 +37,33 @@ this line is never read
 
 
 def run_chat(
-    data_dir: Path, script: str, caller: str = "(415) 555-0101"
+    data_dir: Path,
+    script: str,
+    caller: str = "(415) 555-0101",
+    *args: str,
+    python: tuple[str, ...] = (),
+    **env: str,
 ) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DATABASE_URL"))}
-    env["TOURLINE_DATA_DIR"] = str(data_dir)
+    """`tourline chat` on ``data_dir`` (no cloud keys, no TOURLINE_* but ``env``)."""
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "chat", "--caller", caller],
+        [sys.executable, *python, "-m", "app.cli", "chat", "--caller", caller, *args],
         input=script,
         capture_output=True,
         text=True,
-        env=env,
+        cwd=REPO,
+        env=clean_env(data_dir, **env),
         timeout=120,
     )
+
+
+def booked(data_dir: Path) -> list[tuple[str, str, str]]:
+    engine = create_db_engine(f"sqlite:///{data_dir / 'tourline.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("select caller_id, property_id, status from bookings")).all()
+    finally:
+        engine.dispose()
+    return [tuple(r) for r in rows]
 
 
 def test_piped_chat_books_a_tour_and_exits_when_the_agent_ends(tmp_path: Path) -> None:
@@ -53,11 +75,7 @@ def test_piped_chat_books_a_tour_and_exits_when_the_agent_ends(tmp_path: Path) -
     assert any("confirmation code is" in r for r in replies)
     assert "Goodbye" in replies[-1] or "Have a great day" in replies[-1]
     assert len(replies) == 12  # greeting + 11 replies: the 12th line was never read
-
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'tourline.db'}")
-    with engine.connect() as conn:
-        rows = conn.execute(text("select caller_id, property_id, status from bookings")).all()
-    assert rows == [("+14155550101", "hudson-360", "booked")]
+    assert booked(tmp_path) == [("+14155550101", "hudson-360", "booked")]
 
 
 def test_chat_exits_zero_at_end_of_input(tmp_path: Path) -> None:
@@ -140,3 +158,103 @@ def test_chat_refuses_a_data_dir_another_process_owns(tmp_path: Path) -> None:
     assert f"is already open by pid {holder.pid}" in result.stdout
     assert "Use the running server's API instead" in result.stdout
     assert result.stdout.count("\n") == 1  # one clear sentence, no traceback
+
+
+# --------------------------------------------------------------------------- beside a server
+
+API_KEY = "chat-test-key-5d21"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("chat_server"), TOURLINE_API_KEY=API_KEY) as s:
+        yield s
+
+
+@pytest.mark.slow
+def test_chat_books_through_the_server_that_owns_the_data_dir(server: RunningServer) -> None:
+    """The README's order: `make serve`, then `tourline chat` on the same data dir."""
+    result = run_chat(server.data_dir, BOOKING_SCRIPT, TOURLINE_API_KEY=API_KEY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    replies = result.stdout.strip().splitlines()
+    assert replies[0].startswith("Thanks for calling")
+    assert any("Tuesday" in r and "11 AM" in r and "Shall I book it?" in r for r in replies)
+    assert any("confirmation code is" in r for r in replies)
+    assert "Goodbye" in replies[-1] or "Have a great day" in replies[-1]
+    assert len(replies) == 12  # as a local chat: the goodbye ends it, the last line unread
+    assert booked(server.data_dir) == [("+14155550101", "hudson-360", "booked")]
+
+
+@pytest.mark.slow
+def test_chat_with_a_server_url_uses_that_server_and_not_its_own_data_dir(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    result = run_chat(
+        tmp_path,
+        "hi, my name is Ana Ruiz\n",
+        "ana@example.com",
+        "--server",
+        server.base_url,
+        TOURLINE_API_KEY=API_KEY,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    greeting, reply = result.stdout.splitlines()
+    assert greeting.startswith("Thanks for calling")
+    assert reply.startswith("Nice to meet you, Ana.")
+    assert list(tmp_path.iterdir()) == []  # its stores were never opened
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [(None, "requires an API key"), ("not-the-key", "refused the API key")],
+)
+def test_chat_without_the_servers_key_says_so(
+    server: RunningServer, key: str | None, said: str
+) -> None:
+    env = {"TOURLINE_API_KEY": key} if key else {}
+    result = run_chat(server.data_dir, "hello\n", **env)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert result.stdout == (
+        f"error: the server at {server.base_url} {said}: set TOURLINE_API_KEY to the server's key\n"
+    )
+
+
+def test_chat_says_when_the_server_cannot_be_reached(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_chat(tmp_path, "hello\n", "+14155550101", "--server", url)
+    assert result.returncode == 4
+    assert result.stdout.startswith(f"error: cannot reach the server at {url} (connection refused)")
+    assert result.stdout.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chat_through_a_server_imports_neither_mem0_nor_qdrant(tmp_path: Path) -> None:
+    """What keeps its first line fast: the memory engine loads only for a local chat."""
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_chat(tmp_path, "", "+14155550101", "--server", url, python=("-X", "importtime"))
+    assert result.returncode == 4
+    imported = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()}
+    assert "app.chat_remote" in imported
+    assert not {"mem0", "qdrant_client", "app.services.memory_service"} & imported
+
+
+def test_the_owner_lock_chat_reads_is_the_one_memory_takes() -> None:
+    from app.memory.mem0_engine import LOCK_FILE
+    from app.services.memory_service import MEMORY_SUBDIR
+
+    assert Path(MEMORY_SUBDIR) / LOCK_FILE == OWNER_LOCK
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("::", "http://[::1]:8000"),
+        ("::1", "http://[::1]:8000"),
+        ("tourline.lan", "http://tourline.lan:8000"),
+    ],
+)
+def test_serve_advertises_a_url_this_machine_can_reach(host: str, url: str) -> None:
+    assert local_url(host, 8000) == url

@@ -195,8 +195,8 @@ def test_a_second_process_gets_one_clear_sentence(
     backup = tmp_path / "backup.jsonl"
     assert tourline(data_dir, "export", "-o", str(backup)).returncode == 0
     with running_server(data_dir) as server:
+        # (`tourline chat` talks through the server instead: tests/test_chat_cli.py)
         for args, stdin in (
-            (("chat", "--caller", DANA_RAW), "hi\n"),
             (("export", "-o", str(tmp_path / "other.jsonl")), ""),
             (("import", str(backup)), ""),
             (("forget", DANA_RAW), ""),
