@@ -44,6 +44,9 @@ EXIT_USAGE: Final = 2  # the caller id was refused
 EXIT_UNREACHABLE: Final = 4  # no server at the URL, or it never finished loading
 EXIT_UNAUTHORIZED: Final = 5  # the server wants TOURLINE_API_KEY and did not get it
 
+CLOSE_POLICY: Final = 1008  # the avatar protocol's close codes (app/avatar/protocol.py)
+CLOSE_TRY_AGAIN: Final = 1013
+
 CLIENT_NAME: Final = "tourline-chat"
 OUTPUT_RATE: Final = 8000  # we drop the agent's audio: ask for the fewest bytes
 LOADING_WAIT_S: Final = 180.0
@@ -389,7 +392,7 @@ class RemoteChat:
                 )
                 return
             await ws.close()
-            code = str((reply or {}).get("code", ""))
+            code = str((reply or {}).get("code", "")) or _refused_by_close(ws)
             if code == "not_ready" and time.monotonic() < deadline:
                 self._note(f"waiting for the server at {self.address.base} to load its models…")
                 await asyncio.sleep(RETRY_S)
@@ -593,6 +596,16 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, socket.gaierror):
         return f"unknown host: {exc.strerror}"
     return str(exc) or type(exc).__name__
+
+
+def _refused_by_close(ws: ClientConnection) -> str:
+    """The ``error`` code a close before ``ready`` stands for, when the event itself was
+    lost (the server may close before our hello is even sent)."""
+    if ws.close_code == CLOSE_TRY_AGAIN:
+        return "not_ready"
+    if ws.close_code == CLOSE_POLICY and "API key" in (ws.close_reason or ""):
+        return "unauthorized"
+    return ""
 
 
 def _closing(ws: ClientConnection) -> str:

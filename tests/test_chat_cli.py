@@ -7,6 +7,7 @@ server on loopback for this module, with an API key) it talks through the server
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import text
 
 from app.chat import OWNER_LOCK
 from app.cli import local_url
+from app.memory.owner_lock import read_owner
 from app.stores.database import create_db_engine
 from tests.support.server import RunningServer, clean_env, free_port, running_server
 
@@ -220,6 +222,33 @@ def test_chat_without_the_servers_key_says_so(
     )
 
 
+@pytest.mark.slow
+def test_chat_started_right_after_the_server_waits_for_it_to_load(tmp_path: Path) -> None:
+    """`make serve`, and at once `tourline chat` in another terminal."""
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=clean_env(tmp_path),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while read_owner(tmp_path / OWNER_LOCK) is None:  # the server holds the data dir
+            assert serve.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)  # polling for the lock, not guessing how long it takes
+        result = run_chat(tmp_path, "hi, my name is Dana Lee\n")
+    finally:
+        serve.terminate()
+        serve.wait(timeout=15)
+    assert result.returncode == 0, result.stdout + result.stderr
+    greeting, reply = result.stdout.splitlines()
+    assert greeting.startswith("Thanks for calling")
+    assert reply.startswith("Nice to meet you, Dana.")
+
+
 def test_chat_says_when_the_server_cannot_be_reached(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = run_chat(tmp_path, "hello\n", "+14155550101", "--server", url)
@@ -239,11 +268,18 @@ def test_a_chat_through_a_server_imports_neither_mem0_nor_qdrant(tmp_path: Path)
     assert not {"mem0", "qdrant_client", "app.services.memory_service"} & imported
 
 
-def test_the_owner_lock_chat_reads_is_the_one_memory_takes() -> None:
+def test_chat_names_the_lock_and_close_codes_as_the_modules_that_own_them() -> None:
+    """Copied so a chat through a server imports neither memory nor the avatar package."""
+    from app import chat_remote
+    from app.avatar import protocol
     from app.memory.mem0_engine import LOCK_FILE
     from app.services.memory_service import MEMORY_SUBDIR
 
     assert Path(MEMORY_SUBDIR) / LOCK_FILE == OWNER_LOCK
+    assert (chat_remote.CLOSE_POLICY, chat_remote.CLOSE_TRY_AGAIN) == (
+        protocol.CLOSE_POLICY,
+        protocol.CLOSE_TRY_AGAIN,
+    )
 
 
 @pytest.mark.parametrize(
