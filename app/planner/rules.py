@@ -1148,8 +1148,10 @@ class RulePlanner:
     def _wants_goodbye(self, state: PlannerState, u: Understanding) -> bool:
         if "goodbye" not in u.intents:
             return False
-        # "No, that's all" to a booking confirmation is a "no", not a hang-up; "bye" is.
-        return state.awaiting != "confirm" or u.affirm is None or "bye" in u.intents
+        # To "Shall I book it?", only "bye" hangs up: "No, that's all" is a "no", and "I'm
+        # good" / "I'm all set" is as often "yes" (or a misheard "sounds good") as a goodbye,
+        # so the question is put again (with its keypad option) rather than the tour dropped.
+        return state.awaiting != "confirm" or "bye" in u.intents
 
     def _goodbye(self, state: PlannerState, out: Reply) -> list[str]:
         booking = state.booking
