@@ -54,6 +54,8 @@ BACKCHANNEL_MAX_MS = 900
 TAKE_BACK_MS = 1000
 """A caller who speaks again this soon after the pause that ended their turn was pausing
 between sentences: the reply is taken back and the whole turn answered once."""
+MAX_HOLD_MS = 800
+"""The longest the hold grows for a caller who pauses long between sentences."""
 DTMF_GAP_S = 1.5
 """Digits typed closer together than this are one entry (a phone number)."""
 FAREWELL_GRACE_S = 3.0
@@ -441,11 +443,14 @@ class RealtimeLoop:
         self._unkept_words.pop(turn.task, None)
         if reply is not None:
             reply.cut = reply.recorded = True  # at most its first sound reached the caller
-            if self._speaking:
+            if self._speaking:  # its first sound went out: this caller pauses longer
                 self._spawn(self._send_clear())
+                self._hold_s = min(max(self._hold_s, (pause_ms + 150) / 1000), MAX_HOLD_MS / 1000)
             self._speaking = False
         self._audio[:0] = turn.audio
-        self.recorder.event("turn_taken_back", pause_ms=round(pause_ms))
+        self.recorder.event(
+            "turn_taken_back", pause_ms=round(pause_ms), hold_ms=round(self._hold_s * 1000)
+        )
 
     async def _take_turn(self, attempt: _Attempt, pause: float | None) -> None:
         if attempt.text is None:
@@ -644,7 +649,9 @@ class RealtimeLoop:
 
     async def _hold_until_sure(self) -> None:
         """Start a turn's reply only ``turn_hold_ms`` after the caller went quiet: one who was
-        only between sentences has gone on by then, and their reply is taken back unheard."""
+        only between sentences has gone on by then, and their reply is taken back unheard.
+        A caller who went on after a reply had begun pauses longer: for them the hold grows
+        to their pause plus 150 ms (at most ``MAX_HOLD_MS``)."""
         turn = self._open_turn
         if turn is None or turn.task is not asyncio.current_task():
             return

@@ -311,8 +311,10 @@ async def test_going_on_right_after_the_reply_began_is_heard_as_one_turn(
     taken_back = call.recorder.expect("turn_taken_back")
     said = call.recorder.expect("caller_said")
     call.speak(1000)  # ...but the caller was only between sentences
-    assert (await taken_back)["pause_ms"] <= 400
+    taken = await taken_back
+    assert taken["pause_ms"] <= 400
     assert call.phone.clears == 1  # the reply stops at once
+    assert taken["hold_ms"] > taken["pause_ms"]  # and this caller's next replies wait longer
     assert call.planner.state.caller_name is None  # what the reply changed is undone
     second_reply = call.recorder.expect("first_frame_out")
     call.pause(320)
