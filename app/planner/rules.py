@@ -1148,10 +1148,14 @@ class RulePlanner:
     def _wants_goodbye(self, state: PlannerState, u: Understanding) -> bool:
         if "goodbye" not in u.intents:
             return False
-        # To "Shall I book it?", only "bye" hangs up: "No, that's all" is a "no", and "I'm
-        # good" / "I'm all set" is as often "yes" (or a misheard "sounds good") as a goodbye,
-        # so the question is put again (with its keypad option) rather than the tour dropped.
-        return state.awaiting != "confirm" or "bye" in u.intents
+        # While a tour is being set up, only "bye" hangs up. To "Shall I book it?", "No,
+        # that's all" is a "no"; "I'm good" / "That's it" is as often an answer (or a
+        # misheard "sounds good") as a goodbye: the question is put again, with its keypad
+        # option, rather than the tour dropped half made.
+        booking_under_way = state.booking is None and bool(
+            state.property_id or state.tour_time or state.requested_day
+        )
+        return "bye" in u.intents or not (state.awaiting == "confirm" or booking_under_way)
 
     def _goodbye(self, state: PlannerState, out: Reply) -> list[str]:
         booking = state.booking
