@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.planner.context import CallerContext
-from app.services.agent_planner import AgentPlanner, PlannerKit
-from app.services.memory_service import MemoryService
+from app.domain.context import CallerContext
+from app.memory.service import MemoryService
+from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.settings import Settings
 
 FIRST_NUMBER = "(415) 555-0101"

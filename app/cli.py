@@ -14,7 +14,7 @@ import typer
 from app.settings import get_settings
 
 if TYPE_CHECKING:
-    from app.services.memory_service import MemoryService
+    from app.memory.service import MemoryService
 
 EXIT_STORE_LOCKED = 3  # same code as `tourline chat`: another process owns the data dir
 EXIT_UNAVAILABLE = 4  # the configured vector backend could not be reached
@@ -74,7 +74,7 @@ def chat(
     ] = None,
 ) -> None:
     """Talk to the agent by text. Reads one caller line per input line when piped."""
-    from app.chat import run_chat
+    from app.channels.chat import run_chat
 
     code = asyncio.run(run_chat(get_settings(), caller, sys.stdin, sys.stdout, server=server))
     raise typer.Exit(code)
@@ -84,7 +84,7 @@ def _open_memory() -> MemoryService:
     """The data dir's memory, or one clear sentence and a non-zero exit (no traceback)."""
     from app.memory.mem0_engine import VectorBackendUnavailableError
     from app.memory.owner_lock import EmbeddedStoreLockedError
-    from app.services.memory_service import MemoryService
+    from app.memory.service import MemoryService
 
     try:
         return MemoryService.open(get_settings())
@@ -189,7 +189,7 @@ def forget(
     """Purge every trace of a caller and cancel their bookings (as DELETE /callers/{id})."""
     import json
 
-    from app.identity import InvalidCallerId, normalize_caller_id
+    from app.domain.identity import InvalidCallerId, normalize_caller_id
 
     try:
         normalize_caller_id(caller_id)

@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.planner.catalog import Catalog  # noqa: E402
-from app.planner.tour_rules import HOURS  # noqa: E402
+from app.domain.catalog import Catalog  # noqa: E402
+from app.domain.tour_rules import HOURS  # noqa: E402
 
 NY = ZoneInfo("America/New_York")
 BANK_PATH = Path(__file__).resolve().parent / "caller_sim" / "paraphrases.yaml"
@@ -1336,8 +1336,8 @@ class TextBench:
     """Runs personas through the real planner and MemoryService on a temporary data dir."""
 
     def __init__(self, data_dir: Path, now: datetime, seed: int) -> None:
-        from app.services.agent_planner import PlannerKit
-        from app.services.memory_service import MemoryService
+        from app.memory.service import MemoryService
+        from app.planner.agent_planner import PlannerKit
         from app.settings import Settings
 
         settings = Settings(
@@ -1462,7 +1462,7 @@ def active_bookings(engine: Any, number: str) -> list[BookingSeen]:
     """Every active booking the store holds for this caller (the source of truth)."""
     from sqlalchemy import select
 
-    from app.identity import normalize_caller_id
+    from app.domain.identity import normalize_caller_id
     from app.stores.bookings import BookingRow
 
     table = BookingRow.__table__
@@ -2056,7 +2056,7 @@ def _voice_outcomes(
     results: Sequence[tuple[Persona, Caller, list[CallLog], float, str]], data_dir: Path
 ) -> list[Outcome]:
     """Judge each caller by what the server's store holds, after the server has stopped."""
-    from app.identity import normalize_caller_id
+    from app.domain.identity import normalize_caller_id
     from app.stores.conversations import ConversationStore
     from app.stores.database import create_db_engine
 
@@ -2075,7 +2075,7 @@ def _voice_outcomes(
 
 
 def _snapshot_name(state_json: str) -> str | None:
-    from app.planner.state import PlannerState
+    from app.domain.state import PlannerState
 
     return PlannerState.from_json(state_json).caller_name
 

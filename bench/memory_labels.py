@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.planner.state import Booking, Pet
+from app.domain.state import Booking, Pet
 
 
 @dataclass(frozen=True)

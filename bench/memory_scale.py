@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
+from app.domain.state import Booking, Pet, PlannerState
 from app.memory.caller_memories import DEFAULT_AGENT
-from app.planner.state import Booking, Pet, PlannerState
-from app.services.memory_service import MemoryService
+from app.memory.service import MemoryService
 from app.settings import Settings
 from app.stores.bookings import BookingRow
 from app.stores.conversations import calls, planner_snapshots
@@ -379,7 +379,7 @@ def remember(memory: MemoryService, caller: LabelledCaller) -> None:
 
 
 def caller_key(raw: str) -> str:
-    from app.identity import normalize_caller_id
+    from app.domain.identity import normalize_caller_id
 
     return normalize_caller_id(raw)
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.services.agent_planner import PlannerKit
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 from bench.report import machine_line, summary_ms, write_section
 

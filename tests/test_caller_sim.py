@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from app.planner.tour_rules import slot_problem
+from app.domain.tour_rules import slot_problem
 from bench.caller_sim import (
     ESPEAK_MISSING,
     NY,
@@ -74,7 +74,7 @@ def test_persona_goals_are_bookable_within_two_weeks() -> None:
 def test_callback_numbers_are_the_same_phone_written_differently() -> None:
     import random
 
-    from app.identity import normalize_caller_id
+    from app.domain.identity import normalize_caller_id
 
     rng = random.Random(1)
     for _ in range(20):

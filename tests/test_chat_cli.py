@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.chat import OWNER_LOCK
+from app.channels.chat import OWNER_LOCK
 from app.cli import local_url
 from app.memory.owner_lock import read_owner
 from app.stores.database import create_db_engine
@@ -131,7 +131,7 @@ def test_a_caller_who_chatted_is_remembered_next_time_in_any_format(tmp_path: Pa
 HOLDER = textwrap.dedent(
     """
     import sys
-    from app.services.memory_service import MemoryService
+    from app.memory.service import MemoryService
     from app.settings import Settings
 
     memory = MemoryService.open(Settings())
@@ -264,16 +264,16 @@ def test_a_chat_through_a_server_imports_neither_mem0_nor_qdrant(tmp_path: Path)
     result = run_chat(tmp_path, "", "+14155550101", "--server", url, python=("-X", "importtime"))
     assert result.returncode == 4
     imported = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()}
-    assert "app.chat_remote" in imported
-    assert not {"mem0", "qdrant_client", "app.services.memory_service"} & imported
+    assert "app.channels.chat_remote" in imported
+    assert not {"mem0", "qdrant_client", "app.memory.service"} & imported
 
 
 def test_chat_names_the_lock_and_close_codes_as_the_modules_that_own_them() -> None:
     """Copied so a chat through a server imports neither memory nor the avatar package."""
-    from app import chat_remote
-    from app.avatar import protocol
+    from app.channels import chat_remote
+    from app.channels.avatar import protocol
     from app.memory.mem0_engine import LOCK_FILE
-    from app.services.memory_service import MEMORY_SUBDIR
+    from app.memory.service import MEMORY_SUBDIR
 
     assert Path(MEMORY_SUBDIR) / LOCK_FILE == OWNER_LOCK
     assert (chat_remote.CLOSE_POLICY, chat_remote.CLOSE_TRY_AGAIN) == (

@@ -22,9 +22,9 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
-from app.planner.context import CallerContext
-from app.planner.state import Booking, PlannerState
-from app.services.agent_planner import AgentPlanner, PlannerKit
+from app.domain.context import CallerContext
+from app.domain.state import Booking, PlannerState
+from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.settings import Settings
 from app.stores.database import create_db_engine, init_schema
 

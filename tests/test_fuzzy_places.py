@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.planner.catalog import Catalog, normalize_words
+from app.domain.catalog import Catalog, normalize_words
 from app.planner.fuzzy_places import (
     CONFIDENT,
     PlaceMatch,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.identity import InvalidCallerId, normalize_caller_id
+from app.domain.identity import InvalidCallerId, normalize_caller_id
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.planner.context import CallerContext
+from app.domain.context import CallerContext
+from app.domain.state import PlannerState
+from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.planner.llm import LLMBrain
 from app.planner.llm_text import SentenceSplitter
-from app.planner.state import PlannerState
-from app.services.agent_planner import AgentPlanner, PlannerKit
 from app.settings import Settings
 from tests.fakes import FakeOpenAIServer, ToolCall
 

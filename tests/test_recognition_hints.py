@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from app.services.agent_planner import AgentPlanner, PlannerKit
+from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.settings import Settings
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.planner.context import CallerContext
-from app.planner.state import Booking, Pet, PlannerState
+from app.domain.context import CallerContext
+from app.domain.state import Booking, Pet, PlannerState
 
 NY = ZoneInfo("America/New_York")
 

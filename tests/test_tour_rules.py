@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.planner import tour_rules
-from app.planner.tour_rules import (
+from app.domain import tour_rules
+from app.domain.tour_rules import (
     free_slots_in_period,
     nearest_free_slots,
     slot_problem,

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.domain.catalog import Catalog
+from app.domain.state import Pet
 from app.planner import understanding as u
-from app.planner.catalog import Catalog
 from app.planner.numbers import prepare
-from app.planner.state import Pet
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=NY)  # a Monday

@@ -44,7 +44,7 @@ from app.stores.conversations import calls, exchanges, planner_snapshots
 from app.stores.database import UTCDateTime
 
 if TYPE_CHECKING:
-    from app.services.memory_service import MemoryService
+    from app.memory.service import MemoryService
 
 __all__ = [
     "FORMAT",

@@ -21,10 +21,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain import spoken
+from app.domain.state import PlannerState
 from app.memory.caller_memories import CallerMemories
 from app.memory.facts import FactExtractor
-from app.planner import spoken
-from app.planner.state import PlannerState
 from app.stores.conversations import CallRecord, ConversationStore, Exchange
 
 logger = logging.getLogger(__name__)

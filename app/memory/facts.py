@@ -6,7 +6,7 @@ one short sentence ("Has two cats"). A later change produces the same slot with 
 so memory replaces the old sentence instead of piling up contradictions; a field the
 caller took back ("let's start over") produces the slot with ``text=None``: forget it.
 
-The wording reuses the planner's own helpers (:mod:`app.planner.spoken`), so memory says
+The wording reuses the planner's own helpers (:mod:`app.domain.spoken`), so memory says
 "a one-bedroom" and "$2,400" exactly as the agent does.
 """
 
@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from app.planner import spoken
-from app.planner.catalog import Catalog
-from app.planner.state import CALLER_FIELDS, TOUR_TYPE_WORDS, Booking, PlannerState
+from app.domain import spoken
+from app.domain.catalog import Catalog
+from app.domain.state import CALLER_FIELDS, TOUR_TYPE_WORDS, Booking, PlannerState
 
 # Slots in the order a person would list what they know about a caller.
 SLOT_ORDER: tuple[str, ...] = (

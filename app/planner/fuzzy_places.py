@@ -20,11 +20,11 @@ import numpy as np
 from rapidfuzz.distance import Indel
 from rapidfuzz.process import cdist
 
-from app.planner.catalog import normalize_words
+from app.domain.catalog import normalize_words
 from app.planner.numbers import prepare
 
 if TYPE_CHECKING:
-    from app.planner.catalog import Catalog
+    from app.domain.catalog import Catalog
 
 
 def _word_list(words: str) -> tuple[str, ...]:

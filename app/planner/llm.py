@@ -34,14 +34,14 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from app.planner import spoken
-from app.planner.context import CallerContext
+from app.domain import spoken
+from app.domain.context import CallerContext
+from app.domain.state import PlannerState
 from app.planner.llm_prompt import SystemPrompt
 from app.planner.llm_text import SentenceSplitter, clean_for_speech
 from app.planner.llm_tools import TourTools
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
-from app.planner.state import PlannerState
 from app.planner.tour_desk import TourDesk
 from app.settings import Settings
 

@@ -11,11 +11,11 @@ import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from app.planner import spoken, tour_rules
-from app.planner.catalog import Catalog
-from app.planner.context import CallerContext
+from app.domain import spoken, tour_rules
+from app.domain.catalog import Catalog
+from app.domain.context import CallerContext
+from app.domain.state import TOUR_TYPE_WORDS, PlannerState
 from app.planner.prompts import Prompts
-from app.planner.state import TOUR_TYPE_WORDS, PlannerState
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

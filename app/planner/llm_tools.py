@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from app.identity import normalize_phone
-from app.planner import spoken
-from app.planner.catalog import normalize_words
+from app.domain import spoken
+from app.domain.catalog import normalize_words
+from app.domain.identity import normalize_phone
+from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState, TourType
 from app.planner.prompts import Prompts
-from app.planner.state import PREFERENCE_FIELDS, Booking, PlannerState, TourType
 from app.planner.tour_desk import TourDesk
 from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, normalize_code

@@ -17,13 +17,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from app.identity import is_phone
-from app.planner import spoken
-from app.planner.catalog import Property
-from app.planner.context import CallerContext
+from app.domain import spoken
+from app.domain.catalog import Property
+from app.domain.context import CallerContext
+from app.domain.identity import is_phone
+from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
-from app.planner.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.planner.tour_desk import TourDesk
 from app.planner.understanding import Understanding, sounds_like_yes, understand
 from app.planner.unit_fit import unit_fit_notes

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from app.planner import tour_rules
-from app.planner.catalog import Catalog
-from app.planner.state import Booking, TourType
+from app.domain import tour_rules
+from app.domain.catalog import Catalog
+from app.domain.state import Booking, TourType
 from app.stores.bookings import BookingStore
 
 HORIZON_DAYS = 14

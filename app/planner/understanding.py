@@ -18,11 +18,11 @@ import dateparser
 import phonenumbers
 from rapidfuzz import fuzz, process
 
-from app.planner.catalog import Catalog, normalize_words
+from app.domain.catalog import Catalog, normalize_words
+from app.domain.state import ContactPreference, Pet, TourType, UnitSize
 from app.planner.fuzzy_places import CONFIDENT, PlaceMatcher, choose_by_number
 from app.planner.names import leading_name, parse_spelled_name
 from app.planner.numbers import prepare
-from app.planner.state import ContactPreference, Pet, TourType, UnitSize
 
 MAX_TURN_CHARS = 1000
 """A caller turn longer than this is cut: nobody says more in one breath, and a flood of

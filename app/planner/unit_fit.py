@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.planner import spoken
-from app.planner.catalog import Catalog
+from app.domain import spoken
+from app.domain.catalog import Catalog
+from app.domain.state import PlannerState
 from app.planner.prompts import Prompts
-from app.planner.state import PlannerState
 
 
 def unit_fit_notes(

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.planner.state import Booking, TourType
+from app.domain.state import Booking, TourType
 from app.stores.database import Base, UTCDateTime
 
 PROPERTY_TIMEZONE = "America/New_York"

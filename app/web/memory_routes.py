@@ -2,7 +2,7 @@
 
 Every route goes through ``app.state.memory`` (a :class:`MemoryService`, or None when the
 vector store could not be opened at start-up: then 503) and, with ``TOURLINE_API_KEY`` set,
-needs the key (:mod:`app.web.api_key`). Caller ids in paths are normalized exactly as
+needs the key (:mod:`app.channels.api_key`). Caller ids in paths are normalized exactly as
 memory keys them, so ``/callers/(415) 555-0123`` and ``/callers/+14155550123`` are the same
 caller; an unusable id is a 422 that says why.
 
@@ -27,12 +27,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from app.identity import InvalidCallerId, is_phone, normalize_caller_id
+from app.channels.api_key import require_api_key
+from app.domain.identity import InvalidCallerId, is_phone, normalize_caller_id
+from app.domain.state import PlannerState
+from app.memory.service import MemoryService
 from app.memory.worker import WorkerClosedError
-from app.planner.state import PlannerState
-from app.services.memory_service import MemoryService
 from app.stores.conversations import CALLER_ID_LENGTH, calls
-from app.web.api_key import require_api_key
 
 __all__ = ["MIN_SEARCH_SCORE", "caller_key", "router"]
 

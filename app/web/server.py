@@ -11,18 +11,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from app.avatar.routes import install as install_avatar
+from app.channels.api_key import open_api_warning
+from app.channels.avatar.routes import install as install_avatar
+from app.channels.twilio import routes as twilio_routes
+from app.channels.twilio.media_socket import media_stream
+from app.channels.twilio.twilio_http import SignatureChecker
 from app.memory.mem0_engine import VectorBackendUnavailableError
 from app.memory.owner_lock import EmbeddedStoreLockedError
-from app.services.agent_planner import PlannerKit
-from app.services.compute_pool import URGENT
-from app.services.memory_service import MemoryService
-from app.services.voice_kit import VoiceKit
+from app.memory.service import MemoryService
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
-from app.telephony.media_socket import media_stream
-from app.telephony.twilio_http import SignatureChecker
-from app.web import memory_routes, twilio_routes
-from app.web.api_key import open_api_warning
+from app.voice.compute_pool import URGENT
+from app.voice.voice_kit import VoiceKit
+from app.web import memory_routes, pages
 
 log = logging.getLogger("tourline.server")
 ESSENTIAL_PHRASE_WORDS = 4
@@ -68,7 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(twilio_routes.router)
     app.include_router(memory_routes.router)
     app.add_api_websocket_route("/twilio/media", media_stream)
-    install_avatar(app, settings)  # WS /avatar, GET / and GET /dashboard
+    install_avatar(app, settings)  # WS /avatar
+    app.include_router(pages.router)  # GET / and GET /dashboard
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

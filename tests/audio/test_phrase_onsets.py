@@ -19,10 +19,10 @@ import pytest
 from app.audio.codec import decode_from_phone, pcm16_to_array, pcm16_to_ulaw
 from app.audio.stt import WhisperSTT
 from app.audio.tts import PiperTTS
-from app.services.agent_planner import PlannerKit
-from app.services.compute_pool import ComputePool
-from app.services.speech_renderer import NEAR_SILENT, PhraseCache, SpeechRenderer
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
+from app.voice.compute_pool import ComputePool
+from app.voice.speech_renderer import NEAR_SILENT, PhraseCache, SpeechRenderer
 
 pytestmark = pytest.mark.slow
 

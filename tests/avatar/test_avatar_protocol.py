@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.avatar import protocol as avatar
-from app.avatar.transport import AvatarTransport
+from app.channels.avatar import protocol as avatar
+from app.channels.avatar.transport import AvatarTransport
 
 
 def hello(**overrides: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.avatar import protocol as avatar
+from app.channels.avatar import protocol as avatar
 from app.planner.names import sounds_like
 from tests.avatar.avatar_client import (
     AgentReply,

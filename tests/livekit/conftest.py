@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services.agent_planner import PlannerKit
-from app.services.memory_service import MemoryService
+from app.memory.service import MemoryService
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 
 NY = ZoneInfo("America/New_York")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from livekit import rtc
 
-from agents.caller import caller_id_of
+from app.channels.livekit.caller import caller_id_of
 
 SIP = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
 STANDARD = rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from livekit.agents import llm
 
-from agents.planner_llm import PlannerLLM
+from app.channels.livekit.planner_llm import PlannerLLM
 
 
 class Echo:

@@ -15,13 +15,13 @@ from livekit import rtc
 from livekit.agents import AgentSession, RunResult, llm
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
-from agents.call_record import CallRecord
-from agents.caller import caller_id_of
-from agents.session import turn_handling
-from agents.tour_agent import TourAgent
-from app.planner.state import PlannerState
-from app.services.agent_planner import PlannerKit
-from app.services.memory_service import MemoryService
+from app.channels.livekit.call_record import CallRecord
+from app.channels.livekit.caller import caller_id_of
+from app.channels.livekit.session import turn_handling
+from app.channels.livekit.tour_agent import TourAgent
+from app.domain.state import PlannerState
+from app.memory.service import MemoryService
+from app.planner.agent_planner import PlannerKit
 
 CALLER = "+14155550101"
 

@@ -15,12 +15,12 @@ from livekit import rtc
 from livekit.agents import stt
 from livekit.plugins import openai, silero
 
-from agents.local_stt import LocalSTT, to_stt_pcm16
-from agents.local_tts import LocalTTS
-from agents.speech import select_speech, uses_openai
 from app.audio.stt import WhisperSTT
 from app.audio.tts import PiperTTS
 from app.audio.wer import normalize_words, word_error_rate
+from app.channels.livekit.local_stt import LocalSTT, to_stt_pcm16
+from app.channels.livekit.local_tts import LocalTTS
+from app.channels.livekit.speech import select_speech, uses_openai
 from app.settings import Settings
 
 pytestmark = pytest.mark.slow

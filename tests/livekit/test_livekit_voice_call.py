@@ -19,12 +19,12 @@ from livekit import rtc
 from livekit.agents import AgentSession, AgentStateChangedEvent
 from livekit.agents.voice import io
 
-from agents.session import turn_handling
-from agents.speech import select_speech
-from agents.tour_agent import TourAgent
 from app.audio.tts import PiperTTS
-from app.services.agent_planner import PlannerKit
-from app.services.memory_service import MemoryService
+from app.channels.livekit.session import turn_handling
+from app.channels.livekit.speech import select_speech
+from app.channels.livekit.tour_agent import TourAgent
+from app.memory.service import MemoryService
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agents import worker
-from agents.runtime import WorkerRuntime
+from app.channels.livekit import worker
+from app.channels.livekit.runtime import WorkerRuntime
 from app.memory.owner_lock import EmbeddedStoreLockedError
-from app.services.memory_service import MemoryService
+from app.memory.service import MemoryService
 from app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

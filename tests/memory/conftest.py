@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app.services.memory_service import MemoryService
+from app.memory.service import MemoryService
 from app.settings import Settings
 from app.stores.database import create_db_engine
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.domain.state import Pet, PlannerState
 from app.logging.flight_recorder import FlightRecorder
-from app.planner.state import Pet, PlannerState
-from app.services.memory_service import MemoryService
+from app.memory.service import MemoryService
 
 DANA_RAW = "(415) 555-0101"
 DANA = "+14155550101"

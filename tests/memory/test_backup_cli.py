@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.memory.backup import open_backup
-from app.services.memory_service import LAST_BACKUP_FILE, MemoryService
+from app.memory.service import LAST_BACKUP_FILE, MemoryService
 from app.stores.conversations import exchanges
 from app.stores.database import create_db_engine
 from tests.memory.conftest import OpenService, offline_settings

@@ -20,8 +20,8 @@ ACKED_BEFORE_KILL = 40
 
 WRITER = textwrap.dedent(
     """
-    from app.planner.state import Pet, PlannerState
-    from app.services.memory_service import MemoryService
+    from app.domain.state import Pet, PlannerState
+    from app.memory.service import MemoryService
     from app.settings import Settings
 
     memory = MemoryService.open(Settings())

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.domain.catalog import Catalog
+from app.domain.state import CALLER_FIELDS, Booking, Pet, PlannerState
 from app.memory.facts import FIELD_SLOTS, SLOT_ORDER, Fact, FactExtractor
-from app.planner.catalog import Catalog
-from app.planner.state import CALLER_FIELDS, Booking, Pet, PlannerState
 from app.settings import REPO_ROOT
 
 NY = ZoneInfo("America/New_York")

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.logging.flight_recorder import timeline_path
-from app.services.memory_service import MEMORY_SUBDIR
+from app.memory.service import MEMORY_SUBDIR
 from app.stores.conversations import calls, exchanges, planner_snapshots
 from app.web.memory_routes import MIN_SEARCH_SCORE
 from tests.memory.conftest import OpenService

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.planner.state import Pet, PlannerState
-from app.services.memory_service import MemoryService
+from app.domain.state import Pet, PlannerState
+from app.memory.service import MemoryService
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.memory.conftest import offline_settings
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
+from app.domain.state import Pet, PlannerState
 from app.logging.flight_recorder import FlightRecorder, timeline_path
 from app.memory.consolidation import BATCH_SIZE
-from app.planner.state import Pet, PlannerState
-from app.services.memory_service import MEMORY_SUBDIR, MemoryService
+from app.memory.service import MEMORY_SUBDIR, MemoryService
 from app.stores.conversations import ConversationStore, calls, exchanges, planner_snapshots
 from tests.memory.conftest import OpenService
 

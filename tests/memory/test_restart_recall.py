@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.planner.state import PlannerState
+from app.domain.state import PlannerState
 from app.stores.conversations import ConversationStore
 from app.stores.database import create_db_engine
 from tests.support.server import running_server

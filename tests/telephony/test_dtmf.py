@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app.planner.state import PlannerState
-from app.services.memory_service import MemoryService
+from app.domain.state import PlannerState
+from app.memory.service import MemoryService
 from app.settings import Settings
 from tests.support.server import RunningServer, running_server
 from tests.support.twilio_caller import (

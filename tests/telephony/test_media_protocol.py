@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app.telephony import media_protocol as mp
+from app.channels.twilio import media_protocol as mp
 
 STREAM = "MZ18ad3ab5a668481ce02b83e7395059f0"
 CALL = "CA5bd2bd8ba0c3d3ab8b9d2ad4c1c1f0a7"

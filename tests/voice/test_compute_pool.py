@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from app.services.compute_pool import BACKGROUND, NORMAL, URGENT, ComputePool
+from app.voice.compute_pool import BACKGROUND, NORMAL, URGENT, ComputePool
 
 
 class Gate:

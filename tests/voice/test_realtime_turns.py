@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from app.audio.stt import Transcript
+from app.domain.state import PlannerState
 from app.logging.flight_recorder import FlightRecorder
-from app.planner.state import PlannerState
-from app.services.compute_pool import ComputePool
-from app.services.realtime_loop import RealtimeLoop
-from app.services.speech_renderer import PhraseCache, SpeechRenderer
-from app.services.voice_kit import VoiceKit
 from app.settings import Settings
+from app.voice.compute_pool import ComputePool
+from app.voice.realtime_loop import RealtimeLoop
+from app.voice.speech_renderer import PhraseCache, SpeechRenderer
+from app.voice.voice_kit import VoiceKit
 
 RATE = 8000
 WINDOW = 256  # samples: 32 ms at 8 kHz, Silero's window on a phone call

@@ -7,13 +7,9 @@ import asyncio
 import pytest
 
 from app.audio.tts import PiperTTS
-from app.services.compute_pool import NORMAL, URGENT, ComputePool
-from app.services.speech_renderer import (
-    PhraseCache,
-    SpeechRenderer,
-    render_priorities,
-    speakable_chunks,
-)
+from app.domain.text import speakable_chunks
+from app.voice.compute_pool import NORMAL, URGENT, ComputePool
+from app.voice.speech_renderer import PhraseCache, SpeechRenderer, render_priorities
 
 
 def test_a_cached_opening_clause_is_spoken_first() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.turn_taking import (
+from app.voice.turn_taking import (
     Cue,
     Thought,
     TurnDetector,

@@ -1,0 +1,327 @@
+"""``WS /avatar``: one avatar client (web or mobile talking head) bridged to one RealtimeLoop.
+
+Same loop and same memory as a phone call, so barge-in, turn-taking and "welcome back" are
+the phone's. This module only checks who is there, translates messages
+(:mod:`app.channels.avatar.protocol`) and keeps the socket alive. A bad message costs only its own
+session: an ``error`` event, or a close code that says why; ``_end`` always hangs up the
+loop and closes the call's FlightRecorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from app.audio.codec import Resampler, array_to_pcm16
+from app.channels.api_key import presented_key
+from app.channels.avatar import protocol as avatar
+from app.channels.avatar.transport import AvatarTransport
+from app.logging.flight_recorder import FlightRecorder
+from app.voice.realtime_loop import RealtimeLoop
+
+log = logging.getLogger("tourline.avatar")
+
+HELLO_TIMEOUT_S = 10.0
+PING_INTERVAL_S = 20.0
+"""The server pings a client it has not heard from for this long..."""
+IDLE_TIMEOUT_S = 60.0
+"""...and closes the socket (1008) after this long without any message."""
+MAX_ERRORS = 20
+"""Bad messages one session may send before it is closed (1008)."""
+
+
+def new_session_id() -> str:
+    """``AV`` + 32 hex digits: shaped like Twilio's CA... ids, and a valid timeline id."""
+    return "AV" + uuid.uuid4().hex
+
+
+def key_matches(expected: str | None, given: str | None) -> bool:
+    """True when no key is configured, or ``given`` is it (compared in constant time)."""
+    if not expected:
+        return True
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class _Closed(Exception):
+    """This session is over (the socket was closed by us or the client)."""
+
+
+class AvatarSession:
+    """One avatar socket, from ``hello`` to ``bye``, goodbye, or a close."""
+
+    def __init__(self, websocket: WebSocket, *, header_key_ok: bool) -> None:
+        self.websocket = websocket
+        self.state = websocket.app.state
+        self.header_key_ok = header_key_ok
+        self.session_id = new_session_id()
+        self.loop: RealtimeLoop | None = None
+        self.transport: AvatarTransport | None = None
+        self.recorder: FlightRecorder | None = None
+        self.resampler: Resampler | None = None
+        self.end_reason = "socket closed"
+        self.errors = 0
+        self._last_heard = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ the socket
+
+    async def run(self) -> None:
+        try:
+            hello = await self._hello()
+            if hello is None:
+                return
+            await self._start(hello)
+            while True:
+                data = await self._receive()
+                await self._handle(data)
+        except _Closed:
+            pass
+        except Exception:
+            log.exception("avatar session %s failed", self.session_id)
+            self.end_reason = "server error"
+            await self._close(avatar.CLOSE_INTERNAL, "server_error", "internal error; see log")
+        finally:
+            await self._end(self.end_reason)
+
+    async def _receive(self) -> str | bytes:
+        try:
+            message = await self.websocket.receive()
+        except (RuntimeError, WebSocketDisconnect):
+            raise _Closed from None
+        if message["type"] == "websocket.disconnect":
+            raise _Closed
+        self._last_heard = time.monotonic()
+        text = message.get("text")
+        return text if text is not None else (message.get("bytes") or b"")
+
+    async def _close(self, code: int, error: str | None, reason: str) -> None:
+        """Say why (an ``error`` event, unless it is a normal close), then close."""
+        if self.websocket.client_state != WebSocketState.CONNECTED:
+            return
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+            if error is not None:
+                await self.websocket.send_text(avatar.dumps(avatar.error(error, reason)))
+            await self.websocket.close(code=code, reason=reason[:120])
+
+    async def _refuse(self, err: avatar.ProtocolError) -> None:
+        """An ``error`` event; the socket closes when the error says so or errors pile up."""
+        self.errors += 1
+        if self.recorder is not None:
+            self.recorder.event("bad_message", code=err.code, reason=err.reason)
+        close_code = err.close_code
+        reason = err.reason
+        if close_code is None and self.errors > MAX_ERRORS:
+            close_code, reason = avatar.CLOSE_POLICY, f"too many bad messages ({self.errors})"
+        if close_code is None:
+            log.info("avatar %s: %s", self.session_id, reason)
+            await self._send(avatar.error(err.code, reason))
+            return
+        log.warning("avatar %s: closing (%d): %s", self.session_id, close_code, reason)
+        self.end_reason = f"bad message: {reason}"
+        await self._close(close_code, err.code, reason)
+        raise _Closed
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.transport is not None:
+            await self.transport.send_json(message)
+            return
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+            await self.websocket.send_text(avatar.dumps(message))
+
+    # ------------------------------------------------------------------ hello
+
+    async def _hello(self) -> avatar.Hello | None:
+        """The first message must be a good hello (with the API key, unless sent as a header)."""
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                data = await self._receive()
+        except TimeoutError:
+            self.end_reason = "no hello"
+            await self._close(
+                avatar.CLOSE_POLICY, "hello_required", f"no hello within {HELLO_TIMEOUT_S:.0f} s"
+            )
+            return None
+        if isinstance(data, bytes):
+            await self._refuse(
+                avatar.ProtocolError(
+                    "hello_required", "audio before hello: send hello first", avatar.CLOSE_POLICY
+                )
+            )
+        try:
+            event = avatar.parse_text(data)
+        except avatar.ProtocolError as err:
+            close = err.close_code or avatar.CLOSE_POLICY
+            await self._refuse(avatar.ProtocolError(err.code, err.reason, close))
+            return None
+        if not isinstance(event, avatar.Hello):
+            await self._refuse(
+                avatar.ProtocolError(
+                    "hello_required", "the first message must be hello", avatar.CLOSE_POLICY
+                )
+            )
+            return None
+        expected = self.state.settings.api_key
+        if not self.header_key_ok and not key_matches(expected, event.api_key):
+            self.end_reason = "unauthorized"
+            log.warning("refused an avatar session: missing or wrong API key")
+            await self._close(
+                avatar.CLOSE_POLICY,
+                "unauthorized",
+                "missing or wrong API key: send it as hello.api_key or 'Authorization: Bearer'",
+            )
+            return None
+        return event
+
+    async def _start(self, hello: avatar.Hello) -> None:
+        state = self.state
+        self.recorder = FlightRecorder(state.settings.data_dir, self.session_id)
+        self.recorder.event(
+            "start",
+            channel="avatar",
+            caller=hello.user_id,
+            id_kind=hello.id_kind,
+            sample_rate=hello.sample_rate,
+            output_rate=hello.output_rate,
+            playback_marks=hello.playback_marks,
+            client=hello.client,
+        )
+        input_rate = hello.sample_rate
+        if input_rate not in (8000, avatar.NATIVE_RATE):  # 8 kHz runs natively, like phones
+            self.resampler = Resampler(input_rate, avatar.NATIVE_RATE)
+            input_rate = avatar.NATIVE_RATE
+        transport = AvatarTransport(
+            self.websocket, hello.output_rate, playback_marks=hello.playback_marks
+        )
+        self.transport = transport
+        self.loop = RealtimeLoop(
+            state.voice,
+            state.planner_kit,
+            transport,
+            call_id=self.session_id,
+            caller_id=hello.user_id,
+            channel="avatar",
+            input_rate=input_rate,
+            recorder=self.recorder,
+            memory=getattr(state, "memory", None),
+        )
+        transport.on_mark = self.loop.on_mark
+        await self.loop.start()
+        context = self.loop.planner.context if self.loop.planner else None
+        await transport.send_json(
+            avatar.ready(
+                session_id=self.session_id,
+                user_id=hello.user_id,
+                returning=bool(context and context.is_returning),
+                name=context.name if context else None,
+                input_rate=hello.sample_rate,
+                output_rate=hello.output_rate,
+                playback_marks=hello.playback_marks,
+                ping_interval_s=PING_INTERVAL_S,
+            )
+        )
+        transport.open_gate()
+        log.info("avatar session %s for %s", self.session_id, hello.user_id)
+        self._tasks = [
+            asyncio.create_task(self._close_when_finished(self.loop)),
+            asyncio.create_task(self._keep_alive()),
+        ]
+
+    # ------------------------------------------------------------------ messages
+
+    async def _handle(self, data: str | bytes) -> None:
+        loop = self.loop
+        assert loop is not None
+        try:
+            event = avatar.parse(data)
+        except avatar.ProtocolError as err:
+            await self._refuse(err)
+            return
+        if isinstance(event, avatar.Audio):
+            loop.feed_audio(self._resampled(event.pcm16))
+        elif isinstance(event, avatar.Text):
+            await self._send(avatar.transcript(event.text, final=True, source="text"))
+            loop.on_text(event.text)
+        elif isinstance(event, avatar.Played):
+            loop.on_mark(event.mark)
+        elif isinstance(event, avatar.Ping):
+            await self._send(avatar.simple("pong"))
+        elif isinstance(event, avatar.Bye):
+            self.end_reason = "bye"
+            await self._close(avatar.CLOSE_NORMAL, None, "bye")
+            raise _Closed
+        elif isinstance(event, avatar.Hello):
+            await self._refuse(avatar.ProtocolError("duplicate_hello", "hello was already sent"))
+
+    def _resampled(self, pcm16: bytes) -> bytes:
+        if self.resampler is None:
+            return pcm16
+        return array_to_pcm16(np.asarray(self.resampler.process(pcm16), dtype=np.int16))
+
+    # ------------------------------------------------------------------ background
+
+    async def _close_when_finished(self, loop: RealtimeLoop) -> None:
+        """The agent said goodbye and it was heard: say so, then close normally."""
+        await loop.finished.wait()
+        if self.end_reason != "socket closed":
+            return  # we are already closing for another reason
+        self.end_reason = "goodbye"
+        if self.transport is not None:
+            await self.transport.notify("conversation_ended")
+        await self._close(avatar.CLOSE_NORMAL, None, "goodbye")
+
+    async def _keep_alive(self) -> None:
+        """Ping a quiet client; close one that stays silent past ``IDLE_TIMEOUT_S``."""
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S / 2)
+            idle = time.monotonic() - self._last_heard
+            if idle >= IDLE_TIMEOUT_S:
+                self.end_reason = "idle"
+                await self._close(
+                    avatar.CLOSE_POLICY,
+                    "idle_timeout",
+                    f"no message for {IDLE_TIMEOUT_S:.0f} s (answer pings with pong)",
+                )
+                return
+            if idle >= PING_INTERVAL_S:
+                await self._send(avatar.simple("ping"))
+
+    async def _end(self, reason: str) -> None:
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self.loop is not None:
+            await self.loop.hang_up(reason)
+            await self.loop.aclose()
+        if self.transport is not None:
+            await self.transport.aclose()
+        if self.recorder is not None:
+            self.recorder.event("stop", reason=reason)
+            self.recorder.close()
+
+
+async def avatar_socket(websocket: WebSocket) -> None:
+    """The route: a wrong header key is refused before accept; the rest is the session's."""
+    state = websocket.app.state
+    expected = state.settings.api_key
+    given = presented_key(websocket)
+    if given is not None and not key_matches(expected, given):
+        log.warning("refused an avatar socket: wrong API key header")
+        await websocket.close(code=avatar.CLOSE_POLICY)  # before accept: HTTP 403
+        return
+    await websocket.accept()
+    if not state.ready:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+            await websocket.send_text(
+                avatar.dumps(avatar.error("not_ready", "the server is loading; try again soon"))
+            )
+            await websocket.close(code=avatar.CLOSE_TRY_AGAIN, reason="loading")
+        return
+    await AvatarSession(websocket, header_key_ok=bool(expected) and given is not None).run()

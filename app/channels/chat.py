@@ -1,0 +1,217 @@
+"""``tourline chat``: the agent over plain text, for trying it out and for scripted tests.
+
+At a terminal it is interactive; with piped input it reads one caller line per input
+line, prints each agent reply on one line, and exits 0 at end of input or when the agent
+ends the conversation.
+
+A chat is a conversation like a phone call: the caller's memory is loaded before the first
+word, every line and every PlannerState change is recorded, and the call is ended (and
+consolidated) on exit. So someone who chatted by text is greeted by name on the phone.
+
+It runs one of two ways, chosen before anything heavy is imported:
+
+* **through a server** (:mod:`app.channels.chat_remote`) when ``--server URL`` (or
+  ``TOURLINE_SERVER_URL``) names one, or when ``tourline serve`` owns the data dir (its
+  owner lock says where it listens): the server's avatar socket takes the typed turns;
+* **locally** otherwise: this process opens the data dir's stores itself.
+
+Exit codes: 0 done, 2 unusable caller id or URL, 3 the data dir is owned by a process that
+is not a server, 4 the server can't be reached, 5 the server refused the API key, 1 the
+server ended the conversation for a reason of its own.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from app.domain.identity import InvalidCallerId, normalize_caller_id
+from app.memory.owner_lock import EmbeddedStoreLockedError, read_owner
+from app.settings import Settings
+
+if TYPE_CHECKING:  # imported when a local chat starts: mem0 and Qdrant take a second
+    from app.memory.service import MemoryService
+    from app.planner.agent_planner import AgentPlanner
+
+CHANNEL = "chat"
+EXIT_USAGE = 2
+EXIT_STORE_LOCKED = 3
+# Where MemoryService keeps the embedded store's owner lock (MEMORY_SUBDIR / LOCK_FILE in
+# app.memory.service and app.memory.mem0_engine; a test keeps them in step). Named
+# here so finding the owner does not import them.
+OWNER_LOCK = Path("memory") / "mem0.lock"
+
+
+class _Conversation:
+    """One chat: the planner plus its memory bookkeeping."""
+
+    def __init__(self, memory: MemoryService, planner: AgentPlanner, call_id: str) -> None:
+        self.memory = memory
+        self.planner = planner
+        self.call_id = call_id
+        self.caller_id = planner.caller_id
+
+    async def say(self, stream: AsyncIterator[str], out: TextIO, prefix: str) -> None:
+        sentences = [sentence async for sentence in stream]
+        reply = " ".join(sentences)
+        out.write(prefix + reply + "\n")
+        out.flush()
+        self.memory.record_exchange(self.caller_id, self.call_id, CHANNEL, "agent", reply)
+        if self.planner.state.changed or self.planner.state.ended:
+            self.memory.save_snapshot(self.caller_id, self.call_id, self.planner.state)
+
+    def heard(self, text: str) -> None:
+        self.memory.record_exchange(self.caller_id, self.call_id, CHANNEL, "user", text)
+
+
+async def run_chat(
+    settings: Settings,
+    caller: str,
+    inp: TextIO,
+    out: TextIO,
+    *,
+    server: str | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one text conversation; returns the process exit code.
+
+    ``server``: the URL of a running server to talk through; by default, the server that
+    owns ``settings.data_dir`` if there is one, else the stores opened here.
+    """
+    try:
+        caller_id = normalize_caller_id(caller)
+    except InvalidCallerId as exc:
+        out.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    if server is None:
+        server, locked = _owner_server(settings)
+        if locked is not None:
+            return _refuse_locked(locked, out)
+    if server is not None:
+        return await _through_server(settings, server, caller_id, inp, out, err)
+    try:
+        return await _run_local(settings, caller_id, inp, out)
+    except EmbeddedStoreLockedError as exc:  # a server took the data dir a moment ago
+        server, _ = _owner_server(settings)
+        if server is None:
+            return _refuse_locked(exc, out)
+    return await _through_server(settings, server, caller_id, inp, out, err)
+
+
+def owner_lock_path(settings: Settings) -> Path:
+    """The lock file of the data dir's embedded store."""
+    return Path(settings.data_dir) / OWNER_LOCK
+
+
+def _owner_server(settings: Settings) -> tuple[str | None, EmbeddedStoreLockedError | None]:
+    """(the URL of the server that owns the data dir, or the lock error of another owner)."""
+    if settings.memory_mode == "in_memory":
+        return None, None  # a temporary store of our own: nothing to share
+    path = owner_lock_path(settings)
+    owner = read_owner(path)
+    if owner is None:
+        return None, None
+    if owner.server_url:
+        return owner.server_url, None
+    return None, EmbeddedStoreLockedError(path.parent.resolve(), owner.holder)
+
+
+def _refuse_locked(exc: EmbeddedStoreLockedError, out: TextIO) -> int:
+    out.write(f"error: {exc}\n")
+    out.flush()
+    return EXIT_STORE_LOCKED
+
+
+async def _through_server(
+    settings: Settings,
+    url: str,
+    caller_id: str,
+    inp: TextIO,
+    out: TextIO,
+    err: TextIO | None,
+) -> int:
+    from app.channels.chat_remote import chat_with_server
+
+    path = owner_lock_path(settings)
+
+    def starting() -> bool:
+        """``url`` is the server that owns the data dir: it locks it before it listens, so
+        an unanswered connection means it is still starting."""
+        owner = None if settings.memory_mode == "in_memory" else read_owner(path)
+        return owner is not None and owner.server_url == url
+
+    return await chat_with_server(
+        url,
+        caller_id,
+        inp,
+        out,
+        api_key=settings.api_key,
+        err=err or sys.stderr,
+        data_dir=Path(settings.data_dir),  # where the server's timelines are, if it is ours
+        starting=starting,
+    )
+
+
+async def _run_local(settings: Settings, caller_id: str, inp: TextIO, out: TextIO) -> int:
+    """The chat on this process's own stores; raises ``EmbeddedStoreLockedError``."""
+    # Start-up (mem0, Qdrant, the planner's parsers) allocates a lot and frees little, so
+    # the collector would only delay the greeting, by about a fifth; it resumes after it.
+    gc.disable()
+    try:
+        return await _run_local_stores(settings, caller_id, inp, out)
+    finally:
+        _greeted()
+
+
+def _greeted() -> None:
+    """The first line is out: collect again, leaving what start-up built out of it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+async def _run_local_stores(settings: Settings, caller_id: str, inp: TextIO, out: TextIO) -> int:
+    from app.memory.service import MemoryService
+    from app.planner.agent_planner import PlannerKit
+
+    memory = MemoryService.open(settings)
+    try:
+        kit = PlannerKit.build(settings, engine=memory.engine)
+        context = memory.load_context(caller_id)
+        planner = kit.conversation(caller_id, context)
+        conversation = _Conversation(memory, planner, f"chat-{uuid.uuid4().hex[:16]}")
+        memory.start_call(caller_id, conversation.call_id, CHANNEL)
+        try:
+            await _talk(conversation, inp, out)
+        finally:
+            memory.end_call(caller_id, conversation.call_id, planner.state)
+    finally:
+        memory.close()
+    return 0
+
+
+async def _talk(conversation: _Conversation, inp: TextIO, out: TextIO) -> None:
+    planner = conversation.planner
+    interactive = inp.isatty()
+    prefix = "agent> " if interactive else ""
+    await conversation.say(planner.greet(), out, prefix)
+    _greeted()
+    while not planner.ended:
+        if interactive:
+            out.write("you> ")
+            out.flush()
+        line = inp.readline()
+        if not line:
+            break
+        text = line.strip()
+        if not text:
+            if interactive:
+                continue
+            await conversation.say(planner.on_silence(), out, prefix)
+            continue
+        conversation.heard(text)
+        await conversation.say(planner.respond(text), out, prefix)

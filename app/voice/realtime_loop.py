@@ -1,0 +1,781 @@
+"""RealtimeLoop: one live conversation, from the caller's audio to the agent's voice.
+
+Caller audio → VAD (32 ms windows) → turn-taking → STT → planner → TTS sentence by sentence
+→ transport, with barge-in, keypad input and silence handling. The transport (Twilio media
+socket, avatar socket) only translates; everything a conversation *does* is here, once.
+
+Where the latency goes, and what we do about each part:
+
+- end of turn: the caller's first silent window starts a speculative transcription; if it
+  reads as a finished sentence, the turn ends after ``turn_quick_silence_ms`` instead of
+  ``turn_silence_ms``; if it stops mid-sentence ("...and", a lone "Thanks"), only after
+  ``turn_incomplete_silence_ms``, so a pause for breath is not answered; the reply's first
+  sound still waits for ``turn_hold_ms`` of silence, and a caller who goes on within
+  ``TAKE_BACK_MS`` was between sentences: the reply is taken back and both are one turn;
+- the reply: the same speculative transcript is run through a dry-run planner (no booking
+  writes) and its first sentence is rendered into the phrase cache while we wait, so the real
+  reply usually starts from the cache;
+- speech: fixed phrases are pre-rendered; a long first sentence is spoken clause first.
+
+What the caller said reaches the planner with the words the recognizer was unsure of (a
+name to read back), and recognition leans toward the call's likely words (building names,
+a remembered name, offered times: ``AgentPlanner.recognition_hints``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.audio.stt import Transcript
+from app.domain.context import CallerContext
+from app.domain.state import PlannerState
+from app.domain.text import speakable_chunks
+from app.logging.flight_recorder import FlightRecorder
+from app.planner.agent_planner import AgentPlanner, PlannerKit
+from app.voice.compute_pool import URGENT
+from app.voice.speech_renderer import render_priorities
+from app.voice.turn_taking import Cue, Thought, TurnDetector, is_backchannel, judge_thought
+from app.voice.voice_kit import VoiceKit
+
+log = logging.getLogger("tourline.call")
+
+SPECULATE_AFTER_MS = 64
+"""Silence before transcribing the turn so far: a one-window dip inside a word is not a pause."""
+PREROLL_MS = 320
+"""Audio kept from before the VAD noticed speech: Silero needs a window or two to react."""
+BACKCHANNEL_MAX_MS = 900
+"""Talking over the agent longer than this is an interruption, whatever the words."""
+TAKE_BACK_MS = 1000
+"""A caller who speaks again this soon after the pause that ended their turn was pausing
+between sentences: the reply is taken back and the whole turn answered once."""
+MAX_HOLD_MS = 800
+"""The longest the hold grows for a caller who pauses long between sentences."""
+DTMF_GAP_S = 1.5
+"""Digits typed closer together than this are one entry (a phone number)."""
+FAREWELL_GRACE_S = 3.0
+"""After the goodbye's audio length, end the call even without playback confirmation."""
+
+
+class VoiceTransport(Protocol):
+    """What the loop needs from a connection. Audio is PCM16 mono at ``output_rate``."""
+
+    output_rate: int
+
+    async def send_audio(self, pcm16: bytes) -> None: ...
+
+    async def send_mark(self, name: str) -> None: ...
+
+    async def send_clear(self) -> None: ...
+
+    async def notify(self, event: str, **fields: Any) -> None:
+        """Conversation events a richer client shows (transcripts, agent text)."""
+        ...
+
+
+class CallMemory(Protocol):
+    """The part of MemoryService a live conversation uses."""
+
+    async def aload_context(self, caller_id: str, timeout_s: float = ...) -> CallerContext: ...
+
+    def start_call(self, caller_id: str, call_id: str, channel: str) -> None: ...
+
+    def record_exchange(
+        self,
+        caller_id: str,
+        call_id: str,
+        channel: str,
+        role: str,
+        text: str,
+        *,
+        interrupted: bool = ...,
+        heard: str | None = ...,
+    ) -> int: ...
+
+    def save_snapshot(self, caller_id: str, call_id: str, state: PlannerState) -> None: ...
+
+    def end_call(self, caller_id: str, call_id: str, state: PlannerState | None = ...) -> None: ...
+
+
+@dataclass
+class _Reply:
+    """One agent turn being spoken: its chunks, their marks, and which were heard."""
+
+    number: int
+    chunks: list[str] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)  # mark name -> chunk index
+    heard: set[int] = field(default_factory=set)
+    audio_s: float = 0.0  # playback length of what was sent
+    sending_done: bool = False
+    cut: bool = False
+    recorded: bool = False
+
+    def heard_text(self) -> str:
+        return " ".join(self.chunks[i] for i in sorted(self.heard))
+
+    def unheard(self) -> list[str]:
+        return [c for i, c in enumerate(self.chunks) if i not in self.heard]
+
+
+@dataclass
+class _OpenTurn:
+    """A turn just taken, which the caller can still continue (see ``TAKE_BACK_MS``)."""
+
+    audio: bytes  # the caller's words, to put in front of what they say next
+    quiet_at_ms: float  # where in the call's audio the caller went quiet...
+    quiet_since: float  # ...and when, by the wall clock (a client may not stream silence)
+    task: asyncio.Task[None]  # transcript -> planner -> speech
+    state: str | None = None  # the planner state before the reply, once the reply is planned
+    reply: _Reply | None = None  # the reply, once it is being spoken
+
+
+@dataclass
+class _Attempt:
+    """A transcription of the turn so far, started when the caller paused."""
+
+    audio_bytes: int
+    started: float
+    task: asyncio.Task[Transcript]
+    text: str | None = None
+    unsure: tuple[str, ...] = ()  # words the recognizer was not confident of
+    thought: Thought | None = None  # how finished the words sound; None until judged
+
+
+class RealtimeLoop:
+    """Runs one conversation over any ``VoiceTransport``."""
+
+    def __init__(
+        self,
+        voice: VoiceKit,
+        planners: PlannerKit,
+        transport: VoiceTransport,
+        *,
+        call_id: str,
+        caller_id: str,
+        channel: str,
+        input_rate: int,
+        recorder: FlightRecorder,
+        memory: CallMemory | None = None,
+    ) -> None:
+        self.voice = voice
+        self.planners = planners
+        self.transport = transport
+        self.call_id = call_id
+        self.caller_id = caller_id
+        self.channel = channel
+        self.input_rate = input_rate
+        self.recorder = recorder
+        self.memory = memory
+        settings = voice.settings
+        self._silence_ms = settings.turn_silence_ms
+        self._quick_silence_ms = min(settings.turn_quick_silence_ms, settings.turn_silence_ms)
+        self._incomplete_silence_ms = max(
+            settings.turn_incomplete_silence_ms, settings.turn_silence_ms
+        )
+        self._barge_in_ms = settings.barge_in_ms
+        self._hold_s = settings.turn_hold_ms / 1000
+        self._no_input_s = settings.no_input_timeout_s
+
+        self.planner: AgentPlanner | None = None
+        self.finished = asyncio.Event()  # the agent ended the conversation and was heard
+        self._vad = voice.new_vad(input_rate)
+        self._detector = TurnDetector(window_ms=self._vad.window_ms)
+        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._audio = bytearray()  # the caller's current turn (plus pre-roll), PCM16
+        self._preroll_bytes = int(input_rate * PREROLL_MS / 1000) * 2
+        self._attempt: _Attempt | None = None
+        self._open_turn: _OpenTurn | None = None
+        self._heard_ms = 0.0  # caller audio scored so far: the call's own clock
+        self._unkept_words: dict[asyncio.Task[Any], str] = {}  # turn -> words not yet in memory
+        self._reply: _Reply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._replies = 0
+        self._turn_lock = asyncio.Lock()
+        self._speaking = False  # agent audio sent and not yet all heard
+        self._segment_over_agent = False  # this caller segment began while the agent spoke
+        self._segment_dismissed = False  # ...and was a backchannel
+        self._barge_check: asyncio.Task[None] | None = None
+        self._last_pause: float | None = None
+        self._digits = ""
+        self._digit_timer: asyncio.Task[None] | None = None
+        self._silence_timer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._listener = self._spawn(self._listen())
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load what we remember about the caller, then speak first."""
+        context: CallerContext | None = None
+        if self.memory is not None:
+            started = time.perf_counter()
+            context = await self.memory.aload_context(self.caller_id)
+            self.recorder.event(
+                "context_loaded",
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                returning=context.is_returning,
+            )
+            self._remember("start_call", self.caller_id, self.call_id, self.channel)
+        self.planner = self.planners.conversation(self.caller_id, context)
+        self._spawn(self._speak(self.planner.greet(), trigger="greeting"))
+
+    async def hang_up(self, reason: str) -> None:
+        """The other side is gone: stop everything and keep what was said."""
+        if self._closed:
+            return
+        self._closed = True
+        self.recorder.event("hang_up", reason=reason)
+        for task in list(self._unkept_words):  # they hung up before hearing the answer
+            self._keep_caller_words(task)
+        if self._reply is not None:
+            self._finish_reply(self._reply, interrupted=not self._reply.sending_done)
+        self._inbound.put_nowait(None)
+        for task in list(self._tasks):
+            task.cancel()
+        self.voice.pool.forget(self.call_id)
+        if self.planner is not None:
+            self._remember("end_call", self.caller_id, self.call_id, self.planner.state)
+        self.finished.set()
+
+    def _spawn(self, coro) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s: task failed", self.call_id, exc_info=task.exception())
+            where = getattr(task.get_coro(), "__name__", "task")
+            self.recorder.event("error", where=where, error=repr(task.exception()))
+
+    def _remember(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Durable memory writes; a failing memory never stops the call."""
+        if self.memory is None:
+            return
+        try:
+            getattr(self.memory, method)(*args, **kwargs)
+        except Exception:
+            log.warning("memory %s failed for call %s", method, self.call_id, exc_info=True)
+
+    # ------------------------------------------------------------------ caller audio
+
+    def feed_audio(self, pcm16: bytes) -> None:
+        """Caller audio from the transport (any length); never blocks."""
+        if not self._closed:
+            self._inbound.put_nowait(pcm16)
+
+    async def _listen(self) -> None:
+        """Score audio with the VAD (off the loop) and run turn-taking on each window."""
+        while True:
+            chunk = await self._inbound.get()
+            if chunk is None:
+                return
+            parts = [chunk]
+            while not self._inbound.empty():  # catch up in one go if we fell behind
+                more = self._inbound.get_nowait()
+                if more is None:
+                    return
+                parts.append(more)
+            audio = b"".join(parts)
+            probabilities = await self.voice.pool.run_light(self._vad.process, audio)
+            self._audio += audio
+            for probability in probabilities:
+                self._heard_ms += self._vad.window_ms
+                self._on_cue(self._detector.push(probability))
+            if not self._detector.in_speech and len(self._audio) > self._preroll_bytes:
+                del self._audio[: len(self._audio) - self._preroll_bytes]
+
+    def _on_cue(self, cue: Cue | None) -> None:
+        detector = self._detector
+        if cue is Cue.SPEECH_START:
+            self._take_back_if_continued()
+            self._segment_over_agent = self._speaking
+            self._segment_dismissed = False
+            self._cancel_timer("_silence_timer")
+            self.recorder.event("caller_speech_start", over_agent=self._speaking)
+        elif cue is Cue.PAUSE:
+            self._last_pause = time.perf_counter()
+            self.recorder.event("speech_end", voiced_ms=detector.voiced_ms)
+        elif cue is Cue.RESUME:
+            self._drop_attempt()
+        if not detector.in_speech:
+            return
+        if self._segment_over_agent:
+            self._watch_for_barge_in()
+            if not detector.talking and detector.silence_ms >= self._silence_ms:
+                self._end_segment_over_agent()
+            return
+        if (
+            self._attempt is None
+            and not detector.talking
+            and detector.silence_ms >= SPECULATE_AFTER_MS
+        ):
+            self._start_attempt()
+        self._maybe_commit()
+
+    # ------------------------------------------------------------------ end of turn
+
+    def _start_attempt(self) -> None:
+        self._drop_attempt()
+        audio = bytes(self._audio)
+        hints = self.planner.recognition_hints() if self.planner is not None else ()
+        task = asyncio.create_task(
+            self.voice.hear(self.call_id, audio, self.input_rate, priority=URGENT, hints=hints)
+        )
+        attempt = _Attempt(len(audio), time.perf_counter(), task)
+        self._attempt = attempt
+        task.add_done_callback(lambda t, a=attempt: self._attempt_done(a, t))
+
+    def _drop_attempt(self) -> None:
+        if self._attempt is not None:
+            self._attempt.task.cancel()
+            self._attempt = None
+
+    def _attempt_done(self, attempt: _Attempt, task: asyncio.Task[Transcript]) -> None:
+        if task.cancelled() or attempt is not self._attempt:
+            return
+        if task.exception() is not None:
+            log.warning("call %s: transcription failed: %r", self.call_id, task.exception())
+            attempt.text = ""
+        else:
+            heard = task.result()
+            attempt.text, attempt.unsure = heard.text, heard.unsure_words
+        self._record_stt(attempt)
+        if attempt.text:
+            self._spawn(self.transport.notify("user_transcript", text=attempt.text, final=False))
+        if judge_thought(attempt.text) is Thought.INCOMPLETE:
+            attempt.thought = Thought.INCOMPLETE  # words alone settle it: no prediction needed
+        self._spawn(self._judge(attempt))
+        self._maybe_commit()  # a pause already past the usual length was waiting for the words
+
+    async def _judge(self, attempt: _Attempt) -> None:
+        """Decide whether the transcript so far is a finished turn; render its likely reply."""
+        text = attempt.text or ""
+        prediction = None
+        if text and self.planner is not None:
+            prediction = await self.planners.predict(self.planner.state, text)
+        attempt.thought = judge_thought(text, prediction.progressed if prediction else None)
+        if attempt is not self._attempt:
+            return
+        self.recorder.event("turn_judged", thought=attempt.thought.value)
+        if attempt.thought is Thought.COMPLETE and prediction and prediction.sentences:
+            rate = self.transport.output_rate
+            ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+            chunks = speakable_chunks(prediction.sentences, True, ready)[:2]
+            for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True):
+                self._spawn(
+                    self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
+                )
+        self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
+        """End the turn when the pause is long enough for what the caller said."""
+        detector, attempt = self._detector, self._attempt
+        if detector.talking or not detector.in_speech:
+            return
+        if detector.silence_ms < self._pause_to_end(attempt):
+            return
+        if attempt is None:  # an utterance shorter than one pause: transcribe now
+            self._start_attempt()
+            return
+        if attempt.text is None and detector.silence_ms < self._incomplete_silence_ms:
+            return  # the words may be an unfinished thought: wait for them (not the reply)
+        self._commit(attempt)  # a transcript still on its way is awaited in _take_turn
+
+    def _pause_to_end(self, attempt: _Attempt | None) -> float:
+        """Silence that ends the turn, by how finished the caller's words sound so far."""
+        thought = attempt.thought if attempt is not None else None
+        if thought is Thought.COMPLETE:
+            return self._quick_silence_ms
+        if thought is Thought.INCOMPLETE:
+            return self._incomplete_silence_ms
+        return self._silence_ms
+
+    def _commit(self, attempt: _Attempt) -> None:
+        self.recorder.event(
+            "turn_end",
+            silence_ms=self._detector.silence_ms,
+            quick=self._detector.silence_ms < self._silence_ms,
+            voiced_ms=self._detector.voiced_ms,
+        )
+        pause = self._last_pause
+        audio = bytes(self._audio)
+        quiet_at_ms = self._heard_ms - self._detector.silence_ms
+        self._attempt = None
+        self._detector.reset()
+        self._audio.clear()
+        task = self._spawn(self._take_turn(attempt, pause))
+        quiet_since = time.perf_counter() - (self._heard_ms - quiet_at_ms) / 1000
+        self._open_turn = _OpenTurn(audio, quiet_at_ms, quiet_since, task)
+
+    def _take_back_if_continued(self) -> None:
+        """The caller speaks again right after the pause that ended their turn: they were
+        between two sentences ("Good morning." ... "I'd like a tour."). Stop the reply (before
+        its first sound, usually), restore the planner, and hear both sentences as one turn.
+
+        Not once the reply was heard in part (a mark came back), after ``TAKE_BACK_MS``, or
+        when the reply changed a booking: that happened for real and is confirmed aloud."""
+        turn, self._open_turn = self._open_turn, None
+        if turn is None or self.planner is None:
+            return
+        by_audio = self._heard_ms - turn.quiet_at_ms
+        by_clock = (time.perf_counter() - turn.quiet_since) * 1000
+        pause_ms = max(by_audio, by_clock) - self._detector.voiced_ms
+        if pause_ms > TAKE_BACK_MS:
+            return
+        reply = turn.reply
+        if reply is not None and (reply.heard or reply.cut):
+            return
+        if turn.state is not None:
+            before = PlannerState.from_json(turn.state)
+            if before.booking != self.planner.state.booking:
+                return
+            self.planner.state = before
+        turn.task.cancel()
+        self._unkept_words.pop(turn.task, None)
+        if reply is not None:
+            reply.cut = reply.recorded = True  # at most its first sound reached the caller
+            if self._speaking:  # its first sound went out: this caller pauses longer
+                self._spawn(self._send_clear())
+                self._hold_s = min(max(self._hold_s, (pause_ms + 150) / 1000), MAX_HOLD_MS / 1000)
+            self._speaking = False
+        self._audio[:0] = turn.audio
+        self.recorder.event(
+            "turn_taken_back", pause_ms=round(pause_ms), hold_ms=round(self._hold_s * 1000)
+        )
+
+    async def _take_turn(self, attempt: _Attempt, pause: float | None) -> None:
+        if attempt.text is None:
+            try:
+                heard = await attempt.task
+                attempt.text, attempt.unsure = heard.text, heard.unsure_words
+            except Exception as exc:
+                log.warning("call %s: transcription failed: %r", self.call_id, exc)
+                attempt.text = ""
+            self._record_stt(attempt)
+        text = attempt.text.strip()
+        if not text:
+            self.recorder.event("turn_ignored", reason="no words")
+            self._arm_silence_timer()
+            return
+        self.recorder.event("caller_said", text=text)
+        await self.transport.notify("user_transcript", text=text, final=True)
+        assert self.planner is not None
+        turn = self._open_turn
+        if turn is not None and turn.task is asyncio.current_task():
+            turn.state = self.planner.state.to_json()
+        reply = self.planner.respond(text, unsure=attempt.unsure)
+        this_turn = asyncio.current_task()
+        if this_turn is not None:
+            self._unkept_words[this_turn] = text  # written to memory as the reply starts
+        await self._speak(reply, trigger="turn", speech_end=pause)
+
+    def _record_stt(self, attempt: _Attempt) -> None:
+        self.recorder.event(
+            "stt_done",
+            ms=round((time.perf_counter() - attempt.started) * 1000, 2),
+            text=attempt.text,
+            unsure=list(attempt.unsure),
+            audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
+        )
+
+    def _end_segment_over_agent(self) -> None:
+        """Speech over the agent that never became an interruption: drop it."""
+        self.recorder.event(
+            "overlap_ignored",
+            voiced_ms=self._detector.voiced_ms,
+            backchannel=self._segment_dismissed,
+        )
+        self._detector.reset()
+        self._audio.clear()
+
+    # ------------------------------------------------------------------ barge-in
+
+    def _watch_for_barge_in(self) -> None:
+        detector = self._detector
+        if not self._speaking:
+            # The agent finished while the caller was talking: it is a normal turn now.
+            self._segment_over_agent = False
+            return
+        if detector.run_ms >= BACKCHANNEL_MAX_MS and detector.talking:
+            self._barge_in("long overlap")
+            return
+        if self._segment_dismissed or self._barge_check is not None:
+            return
+        if detector.talking and detector.run_ms >= self._barge_in_ms:
+            audio = bytes(self._audio)
+            self._barge_check = self._spawn(self._check_overlap(audio))
+
+    async def _check_overlap(self, audio: bytes) -> None:
+        """Is the caller taking the turn, or just saying "uh-huh"? Ask the recognizer."""
+        try:
+            text = await self.voice.transcribe(
+                self.call_id, audio, self.input_rate, priority=URGENT
+            )
+        finally:
+            self._barge_check = None
+        if not self._speaking or not self._detector.in_speech:
+            return
+        if is_backchannel(text) and not self._detector.talking:
+            self._segment_dismissed = True
+            self.recorder.event("backchannel", text=text)
+            return
+        if is_backchannel(text):
+            return  # still talking: judge again at BACKCHANNEL_MAX_MS
+        self._barge_in(text)
+
+    def _barge_in(self, heard_so_far: str) -> None:
+        reply = self._reply
+        self.recorder.event("barge_in", caller_so_far=heard_so_far)
+        self._segment_over_agent = False
+        if self._reply_task is not None:
+            self._reply_task.cancel()
+        self._speaking = False
+        self._spawn(self._send_clear())
+        if reply is not None:
+            reply.cut = True
+            self._finish_reply(reply, interrupted=True)
+
+    async def _send_clear(self) -> None:
+        await self.transport.send_clear()
+        self.recorder.event("clear_sent")
+        await self.transport.notify("interrupted")
+
+    # ------------------------------------------------------------------ agent speech
+
+    async def _speak(
+        self,
+        sentences: AsyncIterator[str],
+        *,
+        trigger: str,
+        speech_end: float | None = None,
+    ) -> None:
+        """Render and send one reply, sentence by sentence, each followed by a mark."""
+        async with self._turn_lock:
+            if self._closed:
+                return
+            self._cancel_timer("_silence_timer")
+            self._replies += 1
+            reply = _Reply(self._replies)
+            self._reply = reply
+            if self._open_turn is not None and self._open_turn.task is asyncio.current_task():
+                self._open_turn.reply = reply
+            self._reply_task = asyncio.current_task()
+            try:
+                await self._send_reply(reply, sentences, trigger, speech_end)
+            except asyncio.CancelledError:
+                reply.cut = True
+                raise
+            finally:
+                reply.sending_done = True
+                self._reply_task = None
+                if self.planner is not None:
+                    self._remember(
+                        "save_snapshot", self.caller_id, self.call_id, self.planner.state
+                    )
+            self._maybe_reply_heard(reply)
+            if self.planner is not None and self.planner.ended and not self.finished.is_set():
+                self._spawn(self._finish_after(reply.audio_s + FAREWELL_GRACE_S))
+
+    async def _finish_after(self, seconds: float) -> None:
+        """End even if the transport never confirms playback (a client that echoes no marks)."""
+        await asyncio.sleep(seconds)
+        still_ending = self.planner is None or self.planner.ended  # not taken back meanwhile
+        if still_ending and not self.finished.is_set():
+            self.recorder.event("conversation_ended", marks_missing=True)
+            self.finished.set()
+
+    async def _send_reply(
+        self,
+        reply: _Reply,
+        sentences: AsyncIterator[str],
+        trigger: str,
+        speech_end: float | None,
+    ) -> None:
+        started = time.perf_counter()
+        rate = self.transport.output_rate
+        planned = [s async for s in sentences]
+        self.recorder.event(
+            "planner_done", ms=round((time.perf_counter() - started) * 1000, 2), trigger=trigger
+        )
+        ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+        chunks = speakable_chunks(planned, True, ready)
+        reply.chunks = chunks
+        renders = [
+            asyncio.ensure_future(
+                self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
+            )
+            for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True)
+        ]
+        try:
+            for index, (chunk, render) in enumerate(zip(chunks, renders, strict=True)):
+                audio, cached = await render
+                if index == 0:
+                    self.recorder.event(
+                        "tts_first_audio",
+                        ms=round((time.perf_counter() - started) * 1000, 2),
+                        cached=cached,
+                    )
+                name = f"r{reply.number}.{index}"
+                reply.marks[name] = index
+                if index == 0:
+                    await self._hold_until_sure()
+                    self._keep_caller_words()
+                    self._speaking = True
+                await self.transport.send_audio(audio)
+                reply.audio_s += len(audio) / 2 / rate
+                await self.transport.send_mark(name)
+                await self.transport.notify("agent_text", text=chunk, mark=name)
+                if index == 0:
+                    since = time.perf_counter() - speech_end if speech_end else None
+                    self.recorder.event(
+                        "first_frame_out",
+                        ms_since_speech_end=round(since * 1000, 2) if since is not None else None,
+                        trigger=trigger,
+                    )
+        finally:
+            for render in renders:
+                render.cancel()
+        if not chunks:
+            self._keep_caller_words()
+
+    async def _hold_until_sure(self) -> None:
+        """Start a turn's reply only ``turn_hold_ms`` after the caller went quiet: one who was
+        only between sentences has gone on by then, and their reply is taken back unheard.
+        A caller who went on after a reply had begun pauses longer: for them the hold grows
+        to their pause plus 150 ms (at most ``MAX_HOLD_MS``)."""
+        turn = self._open_turn
+        if turn is None or turn.task is not asyncio.current_task():
+            return
+        wait = turn.quiet_since + self._hold_s - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _keep_caller_words(self, task: asyncio.Task[Any] | None = None) -> None:
+        """Write what the caller said to memory, once its reply starts: a turn taken back
+        before then is kept once, whole, with its continuation (``_take_back_if_continued``)."""
+        key = task or asyncio.current_task()
+        said = self._unkept_words.pop(key, None) if key is not None else None
+        if said:
+            self._remember(
+                "record_exchange", self.caller_id, self.call_id, self.channel, "user", said
+            )
+
+    def on_mark(self, name: str) -> None:
+        """The transport played audio up to ``name`` (Twilio echoes our marks)."""
+        reply = self._reply
+        if reply is None or reply.cut or name not in reply.marks:
+            return  # a mark of a reply that was cut: Twilio echoes those on clear
+        reply.heard.add(reply.marks[name])
+        self._maybe_reply_heard(reply)
+
+    def _maybe_reply_heard(self, reply: _Reply) -> None:
+        if reply.cut or not reply.sending_done or len(reply.heard) < len(reply.marks):
+            return
+        self._speaking = False
+        self._finish_reply(reply, interrupted=False)
+        if self.planner is not None and self.planner.ended:
+            self.recorder.event("conversation_ended")
+            self._spawn(self.transport.notify("conversation_ended"))
+            self.finished.set()
+            return
+        if self._segment_over_agent:
+            self._segment_over_agent = False  # they started just before we finished
+            self._maybe_commit()
+        self._arm_silence_timer()
+
+    def _finish_reply(self, reply: _Reply, *, interrupted: bool) -> None:
+        """Keep the agent's turn as the caller heard it: once, and only the heard part."""
+        if reply.recorded:
+            return
+        reply.recorded = True
+        heard = reply.heard_text()
+        self.recorder.event(
+            "agent_said", text=heard, interrupted=interrupted, unheard=reply.unheard()
+        )
+        full = " ".join(reply.chunks)
+        if full:
+            self._remember(
+                "record_exchange",
+                self.caller_id,
+                self.call_id,
+                self.channel,
+                "agent",
+                full,
+                interrupted=interrupted,
+                heard=heard if interrupted else None,
+            )
+
+    # ------------------------------------------------------------------ keypad, silence
+
+    def on_dtmf(self, digit: str) -> None:
+        """A key press: interrupts the agent, then reaches the planner as an answer."""
+        self.recorder.event("dtmf", digit=digit)
+        if self._speaking:
+            self._barge_in(f"key {digit}")
+        self._digits += digit
+        self._cancel_timer("_digit_timer")
+        single_key = self.planner.takes_single_key if self.planner else False
+        if digit in "*#" or (len(self._digits) == 1 and single_key):
+            self._spawn(self._flush_digits())
+        else:
+            self._digit_timer = self._spawn(self._digits_after_gap())
+
+    async def _digits_after_gap(self) -> None:
+        await asyncio.sleep(DTMF_GAP_S)
+        self._digit_timer = None
+        await self._flush_digits()
+
+    async def _flush_digits(self) -> None:
+        digits, self._digits = self._digits.rstrip("#") or self._digits, ""
+        if not digits or self.planner is None:
+            return
+        self._remember(
+            "record_exchange", self.caller_id, self.call_id, self.channel, "user", f"[{digits}]"
+        )
+        await self._speak(self.planner.respond_dtmf(digits), trigger="dtmf")
+
+    def on_text(self, text: str) -> None:
+        """Typed input (avatar clients without a microphone): a whole turn at once."""
+        text = text.strip()
+        if not text or self.planner is None:
+            return
+        if self._speaking:
+            self._barge_in("typed text")
+        self.recorder.event("caller_said", text=text, typed=True)
+        self._remember("record_exchange", self.caller_id, self.call_id, self.channel, "user", text)
+        self._spawn(self._speak(self.planner.respond(text), trigger="text"))
+
+    def _arm_silence_timer(self) -> None:
+        self._cancel_timer("_silence_timer")
+        if self._no_input_s > 0 and not self._closed:
+            self._silence_timer = self._spawn(self._after_silence())
+
+    async def _after_silence(self) -> None:
+        await asyncio.sleep(self._no_input_s)
+        self._silence_timer = None
+        if self._detector.in_speech or self._speaking or self.planner is None:
+            return
+        self.recorder.event("no_input", seconds=self._no_input_s)
+        await self._speak(self.planner.on_silence(), trigger="silence")
+
+    def _cancel_timer(self, attribute: str) -> None:
+        timer = getattr(self, attribute)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        setattr(self, attribute, None)
+
+    async def aclose(self) -> None:
+        """Wait for background tasks to stop after ``hang_up``."""
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

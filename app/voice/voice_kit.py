@@ -1,0 +1,105 @@
+"""The speech models every call shares, loaded once at start-up and timed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import soxr
+
+from app.audio.codec import array_to_pcm16, pcm16_to_array
+from app.audio.stt import (
+    STT_SAMPLE_RATE,
+    SpeechToText,
+    Transcript,
+    load_stt,
+    transcribe_detailed,
+)
+from app.audio.tts import TextToSpeech, load_tts
+from app.audio.vad import SileroVAD
+from app.settings import Settings
+from app.voice.compute_pool import URGENT, ComputePool
+from app.voice.speech_renderer import PhraseCache, SpeechRenderer
+
+log = logging.getLogger("tourline.models")
+
+
+@dataclass
+class VoiceKit:
+    """STT, TTS, VAD factory and the compute pool they run on."""
+
+    settings: Settings
+    stt: SpeechToText
+    tts: TextToSpeech
+    pool: ComputePool
+    renderer: SpeechRenderer
+    load_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, settings: Settings) -> VoiceKit:
+        """Load and warm every model; logs how long each took (start-up, not the first call)."""
+        load_ms: dict[str, float] = {}
+
+        def timed(name: str, make):
+            started = time.perf_counter()
+            value = make()
+            load_ms[name] = round((time.perf_counter() - started) * 1000, 1)
+            log.info("%s ready in %.0f ms", name, load_ms[name])
+            return value
+
+        stt = timed("stt", lambda: load_stt(settings))
+        tts = timed("tts", lambda: load_tts(settings))
+        timed("vad", lambda: SileroVAD(8000).process(np.zeros(512, dtype=np.int16)))
+        if hasattr(stt, "warmup"):
+            timed("stt warm-up", stt.warmup)
+        if hasattr(tts, "warmup"):
+            timed("tts warm-up", tts.warmup)
+        pool = ComputePool(settings.compute_workers)
+        renderer = SpeechRenderer(tts, pool, PhraseCache())
+        return cls(settings, stt, tts, pool, renderer, load_ms)
+
+    def new_vad(self, sample_rate: int) -> SileroVAD:
+        """A VAD for one call (it keeps per-stream state); 8 kHz needs no resampling."""
+        return SileroVAD(8000 if sample_rate == 8000 else 16000)
+
+    async def transcribe(
+        self, owner: str, pcm16: bytes, sample_rate: int, *, priority: int = URGENT
+    ) -> str:
+        """Text of one stretch of caller audio, on the pool (resampled for the recognizer)."""
+        return await self.pool.run(
+            owner, self._transcribe_now, pcm16, sample_rate, priority=priority
+        )
+
+    async def hear(
+        self,
+        owner: str,
+        pcm16: bytes,
+        sample_rate: int,
+        *,
+        priority: int = URGENT,
+        hints: Sequence[str] = (),
+    ) -> Transcript:
+        """Like ``transcribe``, biased toward ``hints``, with the words it was unsure of."""
+        return await self.pool.run(
+            owner, self._hear_now, pcm16, sample_rate, tuple(hints), priority=priority
+        )
+
+    def _transcribe_now(self, pcm16: bytes, sample_rate: int) -> str:
+        return self.stt.transcribe(_for_stt(pcm16, sample_rate))
+
+    def _hear_now(self, pcm16: bytes, sample_rate: int, hints: Sequence[str]) -> Transcript:
+        return transcribe_detailed(self.stt, _for_stt(pcm16, sample_rate), hints)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def _for_stt(pcm16: bytes, sample_rate: int) -> bytes:
+    """Caller audio at the recognizer's rate."""
+    if sample_rate == STT_SAMPLE_RATE:
+        return pcm16
+    samples = soxr.resample(pcm16_to_array(pcm16), sample_rate, STT_SAMPLE_RATE, "HQ")
+    return array_to_pcm16(np.asarray(samples, dtype=np.int16))
