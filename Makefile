@@ -33,7 +33,10 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# mypy (config in pyproject.toml: strict on app/ and agents/) between ruff and pytest, so a
+# type error fails the run; its cache in .mypy_cache keeps repeat runs to a few seconds.
 test: install-test browser lint
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 chat: install

@@ -133,7 +133,8 @@ def int16_to_float32(samples: npt.ArrayLike) -> Float32Array:
 def float32_to_int16(samples: npt.ArrayLike) -> Int16Array:
     """float in [-1, 1] -> int16, clipped so loud TTS peaks never wrap around."""
     arr = np.asarray(samples, dtype=np.float32)
-    return np.clip(np.rint(arr * 32767.0), -32768, 32767).astype(np.int16)
+    out: Int16Array = np.clip(np.rint(arr * 32767.0), -32768, 32767).astype(np.int16)
+    return out
 
 
 # --- Streaming resampling -----------------------------------------------------------------
@@ -177,13 +178,14 @@ class Resampler:
         arr = np.ascontiguousarray(samples, dtype=np.int16)
         if self._stream is None:
             return arr.copy()
-        return self._stream.resample_chunk(arr, last=last)
+        out: Int16Array = self._stream.resample_chunk(arr, last=last)  # soxr is untyped
+        return out
 
     def flush(self) -> Int16Array:
         """Drain the filter tail at the end of a continuous stream, then reset."""
         if self._stream is None:
             return np.zeros(0, dtype=np.int16)
-        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        tail: Int16Array = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
         self._stream.clear()
         return tail
 

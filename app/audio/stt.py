@@ -167,7 +167,7 @@ def _windowed_class(base: type[WhisperModel]) -> type[WhisperModel]:
     Without a window set for the calling thread it is exactly the stock model.
     """
 
-    class WindowedWhisperModel(base):  # type: ignore[misc, valid-type]
+    class WindowedWhisperModel(base):  # type: ignore[misc]  # faster_whisper is untyped: Any
         def encode(self, features: npt.NDArray[np.float32]) -> Any:
             frames = getattr(_WINDOW, "frames", None)
             if frames:

@@ -158,6 +158,8 @@ class PiperTTS:
             if phonemes:
                 ids = voice.phonemes_to_ids(_with_whole_first_stop(phonemes))
                 audio = voice.phoneme_ids_to_audio(ids, self.syn_config)
+                # Without include_alignments Piper returns the samples alone, never a tuple.
+                assert isinstance(audio, np.ndarray)
                 if audio.size:
                     yield array_to_pcm16(self._scaled(np.asarray(audio, dtype=np.float32)))
 
@@ -166,7 +168,8 @@ class PiperTTS:
         peak = float(np.max(np.abs(audio)))
         if self.syn_config.normalize_audio:
             audio = audio / peak if peak > 1e-8 else np.zeros_like(audio)
-        return np.clip(audio * self.syn_config.volume, -1.0, 1.0)
+        scaled: npt.NDArray[np.float32] = np.clip(audio * self.syn_config.volume, -1.0, 1.0)
+        return scaled
 
     def warmup(self) -> None:
         """Initialise espeak-ng and ONNX Runtime buffers before the first caller hears us."""

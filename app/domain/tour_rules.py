@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
 from app.domain.state import TourType
@@ -25,7 +25,7 @@ class TourHours:
     step_minutes: int
     weekdays: frozenset[int]  # Monday is 0
 
-    def starts_on(self, day: date, tz) -> list[datetime]:
+    def starts_on(self, day: date, tz: tzinfo | None) -> list[datetime]:
         if day.weekday() not in self.weekdays:
             return []
         start = datetime.combine(day, self.first_start, tz)

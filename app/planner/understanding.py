@@ -13,6 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import dateparser
 import phonenumbers
@@ -706,7 +707,8 @@ def resolve_date(phrase: str, now: datetime) -> date | None:
         return _relative_month(relative.group(1), relative.group(2), today)
     month_only = _MONTH_ONLY.match(p) or _MONTH_ONLY.match(phrase)
     if month_only:
-        return _month_date(*month_only.groups(), today=today)
+        part, name, year = month_only.groups()
+        return _month_date(part, name, year, today=today)
     parsed = dateparser.parse(p, languages=["en"], settings=_future(now))
     return parsed.date() if parsed else None
 
@@ -777,7 +779,7 @@ def _day_of_month(day_number: int, today: date) -> date | None:
     return None
 
 
-def _future(now: datetime) -> dict:
+def _future(now: datetime) -> dict[str, Any]:
     return {
         "RELATIVE_BASE": now.replace(tzinfo=None),
         "PREFER_DATES_FROM": "future",

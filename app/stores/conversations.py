@@ -23,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    CursorResult,
     Engine,
     Index,
     Integer,
@@ -205,7 +206,7 @@ class ConversationStore:
         }
         with self.engine.begin() as conn:
             result = conn.execute(_INSERT_EXCHANGE, params)
-        return int(result.inserted_primary_key[0])
+        return _new_id(result)
 
     def add_snapshot(self, caller_id: str, call_id: str, state_json: str) -> int:
         params = {
@@ -216,7 +217,7 @@ class ConversationStore:
         }
         with self.engine.begin() as conn:
             result = conn.execute(_INSERT_SNAPSHOT, params)
-        return int(result.inserted_primary_key[0])
+        return _new_id(result)
 
     def end_call(
         self, call_id: str, outcome: str = "completed", at: datetime | None = None
@@ -429,6 +430,13 @@ class ConversationStore:
                 result = conn.execute(delete(table).where(table.c.caller_id == caller_id))
                 removed[name] = int(result.rowcount)
         return removed
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    """The id a single-row INSERT just made (SQLAlchemy types the key as optional)."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _count(conn: Any, table: Table, *where: Any) -> int:

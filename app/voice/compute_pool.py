@@ -15,6 +15,7 @@ oversubscribe two cores and one chatty call can queue ahead of everyone else. He
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -22,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,12 +37,12 @@ BACKGROUND = 2
 
 
 @dataclass
-class _Job:
+class _Job(Generic[T]):
     owner: str
     priority: int
     seq: int
-    fn: Callable[[], Any]
-    future: asyncio.Future[Any] = field(repr=False)
+    fn: Callable[[], T]
+    future: asyncio.Future[T] = field(repr=False)
 
 
 class ComputePool:
@@ -53,7 +54,7 @@ class ComputePool:
         self.workers = workers
         self._heavy = ThreadPoolExecutor(workers, thread_name_prefix="tourline-model")
         self._light = ThreadPoolExecutor(1, thread_name_prefix="tourline-vad")
-        self._pending: list[_Job] = []
+        self._pending: list[_Job[Any]] = []
         self._running: dict[str, int] = defaultdict(int)
         self._last_served: dict[str, float] = {}
         self._active = 0
@@ -63,7 +64,8 @@ class ComputePool:
     async def run(self, owner: str, fn: Callable[..., T], *args: Any, priority: int = NORMAL) -> T:
         """Run ``fn(*args)`` on a model thread when it is this job's fair turn."""
         loop = asyncio.get_running_loop()
-        job = _Job(owner, priority, next(self._seq), lambda: fn(*args), loop.create_future())
+        future: asyncio.Future[T] = loop.create_future()
+        job = _Job(owner, priority, next(self._seq), lambda: fn(*args), future)
         self._pending.append(job)
         self._dispatch(loop)
         return await job.future
@@ -99,9 +101,11 @@ class ComputePool:
             self._running[job.owner] += 1
             self._last_served[job.owner] = time.monotonic()
             inner = loop.run_in_executor(self._heavy, job.fn)
-            inner.add_done_callback(lambda done, job=job: self._finished(loop, job, done))
+            inner.add_done_callback(functools.partial(self._finished, loop, job))
 
-    def _finished(self, loop: asyncio.AbstractEventLoop, job: _Job, done: asyncio.Future) -> None:
+    def _finished(
+        self, loop: asyncio.AbstractEventLoop, job: _Job[Any], done: asyncio.Future[Any]
+    ) -> None:
         self._active -= 1
         self._active_later -= job.priority > URGENT
         self._running[job.owner] -= 1
@@ -110,8 +114,8 @@ class ComputePool:
         if not job.future.done():
             if done.cancelled():
                 job.future.cancel()
-            elif done.exception() is not None:
-                job.future.set_exception(done.exception())  # type: ignore[arg-type]
+            elif (exc := done.exception()) is not None:
+                job.future.set_exception(exc)
             else:
                 job.future.set_result(done.result())
         self._dispatch(loop)

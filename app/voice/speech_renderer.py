@@ -163,7 +163,8 @@ def render_priorities(chunks: list[str], is_ready: Callable[[str], bool]) -> lis
     then what the caller waits on. At NORMAL it queued behind other calls' transcriptions
     for over a second at 10 calls, and the caller, hearing silence, spoke again.
     """
-    priorities, urgent_given = [], False
+    priorities: list[int] = []
+    urgent_given = False
     for chunk in chunks:
         urgent = not urgent_given and not is_ready(chunk)
         urgent_given |= urgent

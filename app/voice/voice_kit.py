@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import soxr
@@ -25,6 +26,7 @@ from app.voice.compute_pool import URGENT, ComputePool
 from app.voice.speech_renderer import PhraseCache, SpeechRenderer
 
 log = logging.getLogger("tourline.models")
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,7 +45,7 @@ class VoiceKit:
         """Load and warm every model; logs how long each took (start-up, not the first call)."""
         load_ms: dict[str, float] = {}
 
-        def timed(name: str, make):
+        def timed(name: str, make: Callable[[], T]) -> T:
             started = time.perf_counter()
             value = make()
             load_ms[name] = round((time.perf_counter() - started) * 1000, 1)

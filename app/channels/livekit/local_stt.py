@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 from livekit import rtc
-from livekit.agents import stt
+from livekit.agents import LanguageCode, stt
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer, shortuuid
 
@@ -23,7 +23,7 @@ from app.audio.stt import STT_SAMPLE_RATE, SpeechToText
 
 __all__ = ["LocalSTT", "to_stt_pcm16"]
 
-LANGUAGE = "en"  # tiny.en only knows English
+LANGUAGE = LanguageCode("en")  # tiny.en only knows English
 
 
 class LocalSTT(stt.STT):

@@ -57,11 +57,11 @@ class SignatureChecker:
         if not signature or not self.public_url:
             return False
         url = self.public_url.rstrip("/") + path_and_query
-        return self._validator.validate(url, params, signature)
+        return bool(self._validator.validate(url, params, signature))  # twilio is untyped
 
     def upgrade_ok(self, signature: str | None) -> bool:
         if self._validator is None:
             return True
         if not signature or not self.public_url:
             return False
-        return self._validator.validate(stream_url(self.public_url), {}, signature)
+        return bool(self._validator.validate(stream_url(self.public_url), {}, signature))
