@@ -16,7 +16,7 @@ this process never competes with the server being measured.
 
 ``--mode avatar`` measures the same thing over ``WS /avatar`` (docs/avatar-protocol.md):
 1, 10 and 20 simultaneous avatar sessions, each streaming 16 kHz PCM16 at real time from
-the avatar test client (tests/avatar/avatar_client.py) and playing the agent's audio back
+the avatar client (sim/avatar.py) and playing the agent's audio back
 at real time, reporting marks as played. Its table is its own section of docs/benchmarks.md.
 
 Run:  python bench/call_latency.py --calls 1,5,10,20 --turns 6
@@ -47,9 +47,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.report import BENCHMARKS_MD, machine_line, percentile, write_section  # noqa: E402
-from tests.avatar.avatar_client import AvatarClient, SessionClosed, render_speech  # noqa: E402
-from tests.support.server import running_server  # noqa: E402
-from tests.support.twilio_caller import (  # noqa: E402
+from sim.avatar import AvatarClient, SessionClosed, render_speech  # noqa: E402
+from sim.server import running_server  # noqa: E402
+from sim.twilio import (  # noqa: E402
     CallEnded,
     CallerScript,
     CallerVoice,
@@ -396,7 +396,7 @@ INTROS = {
     "avatar": (
         "## Avatar sessions: voice-to-voice latency",
         "Voice to voice = last voiced 20 ms frame of 16 kHz PCM16 sent by the avatar client "
-        "(tests/avatar/avatar_client.py) → first binary frame of agent audio received by it, "
+        "(sim/avatar.py) → first binary frame of agent audio received by it, "
         "over `WS /avatar` on loopback at real time; the client plays the agent's audio at "
         "real time and reports marks as played. The calls column counts sessions.",
     ),

@@ -17,7 +17,7 @@ call starts from ``load_context``; callers who will call back have their calls r
 comes from what ``load_context`` really returns for the other number format, days later.
 
 Voice mode phones the real server (``tourline serve``) over ``POST /twilio/voice`` +
-``WS /twilio/media`` with the Twilio simulator in tests/support/twilio_caller.py, speaking in
+``WS /twilio/media`` with the Twilio simulator in sim/twilio/, speaking in
 espeak-ng voices or a re-pitched Piper with 15-25 dB of line noise, and hears the agent
 through Whisper; the same caller policy reacts. It needs espeak-ng (``apt-get install -y
 espeak-ng sox``) and takes minutes per caller: keep runs small on a shared machine.
@@ -1815,7 +1815,7 @@ class CallerMouth:
     """Renders a persona's lines as phone frames: its voice, then line noise at its SNR."""
 
     def __init__(self, style: VoiceStyle, seed: int) -> None:
-        from tests.support.twilio_caller import CallerVoice
+        from sim.twilio import CallerVoice
 
         self.style = style
         self.rng = np.random.default_rng(seed)
@@ -1879,7 +1879,7 @@ async def _hear_agent(call: Any, log: CallLog, timeout_s: float = 20.0) -> str:
     answers with: the caller keeps listening for the reply that follows. Either that, or a
     reply arriving in pieces, is a cut turn.
     """
-    from tests.support.twilio_caller import NoReply, transcribe
+    from sim.twilio import NoReply, transcribe
 
     turn = await call.listen(timeout_s=timeout_s)
     cut = False
@@ -1908,7 +1908,7 @@ async def phone_call(base_url: str, number: str, mouth: CallerMouth) -> AsyncIte
     awaitable completes (the player waits on one), so a call could hang the run for good.
     Here tasks are cancelled until they are really done.
     """
-    from tests.support.twilio_caller import (
+    from sim.twilio import (
         MediaStream,
         TwilioCall,
         local_socket_url,
@@ -1961,7 +1961,7 @@ async def voice_call(base_url: str, caller: Caller, mouth: CallerMouth, number: 
 async def _talk(
     base_url: str, caller: Caller, mouth: CallerMouth, number: str, log: CallLog
 ) -> None:
-    from tests.support.twilio_caller import CallEnded, NoReply, fetch_timeline
+    from sim.twilio import CallEnded, NoReply, fetch_timeline
 
     sid = ""
     try:
@@ -2027,7 +2027,7 @@ def run_voice(count: int, seed: int, concurrency: int) -> list[Outcome]:
 
     if shutil.which("espeak-ng") is None:
         raise SystemExit(ESPEAK_MISSING)
-    from tests.support.server import running_server
+    from sim.server import running_server
 
     now = datetime.now(NY).replace(second=0, microsecond=0)
     personas = make_personas(count, seed, now)
@@ -2044,7 +2044,7 @@ async def _run_voice(
     base_url: str, personas: Sequence[Persona], now: datetime, seed: int, concurrency: int
 ) -> list[tuple[Persona, Caller, list[CallLog], float, str]]:
     from bench.call_latency import wait_until_warm
-    from tests.support.twilio_caller import preload_models
+    from sim.twilio import preload_models
 
     await wait_until_warm(base_url)
     await preload_models(voice=False)
@@ -2091,7 +2091,7 @@ def report_voice(outcomes: Sequence[Outcome], command: str, seconds: float) -> s
         f"Command: `{command}` — {machine_line()}.",
         "",
         f"{len(outcomes)} of the same personas phone the real server (`POST /twilio/voice` + "
-        "`WS /twilio/media`, the Twilio simulator in tests/support/twilio_caller.py) in voices "
+        "`WS /twilio/media`, the Twilio simulator in sim/twilio/) in voices "
         f"other than the agent's ({styles['espeak-ng']} espeak-ng voices and speeds, "
         f"{styles['piper']} Piper joe re-pitched with varied length and noise scales), with "
         "phone-line noise at 15–25 dB SNR; the caller hears the agent through Whisper tiny.en "

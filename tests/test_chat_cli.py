@@ -18,7 +18,7 @@ from app.channels.chat import OWNER_LOCK
 from app.cli import local_url
 from app.memory.owner_lock import read_owner
 from app.stores.database import create_db_engine
-from tests.support.server import RunningServer, clean_env, free_port, running_server
+from sim.server import RunningServer, clean_env, free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 

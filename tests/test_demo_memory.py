@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.server import clean_env
+from sim.server import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 

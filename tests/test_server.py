@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.support.server import running_server
+from sim.server import running_server
 
 
 def test_health_turns_ready_after_start_up(tmp_path) -> None:

@@ -108,7 +108,7 @@ def test_a_word_that_sends_hinted_whisper_into_a_loop_comes_back_as_said(
     """A lone "Virtual" on a noisy line decoded as "virtual virtual ..." with hints (and
     often with the short window alone): 448 tokens of CPU under load, then the wrong text."""
     from app.audio.codec import array_to_pcm16, ulaw_decode
-    from tests.support.twilio_caller import CallerVoice
+    from sim.twilio import CallerVoice
 
     hints = (*BUILDINGS, "Dana Lee")
     for seed in (1, 3):

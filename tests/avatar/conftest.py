@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import RunningServer, running_server
+from sim.server import RunningServer, running_server
 
 API_KEY = "avatar-test-key-41c7"
 SCREENSHOTS: list[str] = []  # folders the browser tests wrote, printed at the end of the run

@@ -10,9 +10,9 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
-from tests.avatar.avatar_client import AvatarClient, avatar_url, errors_of, fresh_user, raw_session
+from sim.avatar import AvatarClient, avatar_url, errors_of, fresh_user, raw_session
+from sim.server import RunningServer
 from tests.avatar.conftest import API_KEY
-from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 

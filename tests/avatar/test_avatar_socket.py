@@ -21,7 +21,7 @@ import pytest
 
 from app.channels.avatar import protocol as avatar
 from app.planner.names import sounds_like
-from tests.avatar.avatar_client import (
+from sim.avatar import (
     AgentReply,
     AvatarClient,
     errors_of,
@@ -29,8 +29,8 @@ from tests.avatar.avatar_client import (
     raw_session,
     transcribe_pcm,
 )
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import CallerScript, fetch_timeline, preload_models
+from sim.server import RunningServer
+from sim.twilio import CallerScript, fetch_timeline, preload_models
 
 pytestmark = pytest.mark.slow
 

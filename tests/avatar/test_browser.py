@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.avatar.avatar_client import AvatarClient, fresh_user, render_speech
+from sim.avatar import AvatarClient, fresh_user, render_speech
+from sim.server import RunningServer
+from sim.twilio import preload_models
 from tests.avatar.conftest import API_KEY
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import preload_models
 
 pytestmark = pytest.mark.slow
 

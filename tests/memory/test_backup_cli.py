@@ -20,9 +20,9 @@ from app.memory.backup import open_backup
 from app.memory.service import LAST_BACKUP_FILE, MemoryService
 from app.stores.conversations import exchanges
 from app.stores.database import create_db_engine
+from sim.server import clean_env, running_server
 from tests.memory.conftest import OpenService, offline_settings
 from tests.memory.seeding import DANA, DANA_RAW, OMAR, seed
-from tests.support.server import clean_env, running_server
 
 pytestmark = pytest.mark.slow
 

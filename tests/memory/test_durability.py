@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.stores.conversations import exchanges
+from sim.server import clean_env
 from tests.memory.conftest import OpenService
-from tests.support.server import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 ACKED_BEFORE_KILL = 40

@@ -23,6 +23,7 @@ from app.logging.flight_recorder import timeline_path
 from app.memory.service import MEMORY_SUBDIR
 from app.stores.conversations import calls, exchanges, planner_snapshots
 from app.web.memory_routes import MIN_SEARCH_SCORE
+from sim.server import free_port, running_server
 from tests.memory.conftest import OpenService
 from tests.memory.seeding import (
     DANA,
@@ -34,7 +35,6 @@ from tests.memory.seeding import (
     OMAR_WORDS,
     seed,
 )
-from tests.support.server import free_port, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """A caller is remembered across a ``kill -9`` of the server, by voice, in another number format.
 
-The whole phone path, twice: Twilio is played by tests/support/twilio_caller (caller speech
+The whole phone path, twice: Twilio is played by sim/twilio (caller speech
 from Piper at real time, the agent's audio transcribed by Whisper). The caller gives a name
 and a building, the server process is killed with SIGKILL while the call is still up, a new
 server starts on the same data dir, and the caller phones back with the number written
@@ -18,8 +18,8 @@ import pytest
 from app.domain.state import PlannerState
 from app.stores.conversations import ConversationStore
 from app.stores.database import create_db_engine
-from tests.support.server import running_server
-from tests.support.twilio_caller import TwilioCall, preload_models, transcribe
+from sim.server import running_server
+from sim.twilio import TwilioCall, preload_models, transcribe
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import RunningServer, running_server
-from tests.support.twilio_caller import TEST_PUBLIC_URL, TEST_TOKEN
+from sim.server import RunningServer, running_server
+from sim.twilio import TEST_PUBLIC_URL, TEST_TOKEN
 
 
 @pytest.fixture(scope="module")

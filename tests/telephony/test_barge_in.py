@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from app.audio.wer import normalize_words
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import (
+from sim.server import RunningServer
+from sim.twilio import (
     TEST_PUBLIC_URL,
     TEST_TOKEN,
     CallerVoice,

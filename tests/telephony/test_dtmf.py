@@ -17,8 +17,8 @@ import pytest
 from app.domain.state import PlannerState
 from app.memory.service import MemoryService
 from app.settings import Settings
-from tests.support.server import RunningServer, running_server
-from tests.support.twilio_caller import (
+from sim.server import RunningServer, running_server
+from sim.twilio import (
     TEST_PUBLIC_URL,
     TEST_TOKEN,
     CallerScript,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import (
+from sim.server import RunningServer
+from sim.twilio import (
     TEST_PUBLIC_URL,
     TEST_TOKEN,
     CallerScript,

@@ -1,4 +1,4 @@
-"""A whole phone call against the real server, with Twilio played by tests/support/twilio_caller.
+"""A whole phone call against the real server, with Twilio played by sim/twilio.
 
 Signed webhook -> TwiML -> signed WebSocket upgrade -> caller speech synthesised by Piper and
 streamed as 8 kHz μ-law at real time -> the agent's audio played back and transcribed by
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import (
+from sim.server import RunningServer
+from sim.twilio import (
     TEST_PUBLIC_URL,
     TEST_TOKEN,
     CallerScript,

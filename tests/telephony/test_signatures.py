@@ -14,8 +14,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import InvalidStatus
 
-from tests.support.server import RunningServer
-from tests.support.twilio_caller import (
+from sim.server import RunningServer
+from sim.twilio import (
     TEST_PUBLIC_URL,
     TEST_TOKEN,
     MediaStream,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.support.server import running_server
+from sim.server import running_server
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://tourline-test.example.com"

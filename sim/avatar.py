@@ -30,7 +30,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from app.audio.codec import Resampler, pcm16_to_array
-from tests.support.twilio_caller import MediaClock, shared_stt, shared_voice
+from sim.twilio.clock import MediaClock
+from sim.twilio.voice import shared_stt, shared_voice
 
 __all__ = [
     "AgentReply",

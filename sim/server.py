@@ -1,4 +1,4 @@
-"""Start the real ``tourline serve`` process on loopback for end-to-end tests."""
+"""Start the real ``tourline serve`` on loopback, for end-to-end tests and benchmarks."""
 
 from __future__ import annotations
 
