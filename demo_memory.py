@@ -18,11 +18,13 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from app.conversation import Conversation
 from app.domain.context import CallerContext
-from app.memory.service import MemoryService
-from app.planner.agent_planner import AgentPlanner, PlannerKit
+from app.domain.identity import normalize_caller_id
+from app.runtime import Runtime
 from app.settings import Settings
 
 FIRST_NUMBER = "(415) 555-0101"
@@ -36,39 +38,29 @@ FIRST_CALL = [
 SECOND_CALL = ["yes please, in person next tuesday at 11 am", "yes", "text", "no"]
 
 
-class Session:
-    """One conversation wired to memory the way every channel does it."""
+async def talk(conversation: Conversation, lines: list[str]) -> list[float]:
+    """A call by text; returns how long each durable write of an exchange took (ms)."""
+    write_ms: list[float] = []
 
-    def __init__(self, memory: MemoryService, planner: AgentPlanner, call_id: str) -> None:
-        self.memory = memory
-        self.planner = planner
-        self.call_id = call_id
-        self.write_ms: list[float] = []
-        memory.start_call(planner.caller_id, call_id, "phone")
-
-    def record(self, role: str, text: str) -> None:
+    def kept(write: Callable[[], None]) -> None:
         started = time.perf_counter()
-        self.memory.record_exchange(self.planner.caller_id, self.call_id, "phone", role, text)
-        self.write_ms.append((time.perf_counter() - started) * 1000)
+        write()
+        write_ms.append((time.perf_counter() - started) * 1000)
 
-    async def talk(self, lines: list[str]) -> None:
-        await self._agent(self.planner.greet())
-        for line in lines:
-            print("  caller:", line)
-            self.record("user", line)
-            await self._agent(self.planner.respond(line))
-            if self.planner.ended:
-                break
-
-    async def _agent(self, stream) -> None:
+    async def agent(stream: AsyncIterator[str]) -> None:
         reply = " ".join([s async for s in stream])
         print("  agent:", reply)
-        self.record("agent", reply)
-        if self.planner.state.changed:
-            self.memory.save_snapshot(self.planner.caller_id, self.call_id, self.planner.state)
+        kept(lambda: conversation.agent_said(reply))
+        conversation.snapshot()  # what the reply changed
 
-    def hang_up(self) -> None:
-        self.memory.end_call(self.planner.caller_id, self.call_id, self.planner.state)
+    await agent(conversation.greet())
+    for line in lines:
+        print("  caller:", line)
+        kept(lambda line=line: conversation.caller_said(line))
+        await agent(conversation.respond(line))
+        if conversation.ended:
+            break
+    return write_ms
 
 
 def show_context(context: CallerContext, took_ms: float) -> None:
@@ -94,30 +86,34 @@ async def main() -> None:
         )
         print(f"Tourline memory demo (offline, data in {tmp}, deleted at the end)\n")
 
-        memory = MemoryService.open(settings)
-        kit = PlannerKit.build(settings, engine=memory.engine)
+        runtime = Runtime.open(settings, voice=False)
+        memory = runtime.memory
+        assert memory is not None
         print(f"1. Storing exchanges: Dana calls from {FIRST_NUMBER}, shares her wishes, hangs up.")
-        context = memory.load_context(FIRST_NUMBER)
-        print(f"  (a new caller: {context.caller_id}, nothing remembered yet)")
-        first = Session(memory, kit.conversation(context.caller_id, context), "demo-1")
-        await first.talk(FIRST_CALL)
+        print(f"  (a new caller: {normalize_caller_id(FIRST_NUMBER)}, nothing remembered yet)")
+        first = await Conversation.open(
+            runtime.planners, memory, caller_id=FIRST_NUMBER, call_id="demo-1", channel="phone"
+        )
+        write_ms = await talk(first, FIRST_CALL)
         print(
-            f"  -> {len(first.write_ms)} exchanges written durably, "
-            f"median {statistics.median(first.write_ms):.2f} ms each"
+            f"  -> {len(write_ms)} exchanges written durably, "
+            f"median {statistics.median(write_ms):.2f} ms each"
         )
 
         print("\n2. Saving planner state: a snapshot on every change, facts from what changed.")
-        first.hang_up()
+        first.end()
         memory.flush()
         profile = memory.caller_profile(FIRST_NUMBER) or {}
         for fact in profile.get("facts", []):
             print(f"  {fact['slot']:<18} {fact['text']}")
         print(f"  call summary: {memory.get_user_summary(FIRST_NUMBER)}")
 
-        print("\n3. Retrieving and searching context (the memory service is reopened first,")
+        print("\n3. Retrieving and searching context (everything is reopened first,")
         print("   as after a restart; the caller dials in another format):")
-        memory.close()
-        memory = MemoryService.open(settings)
+        runtime.close()
+        runtime = Runtime.open(settings, voice=False)
+        memory = runtime.memory
+        assert memory is not None
         started = time.perf_counter()
         context = memory.load_context(SECOND_NUMBER)
         show_context(context, (time.perf_counter() - started) * 1000)
@@ -127,19 +123,19 @@ async def main() -> None:
             print(f"  search({question!r}) -> {answer}")
 
         print("\n4. Loading it into the planner: the new conversation starts prefilled.")
-        kit = PlannerKit.build(settings, engine=memory.engine)
-        planner = kit.conversation(context.caller_id, context)
-        print(f"  {planner.state.caller_facts()}")
+        second = await Conversation.open(
+            runtime.planners, memory, caller_id=SECOND_NUMBER, call_id="demo-2", channel="phone"
+        )
+        print(f"  {second.state.caller_facts()}")
 
         print("\n5. A second session: greeted by name, carries on where she left off.")
-        second = Session(memory, planner, "demo-2")
-        await second.talk(SECOND_CALL)
-        second.hang_up()
+        await talk(second, SECOND_CALL)
+        second.end()
         memory.flush()
-        print(f"  booking: {planner.state.booking}")
+        print(f"  booking: {second.state.booking}")
         booked = [m for m in memory.load_context(SECOND_NUMBER).memories if "code" in m]
         print(f"  memory now holds: {booked[0] if booked else '(no booking)'}")
-        memory.close()
+        runtime.close()
 
 
 if __name__ == "__main__":

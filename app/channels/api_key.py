@@ -17,6 +17,7 @@ import hmac
 from fastapi import HTTPException, Request, status
 from starlette.requests import HTTPConnection
 
+from app.channels.deps import runtime_of
 from app.settings import Settings
 
 __all__ = ["api_key_ok", "open_api_warning", "presented_key", "require_api_key"]
@@ -36,8 +37,7 @@ def presented_key(connection: HTTPConnection) -> str | None:
 
 def api_key_ok(connection: HTTPConnection) -> bool:
     """True when no key is configured, or the client presented the configured one."""
-    settings: Settings = connection.app.state.settings
-    expected = settings.api_key
+    expected = runtime_of(connection).settings.api_key
     if not expected:
         return True
     given = presented_key(connection)

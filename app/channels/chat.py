@@ -34,8 +34,7 @@ from app.memory.owner_lock import EmbeddedStoreLockedError, read_owner
 from app.settings import Settings
 
 if TYPE_CHECKING:  # imported when a local chat starts: mem0 and Qdrant take a second
-    from app.memory.service import MemoryService
-    from app.planner.agent_planner import AgentPlanner
+    from app.conversation import Conversation
 
 CHANNEL = "chat"
 EXIT_USAGE = 2
@@ -44,28 +43,19 @@ EXIT_STORE_LOCKED = 3
 # app.memory.service and app.memory.mem0_engine; a test keeps them in step). Named
 # here so finding the owner does not import them.
 OWNER_LOCK = Path("memory") / "mem0.lock"
+CONTEXT_TIMEOUT_S = 30.0
+"""A chat waits for the caller's memory (no caller is waiting on a line)."""
 
 
-class _Conversation:
-    """One chat: the planner plus its memory bookkeeping."""
-
-    def __init__(self, memory: MemoryService, planner: AgentPlanner, call_id: str) -> None:
-        self.memory = memory
-        self.planner = planner
-        self.call_id = call_id
-        self.caller_id = planner.caller_id
-
-    async def say(self, stream: AsyncIterator[str], out: TextIO, prefix: str) -> None:
-        sentences = [sentence async for sentence in stream]
-        reply = " ".join(sentences)
-        out.write(prefix + reply + "\n")
-        out.flush()
-        self.memory.record_exchange(self.caller_id, self.call_id, CHANNEL, "agent", reply)
-        if self.planner.state.changed or self.planner.state.ended:
-            self.memory.save_snapshot(self.caller_id, self.call_id, self.planner.state)
-
-    def heard(self, text: str) -> None:
-        self.memory.record_exchange(self.caller_id, self.call_id, CHANNEL, "user", text)
+async def _say(
+    conversation: Conversation, stream: AsyncIterator[str], out: TextIO, prefix: str
+) -> None:
+    """Print one agent reply on one line, then keep it (a chat reply is always all heard)."""
+    reply = " ".join([sentence async for sentence in stream])
+    out.write(prefix + reply + "\n")
+    out.flush()
+    conversation.agent_said(reply)
+    conversation.snapshot()
 
 
 async def run_chat(
@@ -175,32 +165,34 @@ def _greeted() -> None:
 
 
 async def _run_local_stores(settings: Settings, caller_id: str, inp: TextIO, out: TextIO) -> int:
-    from app.memory.service import MemoryService
-    from app.planner.agent_planner import PlannerKit
+    from app.conversation import Conversation
+    from app.runtime import Runtime
 
-    memory = MemoryService.open(settings)
+    runtime = Runtime.open(settings, voice=False, memory_optional=False)
     try:
-        kit = PlannerKit.build(settings, engine=memory.engine)
-        context = memory.load_context(caller_id)
-        planner = kit.conversation(caller_id, context)
-        conversation = _Conversation(memory, planner, f"chat-{uuid.uuid4().hex[:16]}")
-        memory.start_call(caller_id, conversation.call_id, CHANNEL)
+        conversation = await Conversation.open(
+            runtime.planners,
+            runtime.memory,
+            caller_id=caller_id,
+            call_id=f"chat-{uuid.uuid4().hex[:16]}",
+            channel=CHANNEL,
+            context_timeout_s=CONTEXT_TIMEOUT_S,
+        )
         try:
             await _talk(conversation, inp, out)
         finally:
-            memory.end_call(caller_id, conversation.call_id, planner.state)
+            conversation.end()
     finally:
-        memory.close()
+        runtime.close()
     return 0
 
 
-async def _talk(conversation: _Conversation, inp: TextIO, out: TextIO) -> None:
-    planner = conversation.planner
+async def _talk(conversation: Conversation, inp: TextIO, out: TextIO) -> None:
     interactive = inp.isatty()
     prefix = "agent> " if interactive else ""
-    await conversation.say(planner.greet(), out, prefix)
+    await _say(conversation, conversation.greet(), out, prefix)
     _greeted()
-    while not planner.ended:
+    while not conversation.ended:
         if interactive:
             out.write("you> ")
             out.flush()
@@ -211,7 +203,7 @@ async def _talk(conversation: _Conversation, inp: TextIO, out: TextIO) -> None:
         if not text:
             if interactive:
                 continue
-            await conversation.say(planner.on_silence(), out, prefix)
+            await _say(conversation, conversation.on_silence(), out, prefix)
             continue
-        conversation.heard(text)
-        await conversation.say(planner.respond(text), out, prefix)
+        conversation.caller_said(text)
+        await _say(conversation, conversation.respond(text), out, prefix)

@@ -110,7 +110,9 @@ class MemoryService:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, settings: Settings, *, engine: Engine | None = None) -> MemoryService:
+    def open(
+        cls, settings: Settings, *, engine: Engine | None = None, catalog: Catalog | None = None
+    ) -> MemoryService:
         """Open the stores named by ``settings``.
 
         ``memory_mode="in_memory"`` keeps nothing: a temporary dir holds SQLite and the
@@ -143,7 +145,8 @@ class MemoryService:
             engine = create_db_engine(url)
         try:
             init_schema(engine)
-            catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
+            if catalog is None:
+                catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
             mem0 = build_mem0(
                 data_dir / MEMORY_SUBDIR,
                 qdrant_url=settings.qdrant_url if persistent else None,

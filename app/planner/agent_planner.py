@@ -9,7 +9,7 @@ bookings are the same whichever brain runs.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -20,7 +20,7 @@ from app.domain import spoken
 from app.domain.catalog import Catalog
 from app.domain.context import CallerContext
 from app.domain.identity import is_phone
-from app.domain.state import TOUR_TYPE_WORDS, PlannerState
+from app.domain.state import TOUR_TYPE_WORDS, Booking, PlannerState, TourType
 from app.planner import names
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
@@ -171,13 +171,21 @@ class WouldChangeBookings(Exception):
 class DryRunDesk(TourDesk):
     """Reads availability like the real desk, refuses every write."""
 
-    def book(self, *args, **kwargs):
+    def book(
+        self,
+        property_id: str,
+        tour_type: TourType,
+        start: datetime,
+        caller_id: str,
+        caller_name: str | None,
+        email: str | None = None,
+    ) -> Booking:
         raise WouldChangeBookings
 
-    def reschedule(self, *args, **kwargs):
+    def reschedule(self, code: str, tour_type: TourType, new_start: datetime) -> Booking:
         raise WouldChangeBookings
 
-    def cancel(self, *args, **kwargs):
+    def cancel(self, code: str) -> Booking:
         raise WouldChangeBookings
 
 
@@ -197,9 +205,11 @@ class PlannerKit:
         cls,
         settings: Settings,
         engine: Engine | None = None,
-        clock=None,
+        clock: Callable[[], datetime] | None = None,
+        catalog: Catalog | None = None,
     ) -> PlannerKit:
-        catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
+        if catalog is None:
+            catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
         prompts = Prompts.load(settings.prompts_dir)
         if engine is None:
             engine = create_db_engine(settings.resolved_database_url)

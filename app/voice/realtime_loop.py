@@ -29,12 +29,12 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.audio.stt import Transcript
-from app.domain.context import CallerContext
+from app.conversation import Conversation, ConversationMemory
 from app.domain.state import PlannerState
 from app.domain.text import speakable_chunks
 from app.logging.flight_recorder import FlightRecorder
@@ -77,30 +77,6 @@ class VoiceTransport(Protocol):
     async def notify(self, event: str, **fields: Any) -> None:
         """Conversation events a richer client shows (transcripts, agent text)."""
         ...
-
-
-class CallMemory(Protocol):
-    """The part of MemoryService a live conversation uses."""
-
-    async def aload_context(self, caller_id: str, timeout_s: float = ...) -> CallerContext: ...
-
-    def start_call(self, caller_id: str, call_id: str, channel: str) -> None: ...
-
-    def record_exchange(
-        self,
-        caller_id: str,
-        call_id: str,
-        channel: str,
-        role: str,
-        text: str,
-        *,
-        interrupted: bool = ...,
-        heard: str | None = ...,
-    ) -> int: ...
-
-    def save_snapshot(self, caller_id: str, call_id: str, state: PlannerState) -> None: ...
-
-    def end_call(self, caller_id: str, call_id: str, state: PlannerState | None = ...) -> None: ...
 
 
 @dataclass
@@ -161,7 +137,7 @@ class RealtimeLoop:
         channel: str,
         input_rate: int,
         recorder: FlightRecorder,
-        memory: CallMemory | None = None,
+        memory: ConversationMemory | None = None,
     ) -> None:
         self.voice = voice
         self.planners = planners
@@ -182,7 +158,7 @@ class RealtimeLoop:
         self._hold_s = settings.turn_hold_ms / 1000
         self._no_input_s = settings.no_input_timeout_s
 
-        self.planner: AgentPlanner | None = None
+        self.conversation: Conversation | None = None
         self.finished = asyncio.Event()  # the agent ended the conversation and was heard
         self._vad = voice.new_vad(input_rate)
         self._detector = TurnDetector(window_ms=self._vad.window_ms)
@@ -211,20 +187,22 @@ class RealtimeLoop:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def planner(self) -> AgentPlanner | None:
+        """The conversation's planner, once ``start`` has loaded the caller."""
+        return self.conversation.planner if self.conversation is not None else None
+
     async def start(self) -> None:
         """Load what we remember about the caller, then speak first."""
-        context: CallerContext | None = None
-        if self.memory is not None:
-            started = time.perf_counter()
-            context = await self.memory.aload_context(self.caller_id)
-            self.recorder.event(
-                "context_loaded",
-                ms=round((time.perf_counter() - started) * 1000, 2),
-                returning=context.is_returning,
-            )
-            self._remember("start_call", self.caller_id, self.call_id, self.channel)
-        self.planner = self.planners.conversation(self.caller_id, context)
-        self._spawn(self._speak(self.planner.greet(), trigger="greeting"))
+        self.conversation = await Conversation.open(
+            self.planners,
+            self.memory,
+            caller_id=self.caller_id,
+            call_id=self.call_id,
+            channel=self.channel,
+            recorder=self.recorder,
+        )
+        self._spawn(self._speak(self.conversation.greet(), trigger="greeting"))
 
     async def hang_up(self, reason: str) -> None:
         """The other side is gone: stop everything and keep what was said."""
@@ -240,11 +218,11 @@ class RealtimeLoop:
         for task in list(self._tasks):
             task.cancel()
         self.voice.pool.forget(self.call_id)
-        if self.planner is not None:
-            self._remember("end_call", self.caller_id, self.call_id, self.planner.state)
+        if self.conversation is not None:
+            self.conversation.end()
         self.finished.set()
 
-    def _spawn(self, coro) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -256,15 +234,6 @@ class RealtimeLoop:
             log.error("call %s: task failed", self.call_id, exc_info=task.exception())
             where = getattr(task.get_coro(), "__name__", "task")
             self.recorder.event("error", where=where, error=repr(task.exception()))
-
-    def _remember(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Durable memory writes; a failing memory never stops the call."""
-        if self.memory is None:
-            return
-        try:
-            getattr(self.memory, method)(*args, **kwargs)
-        except Exception:
-            log.warning("memory %s failed for call %s", method, self.call_id, exc_info=True)
 
     # ------------------------------------------------------------------ caller audio
 
@@ -333,7 +302,7 @@ class RealtimeLoop:
         )
         attempt = _Attempt(len(audio), time.perf_counter(), task)
         self._attempt = attempt
-        task.add_done_callback(lambda t, a=attempt: self._attempt_done(a, t))
+        task.add_done_callback(functools.partial(self._attempt_done, attempt))
 
     def _drop_attempt(self) -> None:
         if self._attempt is not None:
@@ -578,10 +547,8 @@ class RealtimeLoop:
             finally:
                 reply.sending_done = True
                 self._reply_task = None
-                if self.planner is not None:
-                    self._remember(
-                        "save_snapshot", self.caller_id, self.call_id, self.planner.state
-                    )
+                if self.conversation is not None:
+                    self.conversation.snapshot()
             self._maybe_reply_heard(reply)
             if self.planner is not None and self.planner.ended and not self.finished.is_set():
                 self._spawn(self._finish_after(reply.audio_s + FAREWELL_GRACE_S))
@@ -665,10 +632,8 @@ class RealtimeLoop:
         before then is kept once, whole, with its continuation (``_take_back_if_continued``)."""
         key = task or asyncio.current_task()
         said = self._unkept_words.pop(key, None) if key is not None else None
-        if said:
-            self._remember(
-                "record_exchange", self.caller_id, self.call_id, self.channel, "user", said
-            )
+        if said and self.conversation is not None:
+            self.conversation.caller_said(said)
 
     def on_mark(self, name: str) -> None:
         """The transport played audio up to ``name`` (Twilio echoes our marks)."""
@@ -702,17 +667,9 @@ class RealtimeLoop:
         self.recorder.event(
             "agent_said", text=heard, interrupted=interrupted, unheard=reply.unheard()
         )
-        full = " ".join(reply.chunks)
-        if full:
-            self._remember(
-                "record_exchange",
-                self.caller_id,
-                self.call_id,
-                self.channel,
-                "agent",
-                full,
-                interrupted=interrupted,
-                heard=heard if interrupted else None,
+        if self.conversation is not None:
+            self.conversation.agent_said(
+                " ".join(reply.chunks), heard=heard if interrupted else None
             )
 
     # ------------------------------------------------------------------ keypad, silence
@@ -737,23 +694,21 @@ class RealtimeLoop:
 
     async def _flush_digits(self) -> None:
         digits, self._digits = self._digits.rstrip("#") or self._digits, ""
-        if not digits or self.planner is None:
+        if not digits or self.conversation is None:
             return
-        self._remember(
-            "record_exchange", self.caller_id, self.call_id, self.channel, "user", f"[{digits}]"
-        )
-        await self._speak(self.planner.respond_dtmf(digits), trigger="dtmf")
+        self.conversation.caller_said(f"[{digits}]")
+        await self._speak(self.conversation.respond_dtmf(digits), trigger="dtmf")
 
     def on_text(self, text: str) -> None:
         """Typed input (avatar clients without a microphone): a whole turn at once."""
         text = text.strip()
-        if not text or self.planner is None:
+        if not text or self.conversation is None:
             return
         if self._speaking:
             self._barge_in("typed text")
         self.recorder.event("caller_said", text=text, typed=True)
-        self._remember("record_exchange", self.caller_id, self.call_id, self.channel, "user", text)
-        self._spawn(self._speak(self.planner.respond(text), trigger="text"))
+        self.conversation.caller_said(text)
+        self._spawn(self._speak(self.conversation.respond(text), trigger="text"))
 
     def _arm_silence_timer(self) -> None:
         self._cancel_timer("_silence_timer")

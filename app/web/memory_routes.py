@@ -1,6 +1,6 @@
 """The memory REST API: search, stats, batch check, health, and a caller's record.
 
-Every route goes through ``app.state.memory`` (a :class:`MemoryService`, or None when the
+Every route goes through the Runtime's memory (a :class:`MemoryService`, or None when the
 vector store could not be opened at start-up: then 503) and, with ``TOURLINE_API_KEY`` set,
 needs the key (:mod:`app.channels.api_key`). Caller ids in paths are normalized exactly as
 memory keys them, so ``/callers/(415) 555-0123`` and ``/callers/+14155550123`` are the same
@@ -23,11 +23,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from app.channels.api_key import require_api_key
+from app.channels.deps import RuntimeDep
 from app.domain.identity import InvalidCallerId, is_phone, normalize_caller_id
 from app.domain.state import PlannerState
 from app.memory.service import MemoryService
@@ -86,8 +87,8 @@ def _invalid(raw: str, why: str) -> HTTPException:
     )
 
 
-def _memory(request: Request) -> MemoryService:
-    memory: MemoryService | None = getattr(request.app.state, "memory", None)
+def _memory(runtime: RuntimeDep) -> MemoryService:
+    memory = runtime.memory
     if memory is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=UNAVAILABLE)
     return memory
@@ -175,9 +176,9 @@ async def check_batch(user_id: str, agent: str, memory: Memory) -> dict[str, Any
 
 
 @router.get("/memory/health")
-async def health(request: Request) -> JSONResponse:
+async def health(runtime: RuntimeDep) -> JSONResponse:
     """Backend, persistence, counts, storage size and last backup; 503 when degraded."""
-    memory: MemoryService | None = getattr(request.app.state, "memory", None)
+    memory = runtime.memory
     if memory is None:
         body = {"ok": False, "backend": None, "persistent": None, "detail": UNAVAILABLE}
         return JSONResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)

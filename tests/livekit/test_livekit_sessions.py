@@ -15,10 +15,11 @@ from livekit import rtc
 from livekit.agents import AgentSession, RunResult, llm
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
-from app.channels.livekit.call_record import CallRecord
+from app.channels.livekit.call_record import CHANNEL, CallRecord
 from app.channels.livekit.caller import caller_id_of
 from app.channels.livekit.session import turn_handling
 from app.channels.livekit.tour_agent import TourAgent
+from app.conversation import Conversation
 from app.domain.state import PlannerState
 from app.memory.service import MemoryService
 from app.planner.agent_planner import PlannerKit
@@ -165,11 +166,11 @@ async def test_silence_gets_check_ins_then_a_goodbye_that_ends_the_session(kit: 
     assert len(said) == 4  # greeting, two check-ins, goodbye: then nothing more
 
 
-def test_interrupted_reply_keeps_what_was_heard(memory: MemoryService):
-    state = PlannerState(caller_name="Ana")
+def test_interrupted_reply_keeps_what_was_heard(kit: PlannerKit, memory: MemoryService):
     full = "Got it: Hudson 360. What size are you looking for?"
-    record = CallRecord(memory, CALLER, "lk-cut", state=lambda: state, full_reply=lambda: full)
-    record.memory.start_call(CALLER, "lk-cut", "livekit")
+    conversation = Conversation(kit.conversation(CALLER), memory, call_id="lk-cut", channel=CHANNEL)
+    memory.start_call(CALLER, "lk-cut", CHANNEL)
+    record = CallRecord(conversation, full_reply=lambda: full)
     cut = llm.ChatMessage(role="assistant", content=["Got it: Hudson 360."], interrupted=True)
     record._on_item(ConversationItemAddedEvent(item=cut))
     record.end()

@@ -24,7 +24,9 @@ from app.audio.codec import Resampler, array_to_pcm16
 from app.channels.api_key import presented_key
 from app.channels.avatar import protocol as avatar
 from app.channels.avatar.transport import AvatarTransport
+from app.channels.deps import RuntimeDep
 from app.logging.flight_recorder import FlightRecorder
+from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
 
 log = logging.getLogger("tourline.avatar")
@@ -57,9 +59,9 @@ class _Closed(Exception):
 class AvatarSession:
     """One avatar socket, from ``hello`` to ``bye``, goodbye, or a close."""
 
-    def __init__(self, websocket: WebSocket, *, header_key_ok: bool) -> None:
+    def __init__(self, websocket: WebSocket, runtime: Runtime, *, header_key_ok: bool) -> None:
         self.websocket = websocket
-        self.state = websocket.app.state
+        self.runtime = runtime
         self.header_key_ok = header_key_ok
         self.session_id = new_session_id()
         self.loop: RealtimeLoop | None = None
@@ -155,6 +157,7 @@ class AvatarSession:
                     "hello_required", "audio before hello: send hello first", avatar.CLOSE_POLICY
                 )
             )
+            return None  # not reached: the error closes the socket
         try:
             event = avatar.parse_text(data)
         except avatar.ProtocolError as err:
@@ -168,7 +171,7 @@ class AvatarSession:
                 )
             )
             return None
-        expected = self.state.settings.api_key
+        expected = self.runtime.settings.api_key
         if not self.header_key_ok and not key_matches(expected, event.api_key):
             self.end_reason = "unauthorized"
             log.warning("refused an avatar session: missing or wrong API key")
@@ -181,8 +184,8 @@ class AvatarSession:
         return event
 
     async def _start(self, hello: avatar.Hello) -> None:
-        state = self.state
-        self.recorder = FlightRecorder(state.settings.data_dir, self.session_id)
+        runtime = self.runtime
+        self.recorder = FlightRecorder(runtime.settings.data_dir, self.session_id)
         self.recorder.event(
             "start",
             channel="avatar",
@@ -202,15 +205,15 @@ class AvatarSession:
         )
         self.transport = transport
         self.loop = RealtimeLoop(
-            state.voice,
-            state.planner_kit,
+            runtime.voice,
+            runtime.planners,
             transport,
             call_id=self.session_id,
             caller_id=hello.user_id,
             channel="avatar",
             input_rate=input_rate,
             recorder=self.recorder,
-            memory=getattr(state, "memory", None),
+            memory=runtime.memory,
         )
         transport.on_mark = self.loop.on_mark
         await self.loop.start()
@@ -307,21 +310,22 @@ class AvatarSession:
             self.recorder.close()
 
 
-async def avatar_socket(websocket: WebSocket) -> None:
+async def avatar_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """The route: a wrong header key is refused before accept; the rest is the session's."""
-    state = websocket.app.state
-    expected = state.settings.api_key
+    expected = runtime.settings.api_key
     given = presented_key(websocket)
     if given is not None and not key_matches(expected, given):
         log.warning("refused an avatar socket: wrong API key header")
         await websocket.close(code=avatar.CLOSE_POLICY)  # before accept: HTTP 403
         return
     await websocket.accept()
-    if not state.ready:
+    if not runtime.ready:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
             await websocket.send_text(
                 avatar.dumps(avatar.error("not_ready", "the server is loading; try again soon"))
             )
             await websocket.close(code=avatar.CLOSE_TRY_AGAIN, reason="loading")
         return
-    await AvatarSession(websocket, header_key_ok=bool(expected) and given is not None).run()
+    await AvatarSession(
+        websocket, runtime, header_key_ok=bool(expected) and given is not None
+    ).run()

@@ -1,58 +1,36 @@
-"""Writes a LiveKit conversation into caller memory as it happens.
+"""Follows a LiveKit session's events into the caller's Conversation.
 
-The same ``MemoryService`` the Twilio server uses: every exchange is appended durably the
-moment LiveKit commits it to the chat (``conversation_item_added``: after the caller's turn
-is final, after an agent reply is played or cut off), the PlannerState is snapshotted after
-each agent reply, and the call is ended (final snapshot, consolidation queued) when the
-session closes. A failing memory never stops the call.
+The same ``Conversation`` the phone and avatar loop use: every exchange is kept the moment
+LiveKit commits it to the chat (``conversation_item_added``: after the caller's turn is
+final, after an agent reply is played or cut off), the PlannerState is snapshotted after
+each agent reply, and the call is ended when the session closes.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import Any
 
 from livekit.agents import AgentSession, CloseEvent, ConversationItemAddedEvent, llm
 
-from app.domain.state import PlannerState
-from app.memory.service import MemoryService
+from app.conversation import Conversation
 
 __all__ = ["CHANNEL", "CallRecord"]
-
-log = logging.getLogger("tourline.livekit")
 
 CHANNEL = "livekit"
 
 
 class CallRecord:
-    """One call's writes into memory, driven by the session's events."""
+    """One call's session events, turned into the conversation's memory writes."""
 
-    def __init__(
-        self,
-        memory: MemoryService,
-        caller_id: str,
-        call_id: str,
-        *,
-        state: Callable[[], PlannerState | None],
-        full_reply: Callable[[], str],
-    ) -> None:
-        """``state``: the planner's current state; ``full_reply``: the whole reply being spoken.
-
-        ``full_reply`` matters when the caller cuts the agent off: LiveKit keeps only what
-        was heard, memory keeps both (as the phone loop does).
-        """
-        self.memory = memory
-        self.caller_id = caller_id
-        self.call_id = call_id
-        self._state = state
+    def __init__(self, conversation: Conversation, *, full_reply: Callable[[], str]) -> None:
+        """``full_reply``: the whole reply being spoken. It matters when the caller cuts
+        the agent off: LiveKit keeps only what was heard, memory keeps both."""
+        self.conversation = conversation
         self._full_reply = full_reply
         self._session: AgentSession | None = None
-        self._ended = False
 
     def attach(self, session: AgentSession) -> CallRecord:
-        """Open the call in the log and follow the session until it closes."""
-        self._write("start_call", self.caller_id, self.call_id, CHANNEL)
+        """Follow the session until it closes."""
         session.on("conversation_item_added", self._on_item)
         session.on("close", self._on_close)
         self._session = session
@@ -64,41 +42,21 @@ class CallRecord:
             return
         text = (item.text_content or "").strip()
         if item.role == "user":
-            if text:
-                self._exchange("user", text)
+            self.conversation.caller_said(text)
             return
         if item.interrupted:
-            full = self._full_reply().strip() or text
-            if full:
-                self._exchange("agent", full, interrupted=True, heard=text)
-        elif text:
-            self._exchange("agent", text)
-        self.snapshot()
-
-    def snapshot(self) -> None:
-        """Store the planner's state now (repeats of an unchanged state are skipped)."""
-        state = self._state()
-        if state is not None:
-            self._write("save_snapshot", self.caller_id, self.call_id, state)
+            self.conversation.agent_said(self._full_reply().strip() or text, heard=text)
+        else:
+            self.conversation.agent_said(text)
+        self.conversation.snapshot()
 
     def end(self) -> None:
         """Final snapshot, call marked ended, consolidation queued; once."""
-        if self._ended:
-            return
-        self._ended = True
-        self._write("end_call", self.caller_id, self.call_id, self._state())
+        self.conversation.end()
         if self._session is not None:
             self._session.off("conversation_item_added", self._on_item)
             self._session.off("close", self._on_close)
+            self._session = None
 
     def _on_close(self, ev: CloseEvent) -> None:
         self.end()
-
-    def _exchange(self, role: str, text: str, **details: Any) -> None:
-        self._write("record_exchange", self.caller_id, self.call_id, CHANNEL, role, text, **details)
-
-    def _write(self, method: str, *args: Any, **kwargs: Any) -> None:
-        try:
-            getattr(self.memory, method)(*args, **kwargs)
-        except Exception:
-            log.warning("memory %s failed for call %s", method, self.call_id, exc_info=True)

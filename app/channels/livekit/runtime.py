@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 
 from app.channels.livekit.speech import Speech, select_speech
-from app.memory.mem0_engine import VectorBackendUnavailableError
 from app.memory.service import MemoryService
 from app.planner.agent_planner import PlannerKit
+from app.runtime import Runtime
 from app.settings import Settings, get_settings
 
 __all__ = ["WorkerRuntime", "close_shared_runtime", "shared_runtime"]
@@ -28,39 +28,39 @@ log = logging.getLogger("tourline.livekit")
 
 @dataclass
 class WorkerRuntime:
-    """Memory (None when its vector store is down: calls go on, unremembered), planner, speech."""
+    """The process's Runtime (memory may be None: calls go on, unremembered) and LiveKit's
+    speech plugins."""
 
-    settings: Settings
-    memory: MemoryService | None
-    kit: PlannerKit
+    runtime: Runtime
     speech: Speech
 
     @classmethod
     def open(cls, settings: Settings) -> WorkerRuntime:
         """Open memory and load every model; raises ``EmbeddedStoreLockedError`` as is."""
         started = time.perf_counter()
-        memory = _open_memory(settings)
+        runtime = Runtime.open(settings, voice=False)  # LiveKit's plugins do the audio
         try:
-            kit = PlannerKit.build(settings, engine=memory.engine if memory else None)
             speech = select_speech(settings)
         except BaseException:
-            if memory is not None:
-                memory.close()
+            runtime.close()
             raise
         log.info("worker ready in %.0f ms", (time.perf_counter() - started) * 1000)
-        return cls(settings, memory, kit, speech)
+        return cls(runtime, speech)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def memory(self) -> MemoryService | None:
+        return self.runtime.memory
+
+    @property
+    def kit(self) -> PlannerKit:
+        return self.runtime.planners
 
     def close(self) -> None:
-        if self.memory is not None:
-            self.memory.close()
-
-
-def _open_memory(settings: Settings) -> MemoryService | None:
-    try:
-        return MemoryService.open(settings)
-    except VectorBackendUnavailableError as exc:
-        log.error("caller memory is unavailable, calls will go on without it: %s", exc)
-        return None
+        self.runtime.close()
 
 
 _SHARED: WorkerRuntime | None = None

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from livekit.agents import Agent, AgentSession, SpeechCreatedEvent
 from livekit.agents.voice import SpeechHandle
 
-from app.channels.livekit.call_record import CallRecord
+from app.channels.livekit.call_record import CHANNEL, CallRecord
 from app.channels.livekit.planner_llm import PlannerLLM
 from app.channels.livekit.silence import SilenceWatch
-from app.domain.context import CallerContext
-from app.memory.service import MemoryService
+from app.conversation import Conversation, ConversationMemory
 from app.planner.agent_planner import AgentPlanner, PlannerKit
 
 __all__ = ["TourAgent"]
@@ -41,7 +39,7 @@ class TourAgent(Agent):
         kit: PlannerKit,
         caller_id: str,
         call_id: str,
-        memory: MemoryService | None = None,
+        memory: ConversationMemory | None = None,
         silence_timeout_s: float | None = None,
         context_timeout_s: float = 0.5,
     ) -> None:
@@ -53,30 +51,34 @@ class TourAgent(Agent):
         self.memory = memory
         self.silence_timeout_s = silence_timeout_s
         self.context_timeout_s = context_timeout_s
-        self.planner: AgentPlanner | None = None
+        self.conversation: Conversation | None = None
         self.record: CallRecord | None = None
         self.last_reply = ""  # the whole of the reply being spoken, for memory
         self._ready = asyncio.Event()
         self._silence: SilenceWatch | None = None
         self._session: AgentSession | None = None  # kept: ``self.session`` raises once we exit
 
+    @property
+    def planner(self) -> AgentPlanner | None:
+        """The conversation's planner, once the caller's memory is loaded."""
+        return self.conversation.planner if self.conversation is not None else None
+
     async def on_enter(self) -> None:
-        context = await self._recall()
-        self.planner = self.kit.conversation(self.caller_id, context)
+        self.conversation = conversation = await Conversation.open(
+            self.kit,
+            self.memory,
+            caller_id=self.caller_id,
+            call_id=self.call_id,
+            channel=CHANNEL,
+            context_timeout_s=self.context_timeout_s,
+        )
         self._ready.set()
         session = self._session = self.session
-        if self.memory is not None:
-            self.record = CallRecord(
-                self.memory,
-                self.caller_id,
-                self.call_id,
-                state=lambda: self.planner.state if self.planner else None,
-                full_reply=lambda: self.last_reply,
-            ).attach(session)
+        self.record = CallRecord(conversation, full_reply=lambda: self.last_reply).attach(session)
         session.on("speech_created", self._on_speech_created)
         if self.silence_timeout_s:
             self._silence = SilenceWatch(self.silence_timeout_s, self._on_silence).attach(session)
-        session.say(self._spoken(self.planner.greet()))
+        session.say(self._spoken(conversation.greet()))
 
     async def on_exit(self) -> None:
         if self._silence is not None:
@@ -91,21 +93,6 @@ class TourAgent(Agent):
         assert self.planner is not None
         async for piece in self._spoken(self.planner.respond(text)):
             yield piece
-
-    async def _recall(self) -> CallerContext | None:
-        """What memory holds about the caller; None without memory. Never raises."""
-        if self.memory is None:
-            return None
-        started = time.perf_counter()
-        context = await self.memory.aload_context(self.caller_id, self.context_timeout_s)
-        log.info(
-            "call %s: context for %s loaded in %.0f ms (returning: %s)",
-            self.call_id,
-            self.caller_id,
-            (time.perf_counter() - started) * 1000,
-            context.is_returning,
-        )
-        return context
 
     async def _spoken(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
         """Sentences as text pieces to concatenate; keeps the whole reply in ``last_reply``."""

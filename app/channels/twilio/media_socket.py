@@ -15,10 +15,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.audio.codec import iter_frames, pcm16_to_ulaw, ulaw_to_pcm16
+from app.channels.deps import RuntimeDep
 from app.channels.twilio import media_protocol as twilio
-from app.channels.twilio.twilio_http import SignatureChecker
+from app.channels.twilio.twilio_http import signature_checker
 from app.domain.identity import InvalidCallerId, normalize_caller_id
 from app.logging.flight_recorder import FlightRecorder
+from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
 
 log = logging.getLogger("tourline.media")
@@ -74,9 +76,9 @@ def caller_of(start: twilio.Start) -> str | None:
 class MediaSession:
     """One Twilio media socket from ``connected`` to ``stop``."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.websocket = websocket
-        self.app_state = websocket.app.state
+        self.runtime = runtime
         self.loop: RealtimeLoop | None = None
         self.recorder: FlightRecorder | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -136,9 +138,9 @@ class MediaSession:
         return False
 
     async def _start(self, start: twilio.Start) -> None:
-        state = self.app_state
+        runtime = self.runtime
         caller = caller_of(start)
-        self.recorder = FlightRecorder(state.settings.data_dir, start.call_sid)
+        self.recorder = FlightRecorder(runtime.settings.data_dir, start.call_sid)
         self.recorder.event(
             "start", stream_sid=start.stream_sid, caller=caller, encoding=start.encoding
         )
@@ -148,15 +150,15 @@ class MediaSession:
             log.info("call %s: no usable caller number; memory is off for it", start.call_sid)
         transport = TwilioTransport(self.websocket, start.stream_sid)
         self.loop = RealtimeLoop(
-            state.voice,
-            state.planner_kit,
+            runtime.voice,
+            runtime.planners,
             transport,
             call_id=start.call_sid,
             caller_id=caller or f"unknown-{start.call_sid}",
             channel="phone",
             input_rate=8000,
             recorder=self.recorder,
-            memory=getattr(state, "memory", None) if caller else None,
+            memory=runtime.memory if caller else None,
         )
         await self.loop.start()
         self._closer = asyncio.create_task(self._close_when_finished(self.loop))
@@ -179,16 +181,16 @@ class MediaSession:
             self.recorder.close()
 
 
-async def media_stream(websocket: WebSocket) -> None:
+async def media_stream(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """The route: check the signed upgrade, then run the session."""
-    state = websocket.app.state
-    checker: SignatureChecker = state.signatures
+    settings = runtime.settings
+    checker = signature_checker(settings.twilio_auth_token, settings.public_url)
     if not checker.upgrade_ok(websocket.headers.get("x-twilio-signature")):
         log.warning("refused a media socket: bad or missing X-Twilio-Signature")
         await websocket.close(code=twilio.CLOSE_POLICY)  # before accept: HTTP 403
         return
-    if not state.ready:
+    if not runtime.ready:
         await websocket.close(code=CLOSE_TRY_AGAIN)
         return
     await websocket.accept()
-    await MediaSession(websocket).run()
+    await MediaSession(websocket, runtime).run()

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.channels.api_key import require_api_key
-from app.channels.twilio.twilio_http import SignatureChecker, connect_twiml, public_base
+from app.channels.deps import RuntimeDep
+from app.channels.twilio.twilio_http import connect_twiml, public_base, signature_checker
 from app.logging.flight_recorder import FlightRecorder, read_timeline
+from app.settings import Settings
 
 log = logging.getLogger("tourline.twilio")
 router = APIRouter()
@@ -20,9 +22,9 @@ def _path_and_query(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-async def _signed_form(request: Request) -> dict[str, str] | None:
+async def _signed_form(request: Request, settings: Settings) -> dict[str, str] | None:
     """The POSTed form if its signature checks out (or checks are off), else None."""
-    checker: SignatureChecker = request.app.state.signatures
+    checker = signature_checker(settings.twilio_auth_token, settings.public_url)
     form = {k: str(v) for k, v in (await request.form()).items()}
     signature = request.headers.get("x-twilio-signature")
     if not checker.webhook_ok(_path_and_query(request), form, signature):
@@ -32,26 +34,26 @@ async def _signed_form(request: Request) -> dict[str, str] | None:
 
 
 @router.post("/twilio/voice")
-async def incoming_call(request: Request) -> Response:
+async def incoming_call(request: Request, runtime: RuntimeDep) -> Response:
     """Answer with <Connect><Stream> so Twilio opens the media WebSocket."""
-    form = await _signed_form(request)
+    settings = runtime.settings
+    form = await _signed_form(request, settings)
     if form is None:
         return Response("invalid signature", status_code=403, media_type="text/plain")
-    settings = request.app.state.settings
     base = public_base(settings.public_url, request.headers.get("host"))
     log.info("incoming call %s from %s", form.get("CallSid"), form.get("From"))
     return Response(connect_twiml(base, form), media_type="application/xml")
 
 
 @router.post("/twilio/status")
-async def call_status(request: Request) -> Response:
+async def call_status(request: Request, runtime: RuntimeDep) -> Response:
     """Record Twilio's call status callbacks in the call's timeline."""
-    form = await _signed_form(request)
+    form = await _signed_form(request, runtime.settings)
     if form is None:
         return Response("invalid signature", status_code=403, media_type="text/plain")
     call_sid = form.get("CallSid")
     if call_sid:
-        recorder = FlightRecorder(request.app.state.settings.data_dir, call_sid)
+        recorder = FlightRecorder(runtime.settings.data_dir, call_sid)
         recorder.event(
             "twilio_status",
             status=form.get("CallStatus"),
@@ -63,9 +65,9 @@ async def call_status(request: Request) -> Response:
 
 
 @router.get("/calls/{call_sid}/timeline", dependencies=[Depends(require_api_key)])
-async def call_timeline(call_sid: str, request: Request) -> JSONResponse:
+async def call_timeline(call_sid: str, runtime: RuntimeDep) -> JSONResponse:
     """What happened on a call (it holds what the caller said: protected by the API key)."""
-    events = read_timeline(request.app.state.settings.data_dir, call_sid)
+    events = read_timeline(runtime.settings.data_dir, call_sid)
     if events is None:
         return JSONResponse({"error": f"no call {call_sid!r}"}, status_code=404)
     return JSONResponse({"call_sid": call_sid, "events": events})

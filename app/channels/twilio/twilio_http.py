@@ -7,6 +7,7 @@ Host header is the tunnel's, so we sign-check against ``TOURLINE_PUBLIC_URL``.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -39,6 +40,12 @@ def connect_twiml(base: str, params: dict[str, str]) -> str:
             stream.parameter(name=name, value=params[name])
     response.append(connect)
     return str(response)
+
+
+@functools.lru_cache(maxsize=8)
+def signature_checker(auth_token: str | None, public_url: str | None) -> SignatureChecker:
+    """The checker for these settings, built once."""
+    return SignatureChecker(auth_token, public_url)
 
 
 class SignatureChecker:
