@@ -549,6 +549,9 @@ class RealtimeLoop:
                 self._reply_task = None
                 if self.conversation is not None:
                     self.conversation.snapshot()
+            if reply.chunks and not reply.cut:  # all of it is sent: a text client can stop waiting
+                text = " ".join(reply.chunks)
+                await self.transport.notify("agent_done", text=text, reply=f"r{reply.number}")
             self._maybe_reply_heard(reply)
             if self.planner is not None and self.planner.ended and not self.finished.is_set():
                 self._spawn(self._finish_after(reply.audio_s + FAREWELL_GRACE_S))

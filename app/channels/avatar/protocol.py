@@ -268,6 +268,10 @@ def agent_text(text: str, mark: str) -> dict[str, Any]:
     return {"type": "agent_text", "text": text, "mark": mark}
 
 
+def agent_done(text: str, reply: str) -> dict[str, Any]:
+    return {"type": "agent_done", "text": text, "reply": reply}
+
+
 def mark(name: str) -> dict[str, Any]:
     return {"type": "mark", "name": name}
 

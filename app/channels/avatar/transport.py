@@ -87,6 +87,8 @@ class AvatarTransport:
             message = avatar.transcript(str(fields["text"]), final=bool(fields.get("final")))
         elif event == "agent_text":
             message = avatar.agent_text(str(fields["text"]), str(fields["mark"]))
+        elif event == "agent_done":
+            message = avatar.agent_done(str(fields["text"]), str(fields.get("reply", "")))
         elif event == "interrupted":
             return  # already said by send_clear, which the loop calls just before
         elif event == "conversation_ended":
