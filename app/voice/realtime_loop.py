@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,9 +39,9 @@ from app.domain.text import speakable_chunks
 from app.logging.flight_recorder import FlightRecorder
 from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.voice.compute_pool import URGENT
+from app.voice.ports import SYSTEM_CLOCK, Clock, Voice
 from app.voice.speech_renderer import render_priorities
 from app.voice.turn_taking import Cue, Thought, TurnDetector, is_backchannel, judge_thought
-from app.voice.voice_kit import VoiceKit
 
 log = logging.getLogger("tourline.call")
 
@@ -91,6 +90,7 @@ class _Reply:
     sending_done: bool = False
     cut: bool = False
     recorded: bool = False
+    caller_words: str | None = None  # the turn it answers, kept once the caller hears it
 
     def heard_text(self) -> str:
         return " ".join(self.chunks[i] for i in sorted(self.heard))
@@ -128,7 +128,7 @@ class RealtimeLoop:
 
     def __init__(
         self,
-        voice: VoiceKit,
+        voice: Voice,
         planners: PlannerKit,
         transport: VoiceTransport,
         *,
@@ -138,6 +138,7 @@ class RealtimeLoop:
         input_rate: int,
         recorder: FlightRecorder,
         memory: ConversationMemory | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.voice = voice
         self.planners = planners
@@ -148,6 +149,7 @@ class RealtimeLoop:
         self.input_rate = input_rate
         self.recorder = recorder
         self.memory = memory
+        self._clock = clock
         settings = voice.settings
         self._silence_ms = settings.turn_silence_ms
         self._quick_silence_ms = min(settings.turn_quick_silence_ms, settings.turn_silence_ms)
@@ -217,7 +219,7 @@ class RealtimeLoop:
         self._inbound.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()
-        self.voice.pool.forget(self.call_id)
+        self.voice.forget(self.call_id)
         if self.conversation is not None:
             self.conversation.end()
         self.finished.set()
@@ -255,7 +257,7 @@ class RealtimeLoop:
                     return
                 parts.append(more)
             audio = b"".join(parts)
-            probabilities = await self.voice.pool.run_light(self._vad.process, audio)
+            probabilities = await self.voice.score(self._vad, audio)
             self._audio += audio
             for probability in probabilities:
                 self._heard_ms += self._vad.window_ms
@@ -272,7 +274,7 @@ class RealtimeLoop:
             self._cancel_timer("_silence_timer")
             self.recorder.event("caller_speech_start", over_agent=self._speaking)
         elif cue is Cue.PAUSE:
-            self._last_pause = time.perf_counter()
+            self._last_pause = self._clock.now()
             self.recorder.event("speech_end", voiced_ms=detector.voiced_ms)
         elif cue is Cue.RESUME:
             self._drop_attempt()
@@ -300,7 +302,7 @@ class RealtimeLoop:
         task = asyncio.create_task(
             self.voice.hear(self.call_id, audio, self.input_rate, priority=URGENT, hints=hints)
         )
-        attempt = _Attempt(len(audio), time.perf_counter(), task)
+        attempt = _Attempt(len(audio), self._clock.now(), task)
         self._attempt = attempt
         task.add_done_callback(functools.partial(self._attempt_done, attempt))
 
@@ -338,12 +340,10 @@ class RealtimeLoop:
         self.recorder.event("turn_judged", thought=attempt.thought.value)
         if attempt.thought is Thought.COMPLETE and prediction and prediction.sentences:
             rate = self.transport.output_rate
-            ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+            ready = functools.partial(self.voice.is_cached, rate=rate)
             chunks = speakable_chunks(prediction.sentences, True, ready)[:2]
             for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True):
-                self._spawn(
-                    self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
-                )
+                self._spawn(self.voice.render(self.call_id, chunk, rate, priority=priority))
         self._maybe_commit()
 
     def _maybe_commit(self) -> None:
@@ -383,7 +383,7 @@ class RealtimeLoop:
         self._detector.reset()
         self._audio.clear()
         task = self._spawn(self._take_turn(attempt, pause))
-        quiet_since = time.perf_counter() - (self._heard_ms - quiet_at_ms) / 1000
+        quiet_since = self._clock.now() - (self._heard_ms - quiet_at_ms) / 1000
         self._open_turn = _OpenTurn(audio, quiet_at_ms, quiet_since, task)
 
     def _take_back_if_continued(self) -> None:
@@ -397,7 +397,7 @@ class RealtimeLoop:
         if turn is None or self.planner is None:
             return
         by_audio = self._heard_ms - turn.quiet_at_ms
-        by_clock = (time.perf_counter() - turn.quiet_since) * 1000
+        by_clock = (self._clock.now() - turn.quiet_since) * 1000
         pause_ms = max(by_audio, by_clock) - self._detector.voiced_ms
         if pause_ms > TAKE_BACK_MS:
             return
@@ -413,6 +413,7 @@ class RealtimeLoop:
         self._unkept_words.pop(turn.task, None)
         if reply is not None:
             reply.cut = reply.recorded = True  # at most its first sound reached the caller
+            reply.caller_words = None  # kept with the continuation
             if self._speaking:  # its first sound went out: this caller pauses longer
                 self._spawn(self._send_clear())
                 self._hold_s = min(max(self._hold_s, (pause_ms + 150) / 1000), MAX_HOLD_MS / 1000)
@@ -451,7 +452,7 @@ class RealtimeLoop:
     def _record_stt(self, attempt: _Attempt) -> None:
         self.recorder.event(
             "stt_done",
-            ms=round((time.perf_counter() - attempt.started) * 1000, 2),
+            ms=round((self._clock.now() - attempt.started) * 1000, 2),
             text=attempt.text,
             unsure=list(attempt.unsure),
             audio_ms=round(attempt.audio_bytes / 2 / self.input_rate * 1000),
@@ -558,7 +559,7 @@ class RealtimeLoop:
 
     async def _finish_after(self, seconds: float) -> None:
         """End even if the transport never confirms playback (a client that echoes no marks)."""
-        await asyncio.sleep(seconds)
+        await self._clock.sleep(seconds)
         still_ending = self.planner is None or self.planner.ended  # not taken back meanwhile
         if still_ending and not self.finished.is_set():
             self.recorder.event("conversation_ended", marks_missing=True)
@@ -571,19 +572,17 @@ class RealtimeLoop:
         trigger: str,
         speech_end: float | None,
     ) -> None:
-        started = time.perf_counter()
+        started = self._clock.now()
         rate = self.transport.output_rate
         planned = [s async for s in sentences]
         self.recorder.event(
-            "planner_done", ms=round((time.perf_counter() - started) * 1000, 2), trigger=trigger
+            "planner_done", ms=round((self._clock.now() - started) * 1000, 2), trigger=trigger
         )
-        ready = functools.partial(self.voice.renderer.is_cached, rate=rate)
+        ready = functools.partial(self.voice.is_cached, rate=rate)
         chunks = speakable_chunks(planned, True, ready)
         reply.chunks = chunks
         renders = [
-            asyncio.ensure_future(
-                self.voice.renderer.render(self.call_id, chunk, rate, priority=priority)
-            )
+            asyncio.ensure_future(self.voice.render(self.call_id, chunk, rate, priority=priority))
             for chunk, priority in zip(chunks, render_priorities(chunks, ready), strict=True)
         ]
         try:
@@ -592,21 +591,23 @@ class RealtimeLoop:
                 if index == 0:
                     self.recorder.event(
                         "tts_first_audio",
-                        ms=round((time.perf_counter() - started) * 1000, 2),
+                        ms=round((self._clock.now() - started) * 1000, 2),
                         cached=cached,
                     )
                 name = f"r{reply.number}.{index}"
                 reply.marks[name] = index
                 if index == 0:
                     await self._hold_until_sure()
-                    self._keep_caller_words()
+                    this_turn = asyncio.current_task()
+                    if this_turn is not None:
+                        reply.caller_words = self._unkept_words.pop(this_turn, None)
                     self._speaking = True
                 await self.transport.send_audio(audio)
                 reply.audio_s += len(audio) / 2 / rate
                 await self.transport.send_mark(name)
                 await self.transport.notify("agent_text", text=chunk, mark=name)
                 if index == 0:
-                    since = time.perf_counter() - speech_end if speech_end else None
+                    since = self._clock.now() - speech_end if speech_end else None
                     self.recorder.event(
                         "first_frame_out",
                         ms_since_speech_end=round(since * 1000, 2) if since is not None else None,
@@ -626,15 +627,22 @@ class RealtimeLoop:
         turn = self._open_turn
         if turn is None or turn.task is not asyncio.current_task():
             return
-        wait = turn.quiet_since + self._hold_s - time.perf_counter()
+        wait = turn.quiet_since + self._hold_s - self._clock.now()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._clock.sleep(wait)
 
     def _keep_caller_words(self, task: asyncio.Task[Any] | None = None) -> None:
-        """Write what the caller said to memory, once its reply starts: a turn taken back
-        before then is kept once, whole, with its continuation (``_take_back_if_continued``)."""
+        """Write what the caller said to memory when their turn gets no reply to hear."""
         key = task or asyncio.current_task()
         said = self._unkept_words.pop(key, None) if key is not None else None
+        if said and self.conversation is not None:
+            self.conversation.caller_said(said)
+
+    def _keep_words_answered_by(self, reply: _Reply) -> None:
+        """Write the turn a reply answers, once the caller has heard some of the reply (or it
+        ended): until then it can be taken back, and the turn is kept once, whole, with its
+        continuation (``_take_back_if_continued``)."""
+        said, reply.caller_words = reply.caller_words, None
         if said and self.conversation is not None:
             self.conversation.caller_said(said)
 
@@ -643,6 +651,7 @@ class RealtimeLoop:
         reply = self._reply
         if reply is None or reply.cut or name not in reply.marks:
             return  # a mark of a reply that was cut: Twilio echoes those on clear
+        self._keep_words_answered_by(reply)
         reply.heard.add(reply.marks[name])
         self._maybe_reply_heard(reply)
 
@@ -666,6 +675,7 @@ class RealtimeLoop:
         if reply.recorded:
             return
         reply.recorded = True
+        self._keep_words_answered_by(reply)
         heard = reply.heard_text()
         self.recorder.event(
             "agent_said", text=heard, interrupted=interrupted, unheard=reply.unheard()
@@ -691,7 +701,7 @@ class RealtimeLoop:
             self._digit_timer = self._spawn(self._digits_after_gap())
 
     async def _digits_after_gap(self) -> None:
-        await asyncio.sleep(DTMF_GAP_S)
+        await self._clock.sleep(DTMF_GAP_S)
         self._digit_timer = None
         await self._flush_digits()
 
@@ -719,7 +729,7 @@ class RealtimeLoop:
             self._silence_timer = self._spawn(self._after_silence())
 
     async def _after_silence(self) -> None:
-        await asyncio.sleep(self._no_input_s)
+        await self._clock.sleep(self._no_input_s)
         self._silence_timer = None
         if self._detector.in_speech or self._speaking or self.planner is None:
             return

@@ -23,6 +23,7 @@ from app.audio.tts import TextToSpeech, load_tts
 from app.audio.vad import SileroVAD
 from app.settings import Settings
 from app.voice.compute_pool import URGENT, ComputePool
+from app.voice.ports import VoiceActivity
 from app.voice.speech_renderer import PhraseCache, SpeechRenderer
 
 log = logging.getLogger("tourline.models")
@@ -88,6 +89,22 @@ class VoiceKit:
         return await self.pool.run(
             owner, self._hear_now, pcm16, sample_rate, tuple(hints), priority=priority
         )
+
+    async def score(self, vad: VoiceActivity, pcm16: bytes) -> list[float]:
+        """Speech probabilities of ``pcm16``'s windows, on the pool's light thread."""
+        return await self.pool.run_light(vad.process, pcm16)
+
+    def is_cached(self, text: str, rate: int) -> bool:
+        return self.renderer.is_cached(text, rate=rate)
+
+    async def render(
+        self, owner: str, text: str, rate: int, *, priority: int = URGENT
+    ) -> tuple[bytes, bool]:
+        """Speech for ``text`` (from the phrase cache when it is there)."""
+        return await self.renderer.render(owner, text, rate, priority=priority)
+
+    def forget(self, owner: str) -> None:
+        self.pool.forget(owner)
 
     def _transcribe_now(self, pcm16: bytes, sample_rate: int) -> str:
         return self.stt.transcribe(_for_stt(pcm16, sample_rate))
