@@ -23,9 +23,9 @@ import pytest
 
 from app.domain.context import CallerContext
 from app.domain.state import PlannerState
+from app.domain.text import SentenceSplitter
 from app.planner.agent_planner import AgentPlanner, PlannerKit
 from app.planner.llm import LLMBrain
-from app.planner.llm_text import SentenceSplitter
 from app.settings import Settings
 from tests.fakes import FakeOpenAIServer, ToolCall
 

@@ -8,8 +8,7 @@ bookings are the same whichever brain runs.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +20,7 @@ from app.domain.catalog import Catalog
 from app.domain.context import CallerContext
 from app.domain.identity import is_phone
 from app.domain.state import TOUR_TYPE_WORDS, Booking, PlannerState, TourType
+from app.domain.text import split_sentences
 from app.planner import names
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
@@ -30,7 +30,6 @@ from app.settings import Settings
 from app.stores.bookings import BookingStore
 from app.stores.database import create_db_engine, init_schema
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'$])")
 DTMF_MEANINGS = {"1": "yes", "2": "no", "0": "repeat that", "*": "start over", "#": "yes"}
 # Questions a single key answers: yes/no, or a pick among numbered options.
 NUMBERED_QUESTIONS = frozenset({"property_number", "tour_type_number", "pick_slot", "unit_choice"})
@@ -49,11 +48,6 @@ SINGLE_KEY_QUESTIONS = NUMBERED_QUESTIONS | frozenset(
 
 CLOSED_ANSWER_QUESTIONS = (SINGLE_KEY_QUESTIONS - {"pick_slot"}) | {"tour_type"}
 """Answered in a word or two from a small set: recognition hints only get in the way."""
-
-
-def split_sentences(parts: Iterable[str]) -> list[str]:
-    """Break reply parts into sentences so speech can start on the first one."""
-    return [s for part in parts for s in _SENTENCE_END.split(part.strip()) if s]
 
 
 class PlannerBrain(Protocol):

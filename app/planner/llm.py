@@ -37,8 +37,8 @@ from openai import AsyncOpenAI
 from app.domain import spoken
 from app.domain.context import CallerContext
 from app.domain.state import PlannerState
+from app.domain.text import SentenceSplitter, clean_for_speech
 from app.planner.llm_prompt import SystemPrompt
-from app.planner.llm_text import SentenceSplitter, clean_for_speech
 from app.planner.llm_tools import TourTools
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner

@@ -23,6 +23,7 @@ from app.domain.catalog import Property
 from app.domain.context import CallerContext
 from app.domain.identity import is_phone
 from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState
+from app.domain.text import split_sentences
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
 from app.planner.tour_desk import TourDesk
@@ -1234,7 +1235,8 @@ def _lowest_rent(prop: Property, size: str | None) -> int:
 
 
 def _first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    sentences = split_sentences([text])
+    return sentences[0] if sentences else text
 
 
 def _active_booking(state: PlannerState) -> Booking | None:
