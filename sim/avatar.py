@@ -6,6 +6,8 @@ So this client sends PCM16 in 20 ms frames on the phone simulator's drift-free c
 (line noise between utterances, never digital zero), plays every binary message back on a
 virtual speaker (each chunk starts when the previous one ends) and reports each ``mark``
 as ``played`` when playback reaches it, or drops the pending marks on ``interrupted``.
+Every server message is kept in ``items`` (``of_kind("agent_done")``: the replies sent whole);
+``listen`` returns a stretch of agent speech with its ``agent_done`` events.
 
 Caller speech is Piper's (the phone simulator's shared voice), resampled to the client's
 declared rate. Every timestamp is ``time.monotonic()`` seconds.
@@ -166,6 +168,9 @@ class AgentReply:
     marks: tuple[str, ...]
     interrupted: bool
     ended: bool  # conversation_ended came with it
+    done: tuple[dict[str, Any], ...] = ()
+    """Its ``agent_done`` events (``text``, ``reply``): one per reply sent whole; a reply
+    cut by ``interrupted`` has none."""
 
     @property
     def text(self) -> str:
@@ -516,6 +521,7 @@ class AvatarClient:
             marks=tuple(str(i.message["name"]) for i in items if i.kind == "mark"),
             interrupted=interrupted,
             ended=any(i.kind == "conversation_ended" for i in items),
+            done=tuple(i.message for i in items if i.kind == "agent_done"),
         )
 
     def unheard_audio(self) -> bool:

@@ -141,7 +141,6 @@ async def _through_server(
         out,
         api_key=settings.api_key,
         err=err or sys.stderr,
-        data_dir=Path(settings.data_dir),  # where the server's timelines are, if it is ours
         starting=starting,
     )
 

@@ -6,13 +6,11 @@ planner, loop and memory as a call. This client speaks that protocol
 (``docs/avatar-protocol.md``) and prints what the agent says exactly as a local chat does:
 one line per reply.
 
-**When a reply is over.** The protocol marks every chunk of a reply (``mark``, then its
-``agent_text``) but not the last one. So this client reports each mark as ``played`` as
-soon as it arrives (shown text counts as heard), and reads the session's timeline
-(``calls/{session_id}.jsonl`` in the data dir when the server shares ours, else
-``GET /calls/{session_id}/timeline``): the loop writes one ``agent_said`` event per reply
-once it is over, with the words the caller got, and ``conversation_ended`` after a goodbye.
-The printed line is that event's text. Reading stops whenever no reply is under way.
+**When a reply is over.** Once the whole of a reply has been sent, the server says so with
+``agent_done`` and the reply's text: that is the printed line. Each ``mark`` is reported as
+``played`` as soon as it arrives (shown text counts as heard), so after a goodbye the
+server's ``conversation_ended`` and close follow at once. A reply cut by ``interrupted``
+(a line typed over a prompt the agent spoke on its own) gets no ``agent_done``: no line.
 
 Nothing heavy is imported: the first line depends on the server, not on loading models.
 """
@@ -21,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import socket
 import sys
@@ -29,14 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, TextIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-
-from app.logging.flight_recorder import read_timeline, timeline_path
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # the server ended the session for a reason of its own (see its log)
@@ -53,9 +47,6 @@ LOADING_WAIT_S: Final = 180.0
 """How long to wait for a server that is starting or loading its models."""
 RETRY_S: Final = 0.5
 READY_TIMEOUT_S: Final = 30.0
-POLL_MIN_S: Final = 0.02
-POLL_MAX_S: Final = 0.1
-POLL_FAILURES: Final = 20  # timeline reads in a row that may fail before we give up
 SILENCE_WAIT_S: Final = 30.0
 """A piped empty line is the caller saying nothing: wait this long for the agent's prompt."""
 CLOSE_TIMEOUT_S: Final = 10.0
@@ -72,13 +63,10 @@ class ChatError(Exception):
 
 @dataclass(frozen=True)
 class ServerAddress:
-    """Where the server is: its base URL, the avatar socket's URL, and HTTP parts."""
+    """Where the server is: its base URL and the avatar socket's URL."""
 
     base: str  # http(s)://host:port[/prefix], no trailing slash
     secure: bool
-    host: str
-    port: int
-    prefix: str
 
     @classmethod
     def parse(cls, url: str) -> ServerAddress:
@@ -100,70 +88,11 @@ class ServerAddress:
         port = port or (443 if secure else 80)
         host = parts.hostname
         shown = f"[{host}]" if ":" in host else host
-        prefix = parts.path.rstrip("/")
-        return cls(f"{scheme}://{shown}:{port}{prefix}", secure, host, port, prefix)
+        return cls(f"{scheme}://{shown}:{port}{parts.path.rstrip('/')}", secure)
 
     @property
     def avatar_url(self) -> str:
         return ("wss:" if self.secure else "ws:") + self.base.partition(":")[2] + "/avatar"
-
-
-class _Timeline:
-    """Reads a session's timeline (blocking; called through ``asyncio.to_thread``): from the
-    file when the server writes into our data dir, else over HTTP."""
-
-    def __init__(
-        self,
-        address: ServerAddress,
-        session_id: str,
-        api_key: str | None,
-        data_dir: Path | None,
-    ) -> None:
-        self.address = address
-        self.session_id = session_id
-        self.path = f"{address.prefix}/calls/{quote(session_id, safe='')}/timeline"
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        shared = data_dir is not None and timeline_path(data_dir, session_id).is_file()
-        self.data_dir = data_dir if shared else None
-        self._conn: http.client.HTTPConnection | None = None
-
-    def events(self) -> list[dict[str, Any]]:
-        if self.data_dir is not None:
-            return read_timeline(self.data_dir, self.session_id) or []
-        for attempt in (1, 2):  # a kept-alive connection the server closed: one fresh try
-            conn = self._conn or self._connect()
-            try:
-                conn.request("GET", self.path, headers=self.headers)
-                response = conn.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException):
-                self.close()
-                if attempt == 2:
-                    raise
-                continue
-            if response.status == 404:
-                return []  # not written yet
-            if response.status in (401, 403):
-                raise ChatError(
-                    f"the server at {self.address.base} refused the API key for the "
-                    "conversation's timeline: set TOURLINE_API_KEY to the server's key",
-                    EXIT_UNAUTHORIZED,
-                )
-            if response.status != 200:
-                raise OSError(f"timeline answered HTTP {response.status}")
-            events = json.loads(body).get("events", [])
-            return [e for e in events if isinstance(e, dict)]
-        return []
-
-    def _connect(self) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self.address.secure else http.client.HTTPConnection
-        self._conn = kind(self.address.host, self.address.port, timeout=10)
-        return self._conn
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
 
 
 class _Lines:
@@ -202,11 +131,9 @@ class RemoteChat:
         out: TextIO,
         err: TextIO,
         interactive: bool,
-        data_dir: Path | None = None,
         starting: Callable[[], bool] | None = None,
     ) -> None:
         self.address = address
-        self.data_dir = data_dir  # ours: the server's too when it writes the timeline there
         self.caller_id = caller_id
         self.api_key = api_key
         self.out = out
@@ -215,15 +142,13 @@ class RemoteChat:
         self.prefix = "agent> " if interactive else ""
         self.starting = starting  # True while the server that owns the data dir is starting
         self.ws: ClientConnection | None = None
-        self.session_id = ""
-        self.timeline: _Timeline | None = None
-        self.expected = 1  # the number of the reply we wait for: the greeting, then ours
-        self.seen = 0  # the highest reply number a mark has shown (r3.1: reply 3)
-        self.printed = 0  # replies over and printed (the timeline's agent_said events)
-        self.ended = False  # the agent said goodbye (or the socket is gone)
+        # Replies by number (mark r3.1: chunk 1 of reply 3).
+        self.expected = 1  # the reply we wait for: the greeting, then the one to our turn
+        self.seen = 0  # the highest one a mark has shown
+        self.over = 0  # the highest one that is over: agent_done (printed), or interrupted
+        self.ended = False  # the agent said goodbye, or the socket is gone
         self.closed = False
         self.failure: ChatError | None = None
-        self.gone = False  # the socket closed and the timeline has nothing more to say
         self.prompting = False
         self._turn: asyncio.Future[str | None] | None = None  # None: accepted; str: refused
         self._pongs = 0
@@ -235,19 +160,14 @@ class RemoteChat:
     async def run(self, inp: TextIO) -> int:
         try:
             await self._open()
-            tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._follow())]
+            receiving = asyncio.create_task(self._receive())
             try:
                 await self._talk(_Lines(inp))
-                await self._settle()  # a goodbye that ended the conversation mid-read
             finally:
                 await self._close()
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                if self.timeline is not None:
-                    self.timeline.close()
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receiving
         except ChatError as exc:
             self._error(exc.message)
             return exc.code
@@ -258,7 +178,6 @@ class RemoteChat:
 
     async def _talk(self, lines: _Lines) -> None:
         await self._settle()  # the greeting
-        await self._barrier()
         while not self.ended:
             if self.interactive:
                 self._write("you> ")
@@ -268,15 +187,14 @@ class RemoteChat:
             if line is None:
                 break
             text = line.strip()
-            if not text:
-                if not self.interactive:
-                    await self._wait(lambda: self.seen > self.printed, SILENCE_WAIT_S)
-                    await self._settle()
-                    await self._barrier()
+            if text:
+                if not await self._say(text):
+                    continue
+            elif self.interactive:
                 continue
-            if await self._say(text):
-                await self._settle()
-                await self._barrier()
+            else:
+                await self._silence()
+            await self._settle()
 
     async def _next_line(self, lines: _Lines) -> str | None:
         """The caller's next line; None at end of input or when the conversation ends."""
@@ -309,22 +227,22 @@ class RemoteChat:
             return False
         return True
 
-    async def _barrier(self) -> None:
-        """Until what the server queued for us so far has arrived: it answers a ping after
-        it (so a goodbye's ``conversation_ended`` is here before we send another line)."""
+    async def _silence(self) -> None:
+        """The caller says nothing: wait a while for the agent to start prompting them."""
+        prompt = max(self.seen, self.over) + 1
+        await self._wait(lambda: self.seen >= prompt or self.ended, SILENCE_WAIT_S)
+
+    async def _settle(self) -> None:
+        """Until every reply we know of is over and printed, then until what the server
+        queued for us so far has arrived: it answers a ping after it (so a goodbye's
+        ``conversation_ended`` is here before we send another line)."""
+        await self._wait(lambda: self.over >= max(self.expected, self.seen) or self.ended)
         if self.ws is None or self.closed:
             return
         pongs = self._pongs
         with contextlib.suppress(ConnectionClosed):
             await self.ws.send(json.dumps({"type": "ping"}))
         await self._wait(lambda: self._pongs > pongs or self.closed)
-
-    def _outstanding(self) -> bool:
-        return self.printed < max(self.expected, self.seen)
-
-    async def _settle(self) -> None:
-        """Until every reply we know of is over and printed (or the session is gone)."""
-        await self._wait(lambda: not self._outstanding() or self.failure is not None or self.gone)
 
     async def _wait(self, done: Callable[[], bool], timeout_s: float | None = None) -> None:
         async def until() -> None:
@@ -386,10 +304,6 @@ class RemoteChat:
                 reply = None
             if reply is not None and reply.get("type") == "ready":
                 self.ws = ws
-                self.session_id = str(reply["session_id"])
-                self.timeline = _Timeline(
-                    self.address, self.session_id, self.api_key, self.data_dir
-                )
                 return
             await ws.close()
             code = str((reply or {}).get("code", "")) or _refused_by_close(ws)
@@ -482,7 +396,7 @@ class RemoteChat:
     # ------------------------------------------------------------------ background
 
     async def _receive(self) -> None:
-        """Server messages: answer marks and pings, note echoes, refusals and the end."""
+        """Server messages: answer marks and pings, print replies, note echoes and the end."""
         ws = self.ws
         assert ws is not None
         try:
@@ -512,11 +426,16 @@ class RemoteChat:
             name = str(event.get("name", ""))
             await ws.send(json.dumps({"type": "played", "mark": name}))
             self.seen = max(self.seen, _reply_number(name))
+        elif kind == "agent_done":
+            self.over = max(self.over, _reply_number(str(event.get("reply", ""))) or self.seen)
+            self._print_reply(str(event.get("text", "")))
+        elif kind == "interrupted":
+            self.over = max(self.over, self.seen)  # cut short: no agent_done will come
         elif kind == "transcript" and event.get("source") == "text" and event.get("final"):
             if self._turn is not None and not self._turn.done():
                 # The echo goes out before the reply starts, so the reply to our turn comes
                 # after every reply seen so far (a prompt the agent spoke on its own too).
-                self.expected = max(self.expected, self.seen, self.printed) + 1
+                self.expected = max(self.expected, self.seen, self.over) + 1
                 self._turn.set_result(None)
         elif kind == "error":
             message = str(event.get("message") or event.get("code") or "error")
@@ -535,56 +454,10 @@ class RemoteChat:
             return
         self._changed.set()
 
-    async def _follow(self) -> None:
-        """Print each reply once the timeline says it is over; poll only while one is due."""
-        assert self.timeline is not None
-        delay = POLL_MIN_S
-        failures = 0
-        while True:
-            await self._wait(self._outstanding)
-            closed_before = self.closed  # so this read sees everything the session wrote
-            try:
-                events = await asyncio.to_thread(self.timeline.events)
-            except ChatError as exc:
-                self.failure = exc
-                self.ended = True
-                self._changed.set()
-                return
-            except (OSError, ValueError, http.client.HTTPException):
-                failures += 1
-                if failures >= POLL_FAILURES or closed_before:
-                    self.failure = ChatError(
-                        f"lost the server at {self.address.base} (its timeline can't be read)",
-                        EXIT_UNREACHABLE,
-                    )
-                    self.ended = True
-                    self._changed.set()
-                    return
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            said = [str(e.get("text") or "") for e in events if e.get("event") == "agent_said"]
-            for text in said[self.printed :]:
-                self._print_reply(text)
-            progressed = len(said) > self.printed
-            self.printed = max(self.printed, len(said))
-            if any(e.get("event") == "conversation_ended" for e in events):
-                self.ended = True
-            self._changed.set()
-            if not self._outstanding():
-                delay = POLL_MIN_S
-                continue
-            if closed_before and not progressed:
-                self.gone = True  # the session is over and its timeline has nothing more
-                self._changed.set()
-                return
-            delay = POLL_MIN_S if progressed else min(delay * 2, POLL_MAX_S)
-            await asyncio.sleep(delay)
 
-
-def _reply_number(mark: str) -> int:
-    """``r3.1`` -> 3 (chunk 1 of reply 3); 0 for a mark of another shape."""
-    head = mark[1:].partition(".")[0] if mark.startswith("r") else ""
+def _reply_number(name: str) -> int:
+    """``r3.1`` (chunk 1 of reply 3) or ``r3`` -> 3; 0 for a name of another shape."""
+    head = name[1:].partition(".")[0] if name.startswith("r") else ""
     return int(head) if head.isdigit() else 0
 
 
@@ -623,7 +496,6 @@ async def chat_with_server(
     *,
     api_key: str | None = None,
     err: TextIO | None = None,
-    data_dir: Path | None = None,
     starting: Callable[[], bool] | None = None,
 ) -> int:
     """Run one text conversation with the server at ``url``; returns the exit code."""
@@ -640,7 +512,6 @@ async def chat_with_server(
         out=out,
         err=err or sys.stderr,
         interactive=inp.isatty(),
-        data_dir=data_dir,
         starting=starting,
     )
     return await chat.run(inp)

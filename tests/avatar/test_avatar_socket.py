@@ -117,6 +117,29 @@ async def test_typed_booking_then_welcome_back_by_name(open_server: RunningServe
     assert listed["callers"][0]["name"] == "Dana Lee" and listed["callers"][0]["calls"] == 2
 
 
+async def test_a_typed_reply_ends_with_one_agent_done(open_server: RunningServer) -> None:
+    """What a text-only client waits for (``tourline chat`` beside a server): the whole
+    reply in one event, after every chunk of it, and only once."""
+    async with AvatarClient.connect(open_server.base_url, fresh_user("done")) as client:
+        greeting = await client.listen(timeout_s=30)
+        assert [d["reply"] for d in greeting.done] == ["r1"], greeting
+        start = len(client.items)
+        await client.type("my name is dana lee")
+        done = await client.wait_for("agent_done", timeout_s=60, since=start)
+        reply = await client.listen(timeout_s=30)  # played out, then a quiet second
+        items = client.items[start:]
+    spoken = [i for i in items if i.kind in ("audio", "mark", "agent_text", "agent_done")]
+    assert spoken[-1] is done, [i.kind for i in spoken]
+    assert [i.kind for i in spoken].count("agent_done") == 1
+    assert reply.done == (done.message,)
+    texts = [str(i.message["text"]) for i in items if i.kind == "agent_text"]
+    marks = [str(i.message["mark"]) for i in items if i.kind == "agent_text"]
+    assert texts and done.message["text"] == " ".join(texts) == reply.text
+    assert "dana" in done.message["text"].lower(), done.message
+    assert {m.partition(".")[0] for m in marks} == {done.message["reply"]}, (marks, done)
+    assert done.message["reply"] != "r1"
+
+
 # ---------------------------------------------------------------------- spoken
 
 
