@@ -589,7 +589,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("confirm", r"shall i book|should i book|book (?:it|that|this)\b.{0,20}\?|"
          r"go ahead and book|"
          r"(?:want|like) me to (?:book|go ahead)|shall i go ahead|should i go ahead|"
-         r"(?:ok|okay) to book|can i book|shall i confirm|should i confirm|want to confirm"),
+         r"(?:ok|okay) to book|can i book|shall i confirm|should i confirm|want to confirm|"
+         r"to book .{0,60}(?:say yes|press 1)|press 1 to book"),
         ("readback", _READBACK.pattern),
         ("choices", r"\bpress\b|\b(?:1|one) for\b|\bsay (?:1|one)\b|\bkeypad\b"),
         ("manage", r"keep it|reschedule,? or cancel"),
@@ -1172,6 +1173,8 @@ class Caller:
             return self.book.say("fix_time")
         if self.correction:
             return ""  # the correction itself is the answer
+        if re.search(r"\bpress 1\b", text) and self.rng.random() < 0.7:
+            return keypad("1")  # offered the keypad after being misheard: most callers use it
         return self.book.say("yes")
 
     def _on_readback(self, heard: Heard) -> str:
