@@ -43,5 +43,26 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Caller ID withheld: carriers send a word, and Twilio passes the word or its keypad digits
+# ("Anonymous" -> +266696687). Every such caller would otherwise share one memory.
+_WITHHELD_WORDS = ("anonymous", "restricted", "unavailable", "unknown", "private", "blocked")
+_KEYPAD = {
+    letter: str(key)
+    for key, letters in enumerate(
+        ("", "", "abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv", "wxyz")
+    )
+    for letter in letters
+}
+WITHHELD_IDS = frozenset(
+    [*_WITHHELD_WORDS, *("".join(_KEYPAD[c] for c in word) for word in _WITHHELD_WORDS)]
+)
+
+
+def is_withheld(raw: str) -> bool:
+    """Is this a withheld caller ID ("Anonymous", "+266696687", "Restricted"...)?"""
+    value = (raw or "").strip().lower().lstrip("+")
+    return value in WITHHELD_IDS
+
+
 def is_phone(caller_id: str) -> bool:
     return caller_id.startswith("+") and caller_id[1:].isdigit()

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from app.channels.twilio import media_protocol as mp
+from app.channels.twilio.media_socket import caller_of
 
 STREAM = "MZ18ad3ab5a668481ce02b83e7395059f0"
 CALL = "CA5bd2bd8ba0c3d3ab8b9d2ad4c1c1f0a7"
@@ -119,3 +120,19 @@ def test_outbound_messages_have_twilios_exact_shape() -> None:
         "mark": {"name": "s1"},
     }
     assert json.loads(mp.clear_message(STREAM)) == {"event": "clear", "streamSid": STREAM}
+
+
+@pytest.mark.parametrize("withheld", ["+266696687", "Anonymous", "RESTRICTED", "+86282452253"])
+def test_a_withheld_number_is_nobody_in_particular(withheld: str) -> None:
+    """Callers who hide their number must not share one memory ("Welcome back, Robin!")."""
+    message = json.loads(json.dumps(START))
+    message["start"]["customParameters"]["From"] = withheld
+    start = mp.parse(json.dumps(message))
+    assert isinstance(start, mp.Start)
+    assert caller_of(start) is None
+
+
+def test_a_real_number_is_the_callers_key() -> None:
+    start = mp.parse(json.dumps(START))
+    assert isinstance(start, mp.Start)
+    assert caller_of(start) == "+14155550101"

@@ -18,7 +18,7 @@ from app.audio.codec import iter_frames, pcm16_to_ulaw, ulaw_to_pcm16
 from app.channels.deps import RuntimeDep
 from app.channels.twilio import media_protocol as twilio
 from app.channels.twilio.twilio_http import signature_checker
-from app.domain.identity import InvalidCallerId, normalize_caller_id
+from app.domain.identity import InvalidCallerId, is_withheld, normalize_caller_id
 from app.logging.flight_recorder import FlightRecorder
 from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
@@ -65,10 +65,13 @@ class TwilioTransport:
 
 
 def caller_of(start: twilio.Start) -> str | None:
-    """The caller's normalized number from the ``From`` parameter, if it is usable."""
+    """The caller's normalized number from the ``From`` parameter, if it is usable (not
+    missing, malformed or withheld)."""
     raw = start.custom_parameters.get("From", "")
+    if not raw or is_withheld(raw):
+        return None  # a withheld number is nobody in particular: no memory for the call
     try:
-        return normalize_caller_id(raw) if raw else None
+        return normalize_caller_id(raw)
     except InvalidCallerId:
         return None
 
