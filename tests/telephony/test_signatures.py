@@ -94,3 +94,54 @@ async def test_correctly_signed_upgrade_streams_a_call(server: RunningServer) ->
     finally:
         await socket.close()
     assert any(call_sid in name for name in timelines(server.data_dir))
+
+
+async def _open_signed(server: RunningServer, stream: StreamInstruction, call_sid: str):
+    return await MediaStream.open(
+        local_socket_url(server.base_url, stream.url),
+        signature=upgrade_signature(TOKEN, stream.url),
+        call_sid=call_sid,
+    )
+
+
+FORGED_STARTS: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
+    # A captured upgrade header is valid for every call: the start must prove the number.
+    "another caller's number": lambda params: params | {"From": fresh_number()},
+    "no call token": lambda params: {k: v for k, v in params.items() if k != "Token"},
+    "a made-up token": lambda params: params | {"Token": "9999999999.deadbeef"},
+}
+
+
+@pytest.mark.parametrize("case", list(FORGED_STARTS))
+async def test_a_start_must_carry_the_call_token_for_its_number(
+    server: RunningServer, case: str
+) -> None:
+    call_sid, stream = await ring(server)
+    socket = await _open_signed(server, stream, call_sid)
+    try:
+        await socket.send_connected()
+        await socket.send_start(FORGED_STARTS[case](dict(stream.parameters)))
+        code, _ = await socket.wait_closed(timeout_s=10)
+    finally:
+        await socket.close()
+    assert code == 1008  # policy: refused before the agent says a word or loads a memory
+
+
+async def test_a_start_cannot_be_replayed_on_a_second_socket(server: RunningServer) -> None:
+    call_sid, stream = await ring(server)
+    first = await _open_signed(server, stream, call_sid)
+    try:
+        await first.send_connected()
+        await first.send_start(stream.parameters)
+        await first.next_event("media", timeout_s=10)  # the real call is answered
+        replay = await _open_signed(server, stream, call_sid)
+        try:
+            await replay.send_connected()
+            await replay.send_start(stream.parameters)
+            code, _ = await replay.wait_closed(timeout_s=10)
+        finally:
+            await replay.close()
+        assert code == 1008
+        await first.send_stop()
+    finally:
+        await first.close()

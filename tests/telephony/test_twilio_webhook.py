@@ -44,7 +44,10 @@ def test_signed_webhook_connects_a_media_stream(server) -> None:
     assert stream is not None
     assert stream.get("url") == "wss://tourline-test.example.com/twilio/media"
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = params.pop("Token")  # binds the stream's start to this call and number
     assert params == {"From": "+14155550101", "To": "+12125550100", "CallSid": CALL}
+    expires, _, mac = token.partition(".")
+    assert expires.isdigit() and len(mac) == 64
 
 
 @pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl", "tampered"])

@@ -120,6 +120,11 @@ class MediaSession:
         elif isinstance(event, twilio.Start):
             if self.loop is not None:
                 return await self._refuse("a second start on one stream", twilio.CLOSE_POLICY)
+            settings = self.runtime.settings
+            checker = signature_checker(settings.twilio_auth_token, settings.public_url)
+            if not checker.start_ok(event.call_sid, event.custom_parameters):
+                log.warning("call %s: start without a valid call token: refused", event.call_sid)
+                return await self._refuse("start without this call's token", twilio.CLOSE_POLICY)
             await self._start(event)
         elif isinstance(event, twilio.Stop):
             self.end_reason = "stop"

@@ -42,7 +42,9 @@ async def incoming_call(request: Request, runtime: RuntimeDep) -> Response:
         return Response("invalid signature", status_code=403, media_type="text/plain")
     base = public_base(settings.public_url, request.headers.get("host"))
     log.info("incoming call %s from %s", form.get("CallSid"), form.get("From"))
-    return Response(connect_twiml(base, form), media_type="application/xml")
+    checker = signature_checker(settings.twilio_auth_token, settings.public_url)
+    twiml = connect_twiml(base, form, token=checker.call_token(form))
+    return Response(twiml, media_type="application/xml")
 
 
 @router.post("/twilio/status")

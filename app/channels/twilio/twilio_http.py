@@ -3,11 +3,22 @@
 Twilio signs the webhook over the public URL it called (plus POST params) and the media
 stream's WebSocket upgrade over the ``wss://`` URL with no params. Behind a tunnel the
 Host header is the tunnel's, so we sign-check against ``TOURLINE_PUBLIC_URL``.
+
+The upgrade's signature is the same for every call, so whoever captured one could open a
+socket and claim any caller's number in its ``start`` message. So the signed webhook hands
+the stream a call token as a ``<Parameter>``: an HMAC (keyed by the auth token) over the
+call's sid and the caller's number, with an expiry. ``start`` must carry it back, for that
+call and that number, once.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -15,6 +26,9 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 MEDIA_PATH = "/twilio/media"
 FORWARDED_PARAMS = ("From", "To", "CallSid")
+TOKEN_PARAM = "Token"
+TOKEN_TTL_S = 300
+"""A stream starts within seconds of the webhook; a token older than this is refused."""
 
 
 def public_base(public_url: str | None, host_header: str | None) -> str:
@@ -30,16 +44,23 @@ def stream_url(base: str) -> str:
     return f"wss://{parts.netloc}{parts.path.rstrip('/')}{MEDIA_PATH}"
 
 
-def connect_twiml(base: str, params: dict[str, str]) -> str:
-    """<Connect><Stream> with the caller's number and call id as <Parameter>s."""
+def connect_twiml(base: str, params: dict[str, str], token: str | None = None) -> str:
+    """<Connect><Stream> with the caller's number, call id and call token as <Parameter>s."""
     response = VoiceResponse()
     connect = Connect()
     stream = connect.stream(url=stream_url(base))
     for name in FORWARDED_PARAMS:
         if params.get(name):
             stream.parameter(name=name, value=params[name])
+    if token:
+        stream.parameter(name=TOKEN_PARAM, value=token)
     response.append(connect)
     return str(response)
+
+
+def _token_mac(auth_token: str, call_sid: str, caller: str, expires: int) -> str:
+    message = f"{call_sid}|{caller}|{expires}".encode()
+    return hmac.new(auth_token.encode(), message, hashlib.sha256).hexdigest()
 
 
 @functools.lru_cache(maxsize=8)
@@ -53,7 +74,10 @@ class SignatureChecker:
 
     def __init__(self, auth_token: str | None, public_url: str | None) -> None:
         self.enabled = bool(auth_token)
+        self._auth_token = auth_token or None
         self._validator = RequestValidator(auth_token) if auth_token else None
+        self._used: dict[str, int] = {}  # call sids whose token was spent -> its expiry
+        self._lock = threading.Lock()
         self.public_url = public_url
 
     def webhook_ok(
@@ -65,6 +89,34 @@ class SignatureChecker:
             return False
         url = self.public_url.rstrip("/") + path_and_query
         return bool(self._validator.validate(url, params, signature))  # twilio is untyped
+
+    def call_token(self, params: Mapping[str, str], now: float | None = None) -> str | None:
+        """The token for the stream of the call this (signed) webhook announced."""
+        if self._auth_token is None:
+            return None
+        expires = int((time.time() if now is None else now) + TOKEN_TTL_S)
+        call_sid, caller = params.get("CallSid", ""), params.get("From", "")
+        return f"{expires}.{_token_mac(self._auth_token, call_sid, caller, expires)}"
+
+    def start_ok(self, call_sid: str, params: Mapping[str, str], now: float | None = None) -> bool:
+        """Does ``start`` carry this call's token, for the number it claims, for the first
+        time? (Always, with signatures off.)"""
+        if self._auth_token is None:
+            return True
+        expires_text, _, mac = params.get(TOKEN_PARAM, "").partition(".")
+        if not expires_text.isdigit() or params.get("CallSid", call_sid) != call_sid:
+            return False
+        expires = int(expires_text)
+        clock = time.time() if now is None else now
+        expected = _token_mac(self._auth_token, call_sid, params.get("From", ""), expires)
+        if not hmac.compare_digest(mac, expected) or not clock <= expires <= clock + TOKEN_TTL_S:
+            return False
+        with self._lock:
+            self._used = {sid: t for sid, t in self._used.items() if t >= clock}
+            if call_sid in self._used:
+                return False  # a replay of a start that already ran
+            self._used[call_sid] = expires
+        return True
 
     def upgrade_ok(self, signature: str | None) -> bool:
         if self._validator is None:
