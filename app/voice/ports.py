@@ -35,6 +35,10 @@ class Voice(Protocol):
 
     def new_vad(self, sample_rate: int) -> VoiceActivity: ...
 
+    def release_vad(self, vad: VoiceActivity) -> None:
+        """The call is over: the VAD may serve another (after a reset)."""
+        ...
+
     async def score(self, vad: VoiceActivity, pcm16: bytes) -> list[float]:
         """``vad.process`` off the event loop."""
         ...

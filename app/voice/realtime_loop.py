@@ -220,6 +220,7 @@ class RealtimeLoop:
         for task in list(self._tasks):
             task.cancel()
         self.voice.forget(self.call_id)
+        self.voice.release_vad(self._vad)
         if self.conversation is not None:
             self.conversation.end()
         self.finished.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from app.voice.compute_pool import URGENT, ComputePool
 from app.voice.ports import VoiceActivity
 from app.voice.speech_renderer import PhraseCache, SpeechRenderer
 
+SPARE_VADS = 8
+"""VADs kept built for calls about to start (phone rate); refilled when half are taken."""
+
 log = logging.getLogger("tourline.models")
 T = TypeVar("T")
 
@@ -40,6 +44,9 @@ class VoiceKit:
     pool: ComputePool
     renderer: SpeechRenderer
     load_ms: dict[str, float] = field(default_factory=dict)
+    _spare_vads: dict[int, list[SileroVAD]] = field(default_factory=dict, repr=False)
+    _vad_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _refilling: set[int] = field(default_factory=set, repr=False)
 
     @classmethod
     def load(cls, settings: Settings) -> VoiceKit:
@@ -62,11 +69,52 @@ class VoiceKit:
             timed("tts warm-up", tts.warmup)
         pool = ComputePool(settings.compute_workers)
         renderer = SpeechRenderer(tts, pool, PhraseCache())
-        return cls(settings, stt, tts, pool, renderer, load_ms)
+        kit = cls(settings, stt, tts, pool, renderer, load_ms)
+        timed("spare vads", kit.prepare_vads)
+        return kit
 
     def new_vad(self, sample_rate: int) -> SileroVAD:
-        """A VAD for one call (it keeps per-stream state); 8 kHz needs no resampling."""
-        return SileroVAD(8000 if sample_rate == 8000 else 16000)
+        """A VAD for one call (it keeps per-stream state); 8 kHz needs no resampling.
+
+        Building one takes ~100 ms of CPU, on the event loop that carries every call's audio:
+        so a call's VAD comes from spares built ahead (``prepare_vads``, at start-up) and goes
+        back with ``release_vad``; when spares run low, more are built off the loop."""
+        rate = 8000 if sample_rate == 8000 else 16000
+        with self._vad_lock:
+            spares = self._spare_vads.setdefault(rate, [])
+            vad = spares.pop() if spares else None
+            refill = len(spares) < SPARE_VADS // 2 and rate not in self._refilling
+            if refill:
+                self._refilling.add(rate)
+        if refill:  # its own thread: the VAD thread scores every call's audio
+            threading.Thread(target=self._refill, args=(rate,), daemon=True).start()
+        return vad if vad is not None else SileroVAD(rate)
+
+    def _refill(self, rate: int) -> None:
+        try:
+            self.prepare_vads(rate)
+        finally:
+            with self._vad_lock:
+                self._refilling.discard(rate)
+
+    def release_vad(self, vad: VoiceActivity) -> None:
+        """A call is over: its VAD, reset, is a spare for the next call."""
+        if not isinstance(vad, SileroVAD):
+            return
+        vad.reset()
+        with self._vad_lock:
+            spares = self._spare_vads.setdefault(vad.sample_rate, [])
+            if len(spares) < SPARE_VADS and all(s is not vad for s in spares):
+                spares.append(vad)
+
+    def prepare_vads(self, rate: int = 8000, count: int | None = None) -> None:
+        """Build spare VADs up to ``SPARE_VADS`` (or ``count`` more), off the event loop."""
+        with self._vad_lock:
+            have = len(self._spare_vads.get(rate, []))
+        wanted = (SPARE_VADS - have) if count is None else count
+        built = [SileroVAD(rate) for _ in range(max(0, wanted))]
+        with self._vad_lock:
+            self._spare_vads.setdefault(rate, []).extend(built)
 
     async def transcribe(
         self, owner: str, pcm16: bytes, sample_rate: int, *, priority: int = URGENT

@@ -106,6 +106,9 @@ class FakeVoice:
     def new_vad(self, sample_rate: int) -> FakeVAD:
         return FakeVAD(sample_rate)
 
+    def release_vad(self, vad: FakeVAD) -> None:
+        pass
+
     async def score(self, vad: FakeVAD, pcm16: bytes) -> list[float]:
         return vad.process(pcm16)
 
