@@ -221,6 +221,9 @@ def bench(
 
 def main() -> None:
     """Console-script entry point."""
+    from app.stores.private import make_private
+
+    make_private()  # exports and backups hold what callers said: 0600 wherever they go
     cli()
 
 

@@ -48,6 +48,7 @@ from app.settings import Settings
 from app.stores.bookings import BookingStore
 from app.stores.conversations import ConversationStore, check_channel
 from app.stores.database import create_db_engine, init_schema
+from app.stores.private import make_private
 
 __all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "MemoryService"]
 
@@ -126,6 +127,7 @@ class MemoryService:
         tempdir: tempfile.TemporaryDirectory[str] | None = None
         if persistent:
             data_dir = Path(settings.data_dir)
+            make_private(data_dir)
         else:
             tempdir = tempfile.TemporaryDirectory(prefix="tourline-memory-")
             data_dir = Path(tempdir.name)

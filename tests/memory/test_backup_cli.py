@@ -208,3 +208,16 @@ def test_a_second_process_gets_one_clear_sentence(
             assert "Use the running server's API instead" in said
             assert "Traceback" not in said
         assert not (tmp_path / "other.jsonl").exists()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_data_and_backups_are_the_owners_only(seeded: str, data_dir: Path, tmp_path: Path):
+    """What callers said is not readable by other users of the machine."""
+    backup = tmp_path / "private.jsonl"
+    exported = tourline(data_dir, "export", "--output", str(backup))
+    assert exported.returncode == 0, exported.stderr
+    assert backup.stat().st_mode & 0o077 == 0
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
