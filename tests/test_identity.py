@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.domain.identity import InvalidCallerId, normalize_caller_id
+from app.domain.identity import InvalidCallerId, masked, normalize_caller_id
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,16 @@ def test_device_ids_are_kept() -> None:
 def test_empty_id_is_refused() -> None:
     with pytest.raises(InvalidCallerId):
         normalize_caller_id("   ")
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "shown"),
+    [
+        ("+14155550101", "+1415•••0101"),
+        ("dana@example.com", "d•••@example.com"),
+        ("kiosk-lobby-3", "kio•••"),
+        (None, "(none)"),
+    ],
+)
+def test_logs_show_a_caller_id_masked(caller_id: str | None, shown: str) -> None:
+    assert masked(caller_id) == shown

@@ -64,5 +64,18 @@ def is_withheld(raw: str) -> bool:
     return value in WITHHELD_IDS
 
 
+def masked(caller_id: str | None) -> str:
+    """A caller id fit for a log line: "+1415•••0101", "d•••@example.com", "dev•••"."""
+    value = (caller_id or "").strip()
+    if not value:
+        return "(none)"
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    if is_phone(value) and len(value) > 9:
+        return f"{value[:5]}•••{value[-4:]}"
+    return f"{value[:3]}•••"
+
+
 def is_phone(caller_id: str) -> bool:
     return caller_id.startswith("+") and caller_id[1:].isdigit()

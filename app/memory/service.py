@@ -36,7 +36,7 @@ from sqlalchemy import Engine, text
 
 from app.domain.catalog import Catalog
 from app.domain.context import CallerContext
-from app.domain.identity import normalize_caller_id
+from app.domain.identity import masked, normalize_caller_id
 from app.domain.state import PlannerState
 from app.logging.flight_recorder import timeline_path
 from app.memory.caller_memories import DEFAULT_AGENT, INDEX_FIELDS, CallerMemories, MemoryRow
@@ -214,7 +214,7 @@ class MemoryService:
         try:
             cid = _normalize(caller_id)
         except Exception as exc:
-            logger.warning("No memory for caller id %r: %s", caller_id, exc)
+            logger.warning("No memory for caller id %s: %s", masked(caller_id), exc)
             return CallerContext(caller_id=str(caller_id or "").strip())
         try:
             snapshot = self.store.latest_snapshot(cid)
@@ -222,7 +222,9 @@ class MemoryService:
             summary = self.store.last_summary(cid)
             upcoming = self.bookings.upcoming_for_caller(cid, datetime.now(UTC))
         except Exception as exc:
-            logger.warning("Memory store unavailable for %s (%s); no memory this call", cid, exc)
+            logger.warning(
+                "Memory store unavailable for %s (%s); no memory this call", masked(cid), exc
+            )
             return CallerContext(caller_id=cid)
         memories: list[str] = []
         remembered_name: str | None = None
@@ -257,7 +259,9 @@ class MemoryService:
                 "Memory took over %.0f ms for %s; answering without it", timeout_s * 1000, caller_id
             )
         except Exception as exc:
-            logger.warning("Memory failed for %s (%s); answering without it", caller_id, exc)
+            logger.warning(
+                "Memory failed for %s (%s); answering without it", masked(caller_id), exc
+            )
         try:
             return CallerContext(caller_id=_normalize(caller_id))
         except Exception:
@@ -285,7 +289,7 @@ class MemoryService:
             out["memories"] = len(rows)
             out["memories_by_kind"] = kinds
         except Exception as exc:
-            logger.warning("Semantic memory unavailable for stats of %s: %s", cid, exc)
+            logger.warning("Semantic memory unavailable for stats of %s: %s", masked(cid), exc)
             out["memories"] = None
             out["memory_error"] = str(exc)
         recent = self.store.recent_calls(cid, 1)
@@ -301,7 +305,7 @@ class MemoryService:
         try:
             rows = _context_order(self.memories.list(cid), with_summaries=True)
         except Exception as exc:
-            logger.warning("Semantic memory unavailable for profile of %s: %s", cid, exc)
+            logger.warning("Semantic memory unavailable for profile of %s: %s", masked(cid), exc)
             rows = []
         if snapshot is None and not calls and not rows:
             return None
@@ -477,7 +481,7 @@ class MemoryService:
                         path.unlink()
                         recordings += 1
             cancelled = self.bookings.cancel_all_for_caller(cid)
-            logger.info("Forgot caller %s", cid)
+            logger.info("Forgot caller %s", masked(cid))
             return {
                 "caller_id": cid,
                 **removed,
@@ -554,7 +558,7 @@ class MemoryService:
             try:
                 self._consolidate(cid, "retry")
             except Exception as exc:
-                logger.warning("Memory consolidation for %s still failing: %s", cid, exc)
+                logger.warning("Memory consolidation for %s still failing: %s", masked(cid), exc)
 
     def _recover(self) -> None:
         """After a crash: end calls whose process died, queue what was never consolidated."""

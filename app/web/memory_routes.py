@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from app.channels.api_key import require_api_key
 from app.channels.deps import RuntimeDep
-from app.domain.identity import InvalidCallerId, is_phone, normalize_caller_id
+from app.domain.identity import InvalidCallerId, is_phone, masked, normalize_caller_id
 from app.domain.state import PlannerState
 from app.memory.service import MemoryService
 from app.memory.worker import WorkerClosedError
@@ -255,5 +255,5 @@ async def forget_caller(caller_id: str, memory: Memory) -> dict[str, Any]:
     """Purge every trace of the caller, cancel their bookings, say what was removed."""
     cid = caller_key(caller_id)
     removed = await _run("forget", memory.forget, cid)
-    log.info("forgot caller %s through the API: %s", cid, removed)
+    log.info("forgot caller %s through the API: %s", masked(cid), removed)
     return {"forgotten": True, **removed}

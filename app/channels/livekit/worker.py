@@ -32,7 +32,7 @@ from app.channels.livekit.caller import caller_id_of
 from app.channels.livekit.runtime import close_shared_runtime, shared_runtime
 from app.channels.livekit.session import new_session
 from app.channels.livekit.tour_agent import TourAgent
-from app.domain.identity import InvalidCallerId
+from app.domain.identity import InvalidCallerId, masked
 from app.memory.owner_lock import EmbeddedStoreLockedError
 
 __all__ = ["EXIT_STORE_LOCKED", "entrypoint", "main", "server"]
@@ -63,7 +63,7 @@ async def entrypoint(ctx: JobContext) -> None:
         caller_id = f"livekit-{participant.sid}"
     call_id = f"lk-{ctx.job.id}"
     ctx.log_context_fields = {"caller_id": caller_id, "call_id": call_id}
-    log.info("call %s from %s (participant %s)", call_id, caller_id, participant.identity)
+    log.info("call %s from %s", call_id, masked(caller_id))
 
     session = new_session(runtime.speech)
     agent = TourAgent(

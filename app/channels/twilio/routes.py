@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from app.channels.api_key import require_api_key
 from app.channels.deps import RuntimeDep
 from app.channels.twilio.twilio_http import connect_twiml, public_base, signature_checker
+from app.domain.identity import masked
 from app.logging.flight_recorder import FlightRecorder, read_timeline
 from app.settings import Settings
 
@@ -41,7 +42,7 @@ async def incoming_call(request: Request, runtime: RuntimeDep) -> Response:
     if form is None:
         return Response("invalid signature", status_code=403, media_type="text/plain")
     base = public_base(settings.public_url, request.headers.get("host"))
-    log.info("incoming call %s from %s", form.get("CallSid"), form.get("From"))
+    log.info("incoming call %s from %s", form.get("CallSid"), masked(form.get("From")))
     checker = signature_checker(settings.twilio_auth_token, settings.public_url)
     twiml = connect_twiml(base, form, token=checker.call_token(form))
     return Response(twiml, media_type="application/xml")
