@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
 from app.stores.bookings import (
     CODE_ALPHABET,
     BookingCancelled,
     BookingNotFound,
+    BookingRow,
     BookingStore,
     SlotTaken,
     new_confirmation_code,
@@ -238,3 +239,15 @@ def test_confirmation_codes_avoid_look_alikes() -> None:
     codes = {new_confirmation_code() for _ in range(500)}
     assert all(len(c) == 4 for c in codes)
     assert not set("".join(codes)) & set("01OIL")
+
+
+def test_a_forgotten_callers_bookings_keep_no_trace_of_them(store: BookingStore) -> None:
+    booked = store.book("maple", "in_person", TEN_AM, CALLER, "Dana Lee", "dana@example.com")
+    store.cancel(booked.confirmation_code)
+    store.book("oak", "virtual", TEN_AM + timedelta(days=1), CALLER, "Dana Lee")
+    assert store.cancel_all_for_caller(CALLER) == 1
+    with store._engine.connect() as conn:
+        rows = conn.execute(select(BookingRow)).all()
+    assert rows and all(r.caller_id == "forgotten" for r in rows)
+    assert not any(r.caller_name or r.email for r in rows)
+    assert store.upcoming_for_caller(CALLER, TEN_AM - timedelta(days=1)) is None

@@ -73,6 +73,10 @@ class BookingCancelled(BookingError):
         self.code = code
 
 
+FORGOTTEN = "forgotten"
+"""The caller id of a booking whose caller asked to be forgotten."""
+
+
 class BookingRow(Base):
     """One row per booking; cancelled rows stay for history and code lookups."""
 
@@ -229,13 +233,20 @@ class BookingStore:
         raise BookingCancelled(wanted)
 
     def cancel_all_for_caller(self, caller_id: str) -> int:
-        """Cancel every active booking of a caller (for "forget me"); returns how many."""
+        """Cancel every active booking of a caller and drop who made any of their bookings
+        ("forget me": the rows keep only building, time and status); returns how many
+        were cancelled."""
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(_T)
                 .where(_T.c.caller_id == caller_id, _ACTIVE)
                 .values(status="cancelled", updated_at=now)
+            )
+            conn.execute(
+                update(_T)
+                .where(_T.c.caller_id == caller_id)
+                .values(caller_id=FORGOTTEN, caller_name=None, email=None, updated_at=now)
             )
         return int(result.rowcount)
 
