@@ -336,3 +336,17 @@ async def test_a_client_that_never_says_hello_is_closed(open_server: RunningServ
     received, code, reason = await raw_session(open_server.base_url)  # sends nothing
     assert errors_of(received) == ["hello_required"]
     assert code == avatar.CLOSE_POLICY and "no hello" in reason
+
+
+async def test_a_flood_of_typed_turns_is_refused_then_closed(open_server: RunningServer) -> None:
+    """One client typing hundreds of turns a second must not write hundreds of rows or
+    stall other calls: a burst is answered, the rest refused, and persistent abuse closed."""
+    async with AvatarClient.connect(open_server.base_url, fresh_user("flood")) as client:
+        await client.listen(timeout_s=30)
+        for n in range(40):
+            await client.send_json({"type": "text", "text": f"hello number {n}"})
+        code, _ = await client.wait_closed(timeout_s=30)
+    assert code == 1008
+    refused = [e for e in client.of_kind("error") if e["code"] == "rate_limited"]
+    assert len(refused) >= 20
+    assert len(client.of_kind("transcript")) <= 6  # the burst of 5 (and one refilled)

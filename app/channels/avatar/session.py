@@ -25,6 +25,7 @@ from app.channels.api_key import presented_key
 from app.channels.avatar import protocol as avatar
 from app.channels.avatar.transport import AvatarTransport
 from app.channels.deps import RuntimeDep
+from app.channels.rate_limit import TokenBucket
 from app.logging.flight_recorder import FlightRecorder
 from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
@@ -38,6 +39,9 @@ IDLE_TIMEOUT_S = 60.0
 """...and closes the socket (1008) after this long without any message."""
 MAX_ERRORS = 20
 """Bad messages one session may send before it is closed (1008)."""
+TEXT_BURST = 5
+TEXT_PER_SECOND = 0.5
+"""Typed turns: a burst of 5, then one every 2 s; the rest get ``rate_limited``."""
 
 
 def new_session_id() -> str:
@@ -70,6 +74,7 @@ class AvatarSession:
         self.resampler: Resampler | None = None
         self.end_reason = "socket closed"
         self.errors = 0
+        self._typed = TokenBucket(TEXT_BURST, TEXT_PER_SECOND)
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -250,6 +255,11 @@ class AvatarSession:
         if isinstance(event, avatar.Audio):
             loop.feed_audio(self._resampled(event.pcm16))
         elif isinstance(event, avatar.Text):
+            if not self._typed.allow():
+                await self._refuse(
+                    avatar.ProtocolError("rate_limited", "too many typed turns: slow down")
+                )
+                return
             await self._send(avatar.transcript(event.text, final=True, source="text"))
             loop.on_text(event.text)
         elif isinstance(event, avatar.Played):
