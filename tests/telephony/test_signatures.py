@@ -145,3 +145,15 @@ async def test_a_start_cannot_be_replayed_on_a_second_socket(server: RunningServ
         await first.send_stop()
     finally:
         await first.close()
+
+
+async def test_a_socket_that_never_starts_a_call_is_closed(server: RunningServer) -> None:
+    """An open socket with no call holds a connection slot: 10 s, then 1008."""
+    call_sid, stream = await ring(server)
+    socket = await _open_signed(server, stream, call_sid)
+    try:
+        await socket.send_connected()
+        code, reason = await socket.wait_closed(timeout_s=20)
+    finally:
+        await socket.close()
+    assert code == 1008, reason

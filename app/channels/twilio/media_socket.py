@@ -27,6 +27,8 @@ log = logging.getLogger("tourline.media")
 
 CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
+START_TIMEOUT_S = 10.0
+"""Twilio sends ``start`` right after ``connected``; a socket that doesn't is not a call."""
 
 
 class TwilioTransport:
@@ -90,7 +92,14 @@ class MediaSession:
     async def run(self) -> None:
         try:
             while True:
-                message = await self.websocket.receive()
+                try:
+                    async with asyncio.timeout(START_TIMEOUT_S if self.loop is None else None):
+                        message = await self.websocket.receive()
+                except TimeoutError:
+                    await self._refuse(
+                        f"no start within {START_TIMEOUT_S:.0f} s", twilio.CLOSE_POLICY
+                    )
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("text")
