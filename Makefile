@@ -37,7 +37,7 @@ browser:
 # type error fails the run; its cache in .mypy_cache keeps repeat runs to a few seconds.
 test: install-test browser lint
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 chat: install
 	$(BIN)/tourline chat
