@@ -40,3 +40,9 @@ def test_empty_id_is_refused() -> None:
 )
 def test_logs_show_a_caller_id_masked(caller_id: str | None, shown: str) -> None:
     assert masked(caller_id) == shown
+
+
+@pytest.mark.parametrize("raw", ["x" * 10_000, "+1415555\x000101", "dev\nice"])
+def test_an_id_no_store_could_keep_is_refused_at_the_door(raw: str) -> None:
+    with pytest.raises(InvalidCallerId):
+        normalize_caller_id(raw)

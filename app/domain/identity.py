@@ -11,6 +11,10 @@ import re
 import phonenumbers
 
 DEFAULT_REGION = "US"
+MAX_CALLER_ID_LENGTH = 320
+"""The longest caller id kept (an email address can be this long); one policy for the
+phone webhook, the avatar protocol and the REST API, so an id accepted at one door can be
+searched, exported and forgotten at the others."""
 _PHONE_CHARS = re.compile(r"^[\d\s().+-]+$")
 
 
@@ -23,6 +27,10 @@ def normalize_caller_id(raw: str, region: str = DEFAULT_REGION) -> str:
     value = (raw or "").strip()
     if not value:
         raise InvalidCallerId("caller id is empty")
+    if len(value) > MAX_CALLER_ID_LENGTH or not value.isprintable():
+        raise InvalidCallerId(
+            f"caller id must be printable and at most {MAX_CALLER_ID_LENGTH} characters"
+        )
     if "@" in value:
         return value.lower()
     if _PHONE_CHARS.match(value) and sum(ch.isdigit() for ch in value) >= 7:

@@ -39,11 +39,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.identity import MAX_CALLER_ID_LENGTH
 from app.stores.database import Base, UTCDateTime
 
 CHANNELS: tuple[str, ...] = ("phone", "avatar", "livekit", "chat")
 ROLES: tuple[str, ...] = ("user", "agent")
-CALLER_ID_LENGTH = 320  # an email address can be this long
+CALLER_ID_LENGTH = MAX_CALLER_ID_LENGTH
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
 
 calls = Table(

@@ -97,6 +97,12 @@ def test_other_events(message: dict, expected) -> None:
             mp.CLOSE_INVALID,
         ),
         (json.dumps({"event": "start", "start": {}}), mp.CLOSE_INVALID),
+        (json.dumps({"event": "start", "start": "not an object"}), mp.CLOSE_INVALID),
+        (json.dumps({"event": "stop", "stop": 5}), mp.CLOSE_INVALID),
+        (
+            json.dumps({"event": "start", "start": {"callSid": "CA1", "mediaFormat": 7}}),
+            mp.CLOSE_INVALID,
+        ),
         ("x" * (mp.MAX_MESSAGE_BYTES + 1), mp.CLOSE_TOO_BIG),
         (json.dumps({"event": "surprise"}), None),
     ],
@@ -136,3 +142,11 @@ def test_a_real_number_is_the_callers_key() -> None:
     start = mp.parse(json.dumps(START))
     assert isinstance(start, mp.Start)
     assert caller_of(start) == "+14155550101"
+
+
+def test_a_from_too_long_to_keep_is_a_call_without_memory() -> None:
+    message = json.loads(json.dumps(START))
+    message["start"]["customParameters"]["From"] = "9" * 10_000
+    start = mp.parse(json.dumps(message))
+    assert isinstance(start, mp.Start)
+    assert caller_of(start) is None

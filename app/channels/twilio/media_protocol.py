@@ -97,7 +97,8 @@ def parse(text: str | bytes) -> TwilioEvent:
             return Stop(str(message.get("stop", {}).get("callSid", "")))
         if event == "connected":
             return Connected(str(message.get("protocol", "")))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a
+        # field that should be an object is not ("start": "x"), so it has no .get
         raise ProtocolError(f"malformed {event!r} message: {exc!r}", CLOSE_INVALID) from exc
     raise ProtocolError(f"unknown event {event!r}", None)
 
