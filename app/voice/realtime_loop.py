@@ -214,8 +214,10 @@ class RealtimeLoop:
         self.recorder.event("hang_up", reason=reason)
         for task in list(self._unkept_words):  # they hung up before hearing the answer
             self._keep_caller_words(task)
-        if self._reply is not None:
-            self._finish_reply(self._reply, interrupted=not self._reply.sending_done)
+        reply = self._reply
+        if reply is not None:  # sent is not heard: only what playback confirmed was
+            unheard = not reply.sending_done or len(reply.heard) < len(reply.marks)
+            self._finish_reply(reply, interrupted=unheard)
         self._inbound.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()

@@ -192,3 +192,13 @@ async def test_the_goodbye_is_heard_to_the_end_before_the_call_ends(call: Call) 
     )
     (ended,) = call.phone.kinds("conversation_ended")
     assert ended.at >= goodbye_sent + goodbye_seconds - 0.05  # after the last word played
+
+
+async def test_hanging_up_mid_reply_keeps_only_what_was_played(call: Call) -> None:
+    await call.caller.wait(2.2)  # all of the greeting is sent; about a sentence has played
+    await call.loop.hang_up("caller hung up")
+
+    (greeting,) = call.memory.exchanges
+    assert greeting.interrupted
+    assert greeting.heard and greeting.text.startswith(greeting.heard)
+    assert greeting.heard != greeting.text
