@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     no_input_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")
     )
+    twilio_stream_window_s: float = Field(
+        60.0,
+        validation_alias=_env("TOURLINE_TWILIO_STREAM_WINDOW_S", "twilio_stream_window_s"),
+    )
+    """How long after the signed webhook its media stream may start (Twilio starts it
+    within seconds); with TWILIO_AUTH_TOKEN set, a later start is refused."""
     compute_workers: int = Field(
         2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
     )

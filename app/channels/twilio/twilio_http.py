@@ -7,8 +7,8 @@ Host header is the tunnel's, so we sign-check against ``TOURLINE_PUBLIC_URL``.
 The upgrade's signature is the same for every call, so whoever captured one could open a
 socket and claim any caller's number in its ``start`` message. So the signed webhook hands
 the stream a call token as a ``<Parameter>``: an HMAC (keyed by the auth token) over the
-call's sid and the caller's number, with an expiry. ``start`` must carry it back, for that
-call and that number, once.
+call's sid and the caller's number, with an expiry (``TOURLINE_TWILIO_STREAM_WINDOW_S``).
+``start`` must carry it back, for that call and that number, once.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 MEDIA_PATH = "/twilio/media"
 FORWARDED_PARAMS = ("From", "To", "CallSid")
 TOKEN_PARAM = "Token"
-TOKEN_TTL_S = 300
-"""A stream starts within seconds of the webhook; a token older than this is refused."""
 
 
 def public_base(public_url: str | None, host_header: str | None) -> str:
@@ -64,16 +62,21 @@ def _token_mac(auth_token: str, call_sid: str, caller: str, expires: int) -> str
 
 
 @functools.lru_cache(maxsize=8)
-def signature_checker(auth_token: str | None, public_url: str | None) -> SignatureChecker:
+def signature_checker(
+    auth_token: str | None, public_url: str | None, window_s: float = 60.0
+) -> SignatureChecker:
     """The checker for these settings, built once."""
-    return SignatureChecker(auth_token, public_url)
+    return SignatureChecker(auth_token, public_url, window_s)
 
 
 class SignatureChecker:
     """Checks X-Twilio-Signature; with no auth token everything passes (and we said so)."""
 
-    def __init__(self, auth_token: str | None, public_url: str | None) -> None:
+    def __init__(
+        self, auth_token: str | None, public_url: str | None, window_s: float = 60.0
+    ) -> None:
         self.enabled = bool(auth_token)
+        self.window_s = window_s  # a stream must start this soon after its webhook
         self._auth_token = auth_token or None
         self._validator = RequestValidator(auth_token) if auth_token else None
         self._used: dict[str, int] = {}  # call sids whose token was spent -> its expiry
@@ -94,7 +97,7 @@ class SignatureChecker:
         """The token for the stream of the call this (signed) webhook announced."""
         if self._auth_token is None:
             return None
-        expires = int((time.time() if now is None else now) + TOKEN_TTL_S)
+        expires = int((time.time() if now is None else now) + self.window_s)
         call_sid, caller = params.get("CallSid", ""), params.get("From", "")
         return f"{expires}.{_token_mac(self._auth_token, call_sid, caller, expires)}"
 
@@ -109,7 +112,8 @@ class SignatureChecker:
         expires = int(expires_text)
         clock = time.time() if now is None else now
         expected = _token_mac(self._auth_token, call_sid, params.get("From", ""), expires)
-        if not hmac.compare_digest(mac, expected) or not clock <= expires <= clock + TOKEN_TTL_S:
+        fresh = clock <= expires <= clock + self.window_s + 1
+        if not hmac.compare_digest(mac, expected) or not fresh:
             return False
         with self._lock:
             self._used = {sid: t for sid, t in self._used.items() if t >= clock}
