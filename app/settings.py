@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(None, validation_alias=_env("TOURLINE_PUBLIC_URL", "public_url"))
     api_key: str | None = Field(None, validation_alias=_env("TOURLINE_API_KEY", "api_key"))
+    avatar_origins: str = Field(
+        "", validation_alias=_env("TOURLINE_AVATAR_ORIGINS", "avatar_origins")
+    )
+    """Web pages (comma-separated origins, e.g. ``https://app.example.com``) allowed to open
+    ``WS /avatar`` besides the server's own; clients that send no Origin (apps) always may."""
     timezone: str = Field(
         "America/New_York", validation_alias=_env("TOURLINE_TIMEZONE", "timezone")
     )

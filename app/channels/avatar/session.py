@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -322,8 +323,26 @@ class AvatarSession:
             self.recorder.close()
 
 
+def origin_allowed(origin: str | None, host: str | None, allowed: str) -> bool:
+    """May a page from ``origin`` open the socket? Its own pages, listed ones, and clients
+    that send no Origin at all (native apps). Stops any site's page from talking to an open
+    server as its visitor's browser."""
+    if origin is None:
+        return True
+    if urlsplit(origin).netloc == (host or ""):
+        return True
+    listed = {o.strip().rstrip("/") for o in allowed.split(",") if o.strip()}
+    return "*" in listed or origin.rstrip("/") in listed
+
+
 async def avatar_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
-    """The route: a wrong header key is refused before accept; the rest is the session's."""
+    """The route: a foreign page or a wrong header key is refused before accept (HTTP 403);
+    the rest is the session's."""
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, websocket.headers.get("host"), runtime.settings.avatar_origins):
+        log.warning("refused an avatar socket from origin %s", origin)
+        await websocket.close(code=avatar.CLOSE_POLICY)  # before accept: HTTP 403
+        return
     expected = runtime.settings.api_key
     given = presented_key(websocket)
     if given is not None and not key_matches(expected, given):
