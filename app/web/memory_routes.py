@@ -33,7 +33,7 @@ from app.domain.identity import InvalidCallerId, is_phone, masked, normalize_cal
 from app.domain.state import PlannerState
 from app.memory.service import MemoryService
 from app.memory.worker import WorkerClosedError
-from app.stores.conversations import CALLER_ID_LENGTH, calls
+from app.stores.conversations import calls
 
 __all__ = ["MIN_SEARCH_SCORE", "caller_key", "router"]
 
@@ -68,10 +68,6 @@ def caller_key(raw: str) -> str:
         cid = normalize_caller_id(raw)
     except InvalidCallerId as exc:
         raise _invalid(raw, str(exc)) from None
-    if len(cid) > CALLER_ID_LENGTH:
-        raise _invalid(raw, f"longer than {CALLER_ID_LENGTH} characters")
-    if not cid.isprintable():
-        raise _invalid(raw, "contains control characters")
     if _PHONE_LIKE.match(cid) and not is_phone(cid):
         raise _invalid(raw, "looks like a phone number but is not a possible one")
     return cid

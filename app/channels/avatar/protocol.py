@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from app.domain.identity import InvalidCallerId, normalize_caller_id
-from app.stores.conversations import CALLER_ID_LENGTH
 
 # WebSocket close codes (RFC 6455).
 CLOSE_NORMAL: Final = 1000
@@ -203,8 +202,6 @@ def _user(user: Any) -> tuple[str, str]:
         cid = normalize_caller_id(raw)
     except InvalidCallerId as exc:
         raise ValueError(f"user.{kind}: {exc}") from None
-    if len(cid) > CALLER_ID_LENGTH or not cid.isprintable():
-        raise ValueError(f"user.{kind} must be printable and at most {CALLER_ID_LENGTH} long")
     return kind, cid
 
 

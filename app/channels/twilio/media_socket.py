@@ -130,9 +130,7 @@ class MediaSession:
             if self.loop is not None:
                 return await self._refuse("a second start on one stream", twilio.CLOSE_POLICY)
             settings = self.runtime.settings
-            checker = signature_checker(
-                settings.twilio_auth_token, settings.public_url, settings.twilio_stream_window_s
-            )
+            checker = signature_checker(settings)
             if not checker.start_ok(event.call_sid, event.custom_parameters):
                 log.warning("call %s: start without a valid call token: refused", event.call_sid)
                 return await self._refuse("start without this call's token", twilio.CLOSE_POLICY)
@@ -203,9 +201,7 @@ class MediaSession:
 async def media_stream(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """The route: check the signed upgrade, then run the session."""
     settings = runtime.settings
-    checker = signature_checker(
-        settings.twilio_auth_token, settings.public_url, settings.twilio_stream_window_s
-    )
+    checker = signature_checker(settings)
     if not checker.upgrade_ok(websocket.headers.get("x-twilio-signature")):
         log.warning("refused a media socket: bad or missing X-Twilio-Signature")
         await websocket.close(code=twilio.CLOSE_POLICY)  # before accept: HTTP 403

@@ -25,9 +25,7 @@ def _path_and_query(request: Request) -> str:
 
 async def _signed_form(request: Request, settings: Settings) -> dict[str, str] | None:
     """The POSTed form if its signature checks out (or checks are off), else None."""
-    checker = signature_checker(
-        settings.twilio_auth_token, settings.public_url, settings.twilio_stream_window_s
-    )
+    checker = signature_checker(settings)
     form = {k: str(v) for k, v in (await request.form()).items()}
     signature = request.headers.get("x-twilio-signature")
     if not checker.webhook_ok(_path_and_query(request), form, signature):
@@ -45,9 +43,7 @@ async def incoming_call(request: Request, runtime: RuntimeDep) -> Response:
         return Response("invalid signature", status_code=403, media_type="text/plain")
     base = public_base(settings.public_url, request.headers.get("host"))
     log.info("incoming call %s from %s", form.get("CallSid"), masked(form.get("From")))
-    checker = signature_checker(
-        settings.twilio_auth_token, settings.public_url, settings.twilio_stream_window_s
-    )
+    checker = signature_checker(settings)
     twiml = connect_twiml(base, form, token=checker.call_token(form))
     return Response(twiml, media_type="application/xml")
 

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
+from app.settings import Settings
+
 MEDIA_PATH = "/twilio/media"
 FORWARDED_PARAMS = ("From", "To", "CallSid")
 TOKEN_PARAM = "Token"
@@ -61,11 +63,15 @@ def _token_mac(auth_token: str, call_sid: str, caller: str, expires: int) -> str
     return hmac.new(auth_token.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signature_checker(settings: Settings) -> SignatureChecker:
+    """The checker for these settings, built once: it remembers which call tokens were spent."""
+    return _checker(
+        settings.twilio_auth_token, settings.public_url, settings.twilio_stream_window_s
+    )
+
+
 @functools.lru_cache(maxsize=8)
-def signature_checker(
-    auth_token: str | None, public_url: str | None, window_s: float = 60.0
-) -> SignatureChecker:
-    """The checker for these settings, built once."""
+def _checker(auth_token: str | None, public_url: str | None, window_s: float) -> SignatureChecker:
     return SignatureChecker(auth_token, public_url, window_s)
 
 
