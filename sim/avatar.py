@@ -6,8 +6,12 @@ So this client sends PCM16 in 20 ms frames on the phone simulator's drift-free c
 (line noise between utterances, never digital zero), plays every binary message back on a
 virtual speaker (each chunk starts when the previous one ends) and reports each ``mark``
 as ``played`` when playback reaches it, or drops the pending marks on ``interrupted``.
-Every server message is kept in ``items`` (``of_kind("agent_done")``: the replies sent whole);
-``listen`` returns a stretch of agent speech with its ``agent_done`` events.
+A ``reader`` client is a text chat instead (``tourline chat``, a chat widget): it shows the
+agent's words rather than playing them, so it reports each mark as played the moment it
+arrives and a reply is over at its ``agent_done``; a typed conversation then runs as fast as
+the agent answers. Every server message is kept in ``items`` (``of_kind("agent_done")``: the
+replies sent whole); ``listen`` returns a stretch of agent speech with its ``agent_done``
+events.
 
 Caller speech is Piper's (the phone simulator's shared voice), resampled to the client's
 declared rate. Every timestamp is ``time.monotonic()`` seconds.
@@ -206,8 +210,10 @@ class AvatarClient:
         output_rate: int,
         playback_marks: bool,
         quiet_s: float,
+        reader: bool = False,
     ) -> None:
         self.ws = ws
+        self.reader = reader
         self.sample_rate = sample_rate
         self.output_rate = output_rate
         self.playback_marks = playback_marks
@@ -235,10 +241,10 @@ class AvatarClient:
     async def connect(
         cls,
         base_url: str,
-        user: dict[str, str] | str,
+        user: dict[str, str] | str | None,
         *,
-        api_key: str | None = None,
-        header_key: str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
         sample_rate: int = 16000,
         output_rate: int = 16000,
         playback_marks: bool = True,
@@ -246,15 +252,18 @@ class AvatarClient:
         quiet_s: float = 1.0,
         hello: dict[str, Any] | None = None,
         wait_ready: bool = True,
+        reader: bool = False,
     ) -> AsyncIterator[AvatarClient]:
         """Open ``WS /avatar``, send hello, wait for ``ready``; says ``bye`` on exit if open.
 
-        ``hello`` replaces the whole hello message (for bad-input tests).
+        ``user``: a device id (str), a ``user`` object, or None to send the ``token`` alone.
+        A phone number, email or user id needs a ``token`` (``app.channels.avatar.tokens``).
+        ``hello`` replaces the whole hello message (for bad-input tests). ``reader``: a text
+        chat, not a speaker (see the module docstring).
         """
-        headers = {"Authorization": f"Bearer {header_key}"} if header_key else {}
         ws = await ws_connect(
             avatar_url(base_url),
-            additional_headers=headers,
+            additional_headers=headers or {},
             ping_interval=None,  # a starved server must not be dropped by us
             max_size=2**22,
             max_queue=None,
@@ -266,19 +275,20 @@ class AvatarClient:
             output_rate=output_rate,
             playback_marks=playback_marks,
             quiet_s=quiet_s,
+            reader=reader,
         )
         if hello is None:
-            identity = {"device_id": user} if isinstance(user, str) else dict(user)
             hello = {
                 "type": "hello",
-                "user": identity,
                 "audio": {"format": "pcm16", "sample_rate": sample_rate, "channels": 1},
                 "output_audio": {"format": "pcm16", "sample_rate": output_rate},
                 "playback_marks": playback_marks,
                 "client": "tests/avatar",
             }
-            if api_key is not None:
-                hello["api_key"] = api_key
+            if user is not None:
+                hello["user"] = {"device_id": user} if isinstance(user, str) else dict(user)
+            if token is not None:
+                hello["token"] = token
         client._tasks.append(asyncio.create_task(client._receive()))
         client._tasks.append(asyncio.create_task(client._play()))
         try:
@@ -404,7 +414,9 @@ class AvatarClient:
 
     def _on_message(self, raw: str | bytes, now: float) -> None:
         self.last_activity = now
-        if isinstance(raw, bytes):
+        if isinstance(raw, bytes) and self.reader:  # kept, never played
+            self.items.append(Received(now, "audio", audio=raw, start=now, end=now))
+        elif isinstance(raw, bytes):
             start = max(now, self.play_end)
             end = start + len(raw) / 2 / self.output_rate
             self.play_end = end
@@ -414,7 +426,8 @@ class AvatarClient:
             kind = str(message.get("type"))
             self.items.append(Received(now, kind, message))
             if kind == "mark":
-                self._pending.append(_Mark(str(message["name"]), max(now, self.play_end)))
+                due = now if self.reader else max(now, self.play_end)
+                self._pending.append(_Mark(str(message["name"]), due))
             elif kind == "interrupted":
                 self.play_end = now
                 self._pending.clear()  # cut audio is never reported as played
@@ -480,8 +493,10 @@ class AvatarClient:
         return now >= self.play_end and not self._pending
 
     async def listen(self, *, timeout_s: float = 30.0, quiet_s: float | None = None) -> AgentReply:
-        """The agent's next turn, once played out (or cut by ``interrupted``)."""
+        """The agent's next turn, once played out (or cut by ``interrupted``); for a reader,
+        once its ``agent_done`` has come."""
         quiet = self.quiet_s if quiet_s is None else quiet_s
+        deadline = time.monotonic() + timeout_s
         first = await self._first_audio(timeout_s)
         checked = first
         while True:
@@ -489,6 +504,14 @@ class AvatarClient:
             cut = any(i.kind == "interrupted" for i in items[checked:])
             if cut or self.closed.is_set():
                 return self._take(len(items), interrupted=cut)
+            if self.reader:  # a reply is over at its agent_done, however slowly it comes
+                if any(i.kind == "agent_done" for i in items[checked:]):
+                    return self._take(len(items), interrupted=False)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no agent_done within {timeout_s:.1f}s")
+                await self._wait_change(remaining)
+                continue
             now = time.monotonic()
             since = max(self.last_activity, self.play_end)
             if self.drained(now) and now - since >= quiet:

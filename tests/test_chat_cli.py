@@ -1,9 +1,11 @@
 """`tourline chat` as a user runs it: a real process, piped input, a real data dir.
 
 Without a server it opens the data dir itself; beside a running `tourline serve` (one real
-server on loopback for this module, with an API key) it talks through the server.
+server on loopback for this module, with an API key and an avatar secret) it talks through
+the server, proving its caller with a token it signs with the same secret.
 """
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from app.channels.avatar.tokens import verify_token
 from app.channels.chat import OWNER_LOCK
+from app.channels.chat_remote import RemoteChat, ServerAddress
 from app.cli import local_url
 from app.memory.owner_lock import read_owner
 from app.stores.database import create_db_engine
@@ -165,18 +169,20 @@ def test_chat_refuses_a_data_dir_another_process_owns(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- beside a server
 
 API_KEY = "chat-test-key-5d21"
+SECRET = "chat-test-avatar-secret-0b6e51d9c2f84a7e"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("chat_server"), TOURLINE_API_KEY=API_KEY) as s:
+    data = tmp_path_factory.mktemp("chat_server")
+    with running_server(data, TOURLINE_API_KEY=API_KEY, TOURLINE_AVATAR_SECRET=SECRET) as s:
         yield s
 
 
 @pytest.mark.slow
 def test_chat_books_through_the_server_that_owns_the_data_dir(server: RunningServer) -> None:
     """The README's order: `make serve`, then `tourline chat` on the same data dir."""
-    result = run_chat(server.data_dir, BOOKING_SCRIPT, TOURLINE_API_KEY=API_KEY)
+    result = run_chat(server.data_dir, BOOKING_SCRIPT, TOURLINE_AVATAR_SECRET=SECRET)
     assert result.returncode == 0, result.stdout + result.stderr
     replies = result.stdout.strip().splitlines()
     assert replies[0].startswith("Thanks for calling")
@@ -197,7 +203,7 @@ def test_chat_with_a_server_url_uses_that_server_and_not_its_own_data_dir(
         "ana@example.com",
         "--server",
         server.base_url,
-        TOURLINE_API_KEY=API_KEY,
+        TOURLINE_AVATAR_SECRET=SECRET,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     greeting, reply = result.stdout.splitlines()
@@ -207,19 +213,45 @@ def test_chat_with_a_server_url_uses_that_server_and_not_its_own_data_dir(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("key", "said"),
-    [(None, "requires an API key"), ("not-the-key", "refused the API key")],
-)
-def test_chat_without_the_servers_key_says_so(
-    server: RunningServer, key: str | None, said: str
+def test_chat_without_the_servers_secret_is_refused_and_told_why(
+    server: RunningServer,
 ) -> None:
-    env = {"TOURLINE_API_KEY": key} if key else {}
-    result = run_chat(server.data_dir, "hello\n", **env)
+    """The server has TOURLINE_AVATAR_SECRET; this chat's environment doesn't (the key won't
+    do): its token, signed with the data dir's own secret, is refused, and it says how."""
+    result = run_chat(server.data_dir, "hello\n", TOURLINE_API_KEY=API_KEY)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "refused this chat's token" in result.stdout
+    assert "set TOURLINE_AVATAR_SECRET to the server's" in result.stdout
+
+
+@pytest.mark.slow
+def test_chat_with_the_wrong_secret_says_so(server: RunningServer) -> None:
+    result = run_chat(server.data_dir, "hello\n", TOURLINE_AVATAR_SECRET="x" * 40)
     assert result.returncode == 5, result.stdout + result.stderr
     assert result.stdout == (
-        f"error: the server at {server.base_url} {said}: set TOURLINE_API_KEY to the server's key\n"
+        f"error: the server at {server.base_url} refused this chat's token (the token's "
+        "signature is wrong: it was not signed with this server's secret): set "
+        "TOURLINE_AVATAR_SECRET to the server's\n"
     )
+
+
+def test_chat_signs_its_caller_or_falls_back_to_a_device() -> None:
+    address = ServerAddress.parse("127.0.0.1:8000")
+    err = io.StringIO()
+
+    def chat(caller: str, secret: str | None) -> RemoteChat:
+        return RemoteChat(
+            address, caller, secret=secret, out=io.StringIO(), err=err, interactive=False
+        )
+
+    signed = chat("+14155550101", SECRET)._hello()
+    assert "user" not in signed and verify_token(SECRET, signed["token"]) == "+14155550101"
+    assert err.getvalue() == ""
+    device = chat("device:web-1f2e", SECRET)._hello()
+    assert device["user"] == {"device_id": "web-1f2e"} and "token" not in device
+    anonymous = chat("+14155550101", None)._hello()
+    assert anonymous["user"]["device_id"].startswith("chat-") and "token" not in anonymous
+    assert err.getvalue().count("no TOURLINE_AVATAR_SECRET here") == 1
 
 
 @pytest.mark.slow
@@ -240,6 +272,9 @@ def test_chat_started_right_after_the_server_waits_for_it_to_load(tmp_path: Path
             assert serve.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.02)  # polling for the lock, not guessing how long it takes
         result = run_chat(tmp_path, "hi, my name is Dana Lee\n")
+        # No TOURLINE_AVATAR_SECRET anywhere, as in the README: the chat still speaks as its
+        # caller (signed with the data dir's own secret), so calling back is remembered.
+        again = run_chat(tmp_path, "")
     finally:
         serve.terminate()
         serve.wait(timeout=15)
@@ -247,6 +282,9 @@ def test_chat_started_right_after_the_server_waits_for_it_to_load(tmp_path: Path
     greeting, reply = result.stdout.splitlines()
     assert greeting.startswith("Thanks for calling")
     assert reply.startswith("Nice to meet you, Dana.")
+    assert "anonymous device" not in result.stderr
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith("Welcome back, Dana"), again.stdout
 
 
 def test_chat_says_when_the_server_cannot_be_reached(tmp_path: Path) -> None:
@@ -280,6 +318,7 @@ def test_chat_names_the_lock_and_close_codes_as_the_modules_that_own_them() -> N
         protocol.CLOSE_POLICY,
         protocol.CLOSE_TRY_AGAIN,
     )
+    assert chat_remote.DEVICE_PREFIX == protocol.DEVICE_PREFIX
 
 
 @pytest.mark.parametrize(

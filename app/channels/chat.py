@@ -15,8 +15,12 @@ It runs one of two ways, chosen before anything heavy is imported:
   owner lock says where it listens): the server's avatar socket takes the typed turns;
 * **locally** otherwise: this process opens the data dir's stores itself.
 
+Through a server, a phone or email caller is proven with a token signed with
+``TOURLINE_AVATAR_SECRET`` (this process has the server's settings); without it the chat is
+an anonymous device, and says so on stderr.
+
 Exit codes: 0 done, 2 unusable caller id or URL, 3 the data dir is owned by a process that
-is not a server, 4 the server can't be reached, 5 the server refused the API key, 1 the
+is not a server, 4 the server can't be reached, 5 the server refused the chat's token, 1 the
 server ended the conversation for a reason of its own.
 """
 
@@ -77,19 +81,20 @@ async def run_chat(
     except InvalidCallerId as exc:
         out.write(f"error: {exc}\n")
         return EXIT_USAGE
+    own_server = server is None  # the server that owns our data dir: we share its secret
     if server is None:
         server, locked = _owner_server(settings)
         if locked is not None:
             return _refuse_locked(locked, out)
     if server is not None:
-        return await _through_server(settings, server, caller_id, inp, out, err)
+        return await _through_server(settings, server, caller_id, inp, out, err, own_server)
     try:
         return await _run_local(settings, caller_id, inp, out)
     except EmbeddedStoreLockedError as exc:  # a server took the data dir a moment ago
         server, _ = _owner_server(settings)
         if server is None:
             return _refuse_locked(exc, out)
-    return await _through_server(settings, server, caller_id, inp, out, err)
+    return await _through_server(settings, server, caller_id, inp, out, err, own_server=True)
 
 
 def owner_lock_path(settings: Settings) -> Path:
@@ -123,7 +128,11 @@ async def _through_server(
     inp: TextIO,
     out: TextIO,
     err: TextIO | None,
+    own_server: bool,
 ) -> int:
+    """Chat through the server at ``url``. Our own data dir's server takes tokens signed with
+    its secret even when TOURLINE_AVATAR_SECRET is unset; another server only with it."""
+    from app.channels.avatar.secret import signing_secret
     from app.channels.chat_remote import chat_with_server
 
     path = owner_lock_path(settings)
@@ -139,7 +148,11 @@ async def _through_server(
         caller_id,
         inp,
         out,
-        api_key=settings.api_key,
+        secret=(
+            signing_secret(settings.avatar_secret, settings.data_dir)
+            if own_server
+            else settings.avatar_secret
+        ),
         err=err or sys.stderr,
         starting=starting,
     )

@@ -12,6 +12,12 @@ one line per reply.
 server's ``conversation_ended`` and close follow at once. A reply cut by ``interrupted``
 (a line typed over a prompt the agent spoke on its own) gets no ``agent_done``: no line.
 
+**Who is chatting.** The server takes a phone number, email or user id only from a token
+signed with ``TOURLINE_AVATAR_SECRET``. This runs on the operator's machine with the server's
+settings, so it mints its own token for the caller; without the secret it chats as a new
+anonymous device (``device:chat-…``) and says so. ``--caller device:<id>`` chats as that
+device, which needs no token.
+
 Nothing heavy is imported: the first line depends on the server, not on loading models.
 """
 
@@ -24,6 +30,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TextIO
@@ -36,12 +43,15 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # the server ended the session for a reason of its own (see its log)
 EXIT_USAGE: Final = 2  # the caller id was refused
 EXIT_UNREACHABLE: Final = 4  # no server at the URL, or it never finished loading
-EXIT_UNAUTHORIZED: Final = 5  # the server wants TOURLINE_API_KEY and did not get it
+EXIT_UNAUTHORIZED: Final = 5  # the server refused our token (or has no secret to check it)
 
 CLOSE_POLICY: Final = 1008  # the avatar protocol's close codes (app/channels/avatar/protocol.py)
 CLOSE_TRY_AGAIN: Final = 1013
 
 CLIENT_NAME: Final = "tourline-chat"
+DEVICE_PREFIX: Final = "device:"  # the avatar protocol's device namespace (a test keeps it in step)
+TOKEN_TTL_S: Final = 300.0
+"""A token is checked once, at hello: it only has to outlive connecting."""
 OUTPUT_RATE: Final = 8000  # we drop the agent's audio: ask for the fewest bytes
 LOADING_WAIT_S: Final = 180.0
 """How long to wait for a server that is starting or loading its models."""
@@ -127,7 +137,7 @@ class RemoteChat:
         address: ServerAddress,
         caller_id: str,
         *,
-        api_key: str | None,
+        secret: str | None,
         out: TextIO,
         err: TextIO,
         interactive: bool,
@@ -135,7 +145,7 @@ class RemoteChat:
     ) -> None:
         self.address = address
         self.caller_id = caller_id
-        self.api_key = api_key
+        self.secret = secret
         self.out = out
         self.err = err
         self.interactive = interactive
@@ -154,6 +164,7 @@ class RemoteChat:
         self._pongs = 0
         self._changed = asyncio.Event()
         self._noted: set[str] = set()
+        self.device_id = self._device_id(caller_id, secret)  # may note why on stderr
 
     # ------------------------------------------------------------------ the conversation
 
@@ -281,6 +292,39 @@ class RemoteChat:
 
     # ------------------------------------------------------------------ connecting
 
+    def _device_id(self, caller_id: str, secret: str | None) -> str | None:
+        """The device id to chat as, or None to chat as ``caller_id`` with a token."""
+        if caller_id.startswith(DEVICE_PREFIX):
+            return caller_id.removeprefix(DEVICE_PREFIX)
+        if secret:
+            return None
+        device = f"chat-{uuid.uuid4().hex[:16]}"
+        self._note(
+            f"no TOURLINE_AVATAR_SECRET here, so the server can't be shown who {caller_id} is: "
+            f"chatting as a new anonymous device ({DEVICE_PREFIX}{device}) instead. Set the "
+            "server's TOURLINE_AVATAR_SECRET to chat as them."
+        )
+        return device
+
+    def _hello(self) -> dict[str, Any]:
+        """Our hello: a device id, or a token for the caller minted with the server's secret."""
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "output_audio": {"format": "pcm16", "sample_rate": OUTPUT_RATE},
+            "playback_marks": True,
+            "client": CLIENT_NAME,
+        }
+        if self.device_id is not None or not self.secret:
+            hello["user"] = {"device_id": self.device_id}
+            return hello
+        from app.channels.avatar.tokens import TokenError, mint_token  # only when needed
+
+        try:
+            hello["token"] = mint_token(self.secret, self.caller_id, TOKEN_TTL_S)
+        except TokenError as exc:
+            raise ChatError(f"can't make a token for {self.caller_id}: {exc}", EXIT_USAGE) from None
+        return hello
+
     async def _open(self) -> None:
         """Connect and say hello, waiting while the server starts or loads its models."""
         deadline = time.monotonic() + LOADING_WAIT_S
@@ -289,15 +333,8 @@ class RemoteChat:
             if ws is None:
                 await asyncio.sleep(RETRY_S)
                 continue
-            hello = {
-                "type": "hello",
-                "user": {"user_id": self.caller_id},
-                "output_audio": {"format": "pcm16", "sample_rate": OUTPUT_RATE},
-                "playback_marks": True,
-                "client": CLIENT_NAME,
-            }
             try:
-                await ws.send(json.dumps(hello))
+                await ws.send(json.dumps(self._hello()))
                 async with asyncio.timeout(READY_TIMEOUT_S):
                     reply = await self._first_event(ws)
             except (ConnectionClosed, TimeoutError):
@@ -315,11 +352,9 @@ class RemoteChat:
 
     async def _connect(self, deadline: float) -> ClientConnection | None:
         """The open socket; None to try again (a server still starting); or ``ChatError``."""
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         try:
             return await connect(
                 self.address.avatar_url,
-                additional_headers=headers,
                 compression=None,
                 proxy=None,
                 open_timeout=10,
@@ -328,8 +363,7 @@ class RemoteChat:
             status = exc.response.status_code
             if status in (401, 403):
                 raise ChatError(
-                    f"the server at {self.address.base} refused the API key: set "
-                    "TOURLINE_API_KEY to the server's key",
+                    f"the server at {self.address.base} refused the connection (HTTP {status})",
                     EXIT_UNAUTHORIZED,
                 ) from None
             raise ChatError(
@@ -364,8 +398,8 @@ class RemoteChat:
         base = self.address.base
         if code == "unauthorized":
             return ChatError(
-                f"the server at {base} requires an API key: set TOURLINE_API_KEY to the "
-                "server's key",
+                f"the server at {base} refused this chat's token ({message.rstrip('.')}): "
+                "set TOURLINE_AVATAR_SECRET to the server's",
                 EXIT_UNAUTHORIZED,
             )
         if code == "not_ready":
@@ -476,7 +510,7 @@ def _refused_by_close(ws: ClientConnection) -> str:
     lost (the server may close before our hello is even sent)."""
     if ws.close_code == CLOSE_TRY_AGAIN:
         return "not_ready"
-    if ws.close_code == CLOSE_POLICY and "API key" in (ws.close_reason or ""):
+    if ws.close_code == CLOSE_POLICY and "token" in (ws.close_reason or ""):
         return "unauthorized"
     return ""
 
@@ -494,11 +528,13 @@ async def chat_with_server(
     inp: TextIO,
     out: TextIO,
     *,
-    api_key: str | None = None,
+    secret: str | None = None,
     err: TextIO | None = None,
     starting: Callable[[], bool] | None = None,
 ) -> int:
-    """Run one text conversation with the server at ``url``; returns the exit code."""
+    """Run one text conversation with the server at ``url``; returns the exit code.
+
+    ``secret``: ``TOURLINE_AVATAR_SECRET``, to chat as ``caller_id`` with a token we sign."""
     try:
         address = ServerAddress.parse(url)
     except ChatError as exc:
@@ -508,7 +544,7 @@ async def chat_with_server(
     chat = RemoteChat(
         address,
         caller_id,
-        api_key=api_key,
+        secret=secret,
         out=out,
         err=err or sys.stderr,
         interactive=inp.isatty(),

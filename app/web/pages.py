@@ -1,8 +1,10 @@
 """The browser client (``GET /``) and the dashboard (``GET /dashboard``), served offline.
 
 Plain HTML, CSS and JavaScript from ``app/web/static``: no build step, no CDN, no external
-fonts, so ``tourline serve`` alone serves them. The pages themselves hold no data; what they
-show comes from the memory API and ``WS /avatar``, which check ``TOURLINE_API_KEY``.
+fonts, so ``tourline serve`` alone serves them. The pages themselves hold no data. The
+dashboard reads the memory API, which needs ``TOURLINE_API_KEY``; the client page needs no
+key at all: it talks over ``WS /avatar`` as this browser's anonymous device, or as the caller
+of a token pasted into its settings, and reads its own memory over the same socket.
 """
 
 from __future__ import annotations

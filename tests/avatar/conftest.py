@@ -1,4 +1,6 @@
-"""Two real servers for the avatar tests: one open, one with ``TOURLINE_API_KEY``.
+"""Two real servers for the avatar tests: one open (no admin key, no avatar secret, so its
+avatar clients can only be devices), one with ``TOURLINE_API_KEY`` and
+``TOURLINE_AVATAR_SECRET`` (phone and email callers come with a token).
 
 Package-scoped: every avatar test module shares them, so models load twice, not per module.
 """
@@ -11,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from app.channels.avatar.tokens import mint_token
 from sim.server import RunningServer, running_server
 
 API_KEY = "avatar-test-key-41c7"
+SECRET = "avatar-test-secret-5f0c8e2a9b7d4c61a3e8"  # >= 32 bytes, as HS256 wants
 SCREENSHOTS: list[str] = []  # folders the browser tests wrote, printed at the end of the run
 
 
@@ -26,8 +30,13 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 @pytest.fixture(scope="package")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("avatar_keyed")
-    with running_server(data, TOURLINE_API_KEY=API_KEY) as server:
+    with running_server(data, TOURLINE_API_KEY=API_KEY, TOURLINE_AVATAR_SECRET=SECRET) as server:
         yield server
+
+
+def token_for(sub: str, ttl_s: float = 600.0) -> str:
+    """A token the keyed server takes: what an integrator's back end would hand its app."""
+    return mint_token(SECRET, sub, ttl_s)
 
 
 @pytest.fixture(scope="package")

@@ -27,7 +27,7 @@ def refused(data: str | bytes) -> avatar.ProtocolError:
 
 def test_a_minimal_hello_takes_the_defaults() -> None:
     event = avatar.parse(hello())
-    assert event == avatar.Hello(user_id="dev-1", id_kind="device_id")
+    assert event == avatar.Hello(user_id="device:dev-1", id_kind="device_id")
     assert event.sample_rate == event.output_rate == 16000
     assert event.playback_marks is True
 
@@ -45,13 +45,13 @@ def test_hello_with_every_field() -> None:
             audio={"format": "pcm16", "sample_rate": 48000, "channels": 1},
             output_audio={"sample_rate": 24000},
             playback_marks=False,
-            api_key="k",
+            token="t.o.k",
             client="app/1",
         )
     )
     assert isinstance(event, avatar.Hello)
     assert (event.sample_rate, event.output_rate) == (48000, 24000)
-    assert (event.playback_marks, event.api_key, event.client) == (False, "k", "app/1")
+    assert (event.playback_marks, event.token, event.client) == (False, "t.o.k", "app/1")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,9 @@ def test_hello_with_every_field() -> None:
         ({"email": "not-an-email"}, "is not an email address"),
         ({"device_id": 42}, "must be a string"),
         ({"device_id": "   "}, "empty"),
-        ({"device_id": "x" * 400}, "at most 320"),
+        ({"device_id": "x" * 129}, "1-128 letters"),
+        ({"device_id": "+1 415 555 0123"}, "1-128 letters"),
+        ({"email": "device:x@y.z"}, "send user.device_id"),
     ],
 )
 def test_a_hello_without_a_usable_user_closes_1007(user: Any, why: str) -> None:
@@ -88,7 +90,7 @@ def test_unsupported_audio_closes_1003(audio: dict[str, Any]) -> None:
 
 
 def test_bad_hello_field_types() -> None:
-    for field, value in (("playback_marks", "yes"), ("api_key", 5), ("audio", [1])):
+    for field, value in (("playback_marks", "yes"), ("token", 5), ("audio", [1])):
         err = refused(hello(**{field: value}))
         assert err.close_code == avatar.CLOSE_INVALID, field
 

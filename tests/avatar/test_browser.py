@@ -2,9 +2,10 @@
 
 The microphone is Chromium's fake capture device fed from a WAV that Piper spoke ("my name
 is dana lee"); it starts playing when the page first opens the microphone, i.e. when the
-test presses "Hold to talk". Both pages run against the server with ``TOURLINE_API_KEY``
-set, so the key travels the way a browser sends it: in the socket's hello and as a Bearer
-token on the memory API. Screenshots go to a temporary folder printed at the end of the run.
+test presses "Hold to talk". Both pages run against the server with ``TOURLINE_API_KEY`` and
+``TOURLINE_AVATAR_SECRET`` set: the client page needs no key (an anonymous device by default,
+or a pasted token's caller), the dashboard takes the key as a Bearer token on the memory
+API. Screenshots go to a temporary folder printed at the end of the run.
 
 Needs ``/usr/bin/chromium`` (``make browser``, part of ``make test``, installs it).
 """
@@ -26,13 +27,14 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sim.avatar import AvatarClient, fresh_user, render_speech
 from sim.server import RunningServer
 from sim.twilio import preload_models
-from tests.avatar.conftest import API_KEY
+from tests.avatar.conftest import API_KEY, token_for
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 60_000
 SPEAKING = re.compile(r"\bon\b")
+DEVICE = re.compile(r"^device:web-[0-9a-f]{16}$")  # the page's own random id, namespaced
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +81,15 @@ def console_of(page: Page) -> list[str]:
 async def test_talking_to_the_agent_in_the_browser(
     keyed_server: RunningServer, spoken_wav: Path, screenshots: Path
 ) -> None:
+    """No key, no token: this browser is an anonymous device, and its memory panel works."""
     await preload_models(stt=False)
-    user = fresh_user("browser")
     async with launch(spoken_wav) as browser:
         page = await browser.new_page(viewport={"width": 1200, "height": 860})
         console = console_of(page)
-        await page.goto(f"{keyed_server.base_url}/?user={user}")
-        await page.locator("details.settings summary").click()
-        await page.locator("#api-key").fill(API_KEY)
-        await page.locator("#save-key").click()
+        await page.goto(f"{keyed_server.base_url}/")
+        await expect(page.locator("#identity")).to_contain_text("this browser, anonymously")
         await page.locator("#start").click()
+        await expect(page.locator("#identity")).to_have_text(DEVICE)
 
         agent = page.locator("#transcript li.agent")
         speaking = page.locator("#speaking")
@@ -127,9 +128,46 @@ async def test_talking_to_the_agent_in_the_browser(
         assert not [line for line in console if line.startswith("pageerror")], console
 
 
+async def test_a_pasted_token_talks_as_its_caller(
+    keyed_server: RunningServer, screenshots: Path
+) -> None:
+    """What a site that signed its user in does: hand the page a token for their email."""
+    user = f"{fresh_user('token')}@example.com"
+    async with launch() as browser:
+        page = await browser.new_page(viewport={"width": 1200, "height": 860})
+        console = console_of(page)
+        await page.goto(f"{keyed_server.base_url}/")
+        await page.locator("details.settings summary").click()
+        await page.locator("#token").fill(token_for(user))
+        await page.locator("#save-token").click()
+        await expect(page.locator("#identity")).to_contain_text("the caller named in your token")
+        await page.locator("#start").click()
+        await expect(page.locator("#identity")).to_have_text(user, timeout=WAIT_MS)
+        agent = page.locator("#transcript li.agent")
+        await expect(agent.first).to_contain_text("May I have your name?", timeout=WAIT_MS)
+        await page.locator("#typed").fill("my name is grace park")
+        await page.locator("#send").click()
+        await expect(agent.nth(1)).to_contain_text("Nice to meet you, Grace", timeout=WAIT_MS)
+        await expect(page.locator("#memory-name")).to_have_text("Grace Park", timeout=WAIT_MS)
+        await expect(page.locator("#memory")).to_contain_text(f"as {user}")
+        await page.screenshot(path=screenshots / "3b-token.png")
+        await page.locator("#end").click()
+        await expect(page.locator("#status")).to_contain_text("Disconnected (1000", timeout=WAIT_MS)
+
+        # A token that was tampered with is refused with a reason the page shows.
+        await page.locator("#token").fill(token_for(user, ttl_s=1)[:-4] + "AAAA")
+        await page.locator("#save-token").click()
+        await page.locator("#start").click()
+        await expect(page.locator("#status")).to_contain_text(
+            "Disconnected (1008: the token's signature is wrong", timeout=WAIT_MS
+        )
+        assert not [line for line in console if line.startswith("pageerror")], console
+
+
 async def seed_caller(server: RunningServer, user: str) -> None:
     """A typed avatar conversation, so the dashboard has someone to show."""
-    async with AvatarClient.connect(server.base_url, {"email": user}, api_key=API_KEY) as client:
+    token = token_for(user)
+    async with AvatarClient.connect(server.base_url, {"email": user}, token=token) as client:
         await client.listen(timeout_s=60)
         for line in ("my name is omar khan", "riverview lofts"):
             await client.type(line)

@@ -8,16 +8,18 @@ on (``close_code`` None: the session answers with an ``error`` event and carries
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from app.channels.avatar.tokens import TokenError, verify_token
 from app.domain.identity import InvalidCallerId, normalize_caller_id
 
 # WebSocket close codes (RFC 6455).
 CLOSE_NORMAL: Final = 1000
 CLOSE_UNSUPPORTED: Final = 1003  # an audio format or rate we don't take
 CLOSE_INVALID: Final = 1007  # a payload that can't be read (bad hello, odd-length audio)
-CLOSE_POLICY: Final = 1008  # no/wrong API key, no hello, too many bad messages, idle
+CLOSE_POLICY: Final = 1008  # no/bad token for a claimed id, no hello, too many bad messages, idle
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011
 CLOSE_TRY_AGAIN: Final = 1013  # the server is still loading its models
@@ -30,6 +32,11 @@ MAX_AUDIO_BYTES: Final = 256 * 1024  # one binary message: > 2.5 s at 48 kHz
 MAX_TYPED_CHARS: Final = 1000
 MAX_MARK_CHARS: Final = 64
 USER_KEYS: Final = ("device_id", "user_id", "email")
+DEVICE_PREFIX: Final = "device:"
+"""Anonymous devices live in their own namespace of caller ids: ``device:<id>`` is never a
+phone number or email key, so no device id can open a caller's memory."""
+MAX_DEVICE_ID: Final = 128
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 OUTPUT_CHUNK_MS: Final = 250
 """Agent audio goes out in binary messages of at most this much audio."""
 
@@ -38,10 +45,23 @@ class ProtocolError(Exception):
     """A message we can't accept: ``code`` for the ``error`` event, ``close_code`` to close."""
 
     def __init__(self, code: str, reason: str, close_code: int | None = None) -> None:
+        reason = readable(reason)
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.close_code = close_code
+
+
+MAX_REASON_CHARS: Final = 200
+"""Reasons are ASCII and at most this long: the session sends the first 120 characters as its
+close reason, which must fit in 123 bytes (RFC 6455 5.5), and a log line stays one line."""
+
+
+def readable(reason: str) -> str:
+    """``reason`` as one short line of ASCII (other characters escaped), cut if too long."""
+    text = reason.encode("ascii", "backslashreplace").decode("ascii")
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
 
 
 # ------------------------------------------------------------------ client → server
@@ -49,15 +69,22 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Hello:
-    """The first message: who is talking, and how their audio is framed."""
+    """The first message: who the client says is talking, and how their audio is framed.
 
-    user_id: str  # normalized, as memory keys it
-    id_kind: str  # device_id | user_id | email
+    What it says is a claim; :func:`identify` turns it into the caller id to use."""
+
+    user_id: str | None  # normalized as memory keys it ("device:<id>" for a device); None: no user
+    id_kind: str | None  # device_id | user_id | email; None when only a token is sent
     sample_rate: int = NATIVE_RATE
     output_rate: int = NATIVE_RATE
     playback_marks: bool = True
-    api_key: str | None = None
+    token: str | None = None
     client: str = ""
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The client asks what is remembered about its own caller (the page's memory panel)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +117,7 @@ class Bye:
     pass
 
 
-ClientEvent = Hello | Audio | Text | Played | Ping | Pong | Bye
+ClientEvent = Hello | Audio | Text | Played | Ping | Pong | Bye | Memory
 
 
 def parse(data: str | bytes) -> ClientEvent:
@@ -121,8 +148,10 @@ def parse_text(text: str) -> ClientEvent:
         )
     try:
         message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError("bad_json", f"message is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_json", "message is nested too deeply") from None
+    except ValueError as exc:  # not JSON, or a number of 5000 digits
+        raise ProtocolError("bad_json", f"message is not JSON we can read: {exc}") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_json", "message is not a JSON object")
     kind = message.get("type")
@@ -138,6 +167,8 @@ def parse_text(text: str) -> ClientEvent:
         return Pong()
     if kind == "bye":
         return Bye()
+    if kind == "memory":
+        return Memory()
     raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
 
 
@@ -158,18 +189,23 @@ def _mark(value: Any) -> str:
 def _hello(message: dict[str, Any]) -> Hello:
     """A bad hello closes the socket: without it there is no session to carry on."""
     try:
-        kind, user_id = _user(message.get("user"))
+        token = message.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ValueError("'token' must be a string")
+        token = token.strip() if token else None
+        user = message.get("user")
+        kind: str | None = None
+        user_id: str | None = None
+        if user is not None or token is None:  # a token alone is enough
+            kind, user_id = _user(user)
         audio = message.get("audio") or {}
         output = message.get("output_audio") or {}
         if not isinstance(audio, dict) or not isinstance(output, dict):
             raise ValueError("'audio' and 'output_audio' must be objects")
         marks = message.get("playback_marks", True)
-        key = message.get("api_key")
         client = message.get("client", "")
         if not isinstance(marks, bool):
             raise ValueError("'playback_marks' must be true or false")
-        if key is not None and not isinstance(key, str):
-            raise ValueError("'api_key' must be a string")
         if not isinstance(client, str):
             raise ValueError("'client' must be a string")
     except ValueError as exc:
@@ -180,15 +216,17 @@ def _hello(message: dict[str, Any]) -> Hello:
         sample_rate=_format(audio, "audio"),
         output_rate=_format(output, "output_audio"),
         playback_marks=marks,
-        api_key=key or None,
+        token=token or None,
         client=client[:100],
     )
 
 
 def _user(user: Any) -> tuple[str, str]:
-    """(which key, the normalized id) from ``{"device_id"|"user_id"|"email": ...}``."""
+    """(which key, the caller id) from ``{"device_id"|"user_id"|"email": ...}``."""
     if not isinstance(user, dict):
-        raise ValueError(f"'user' must be an object with one of {', '.join(USER_KEYS)}")
+        raise ValueError(
+            f"'user' must be an object with one of {', '.join(USER_KEYS)} (or send a 'token')"
+        )
     given = [k for k in USER_KEYS if user.get(k) not in (None, "")]
     if len(given) != 1:
         raise ValueError(f"'user' needs exactly one of {', '.join(USER_KEYS)}")
@@ -196,13 +234,67 @@ def _user(user: Any) -> tuple[str, str]:
     raw = user[kind]
     if not isinstance(raw, str):
         raise ValueError(f"user.{kind} must be a string")
+    if kind == "device_id":
+        return kind, _device(raw)
     if kind == "email" and "@" not in raw:
-        raise ValueError(f"user.email {raw!r} is not an email address")
+        raise ValueError(f"user.{kind} {raw!r} is not an email address")
     try:
         cid = normalize_caller_id(raw)
     except InvalidCallerId as exc:
         raise ValueError(f"user.{kind}: {exc}") from None
+    if cid.startswith(DEVICE_PREFIX):
+        raise ValueError(f"user.{kind} can't start with {DEVICE_PREFIX!r}: send user.device_id")
     return kind, cid
+
+
+def _device(raw: str) -> str:
+    """``device:<id>``: kept exactly as sent (no phone or email rules apply to it)."""
+    value = raw.strip()
+    if not value:
+        raise ValueError("user.device_id is empty")
+    if len(value) > MAX_DEVICE_ID or not _DEVICE_ID.match(value):
+        raise ValueError(
+            f"user.device_id must be 1-{MAX_DEVICE_ID} letters, digits, '-', '_' or '.' "
+            "(e.g. a random UUID)"
+        )
+    return DEVICE_PREFIX + value
+
+
+def identify(hello: Hello, secret: str | None) -> str:
+    """The caller id this session speaks as; raises ``ProtocolError`` (closing) if none.
+
+    A device needs nothing. A phone number, email or user id is taken only from a token
+    signed with ``secret``: a ``user`` sent with it must name the same caller."""
+    if hello.token is None:
+        if hello.id_kind == "device_id" and hello.user_id is not None:
+            return hello.user_id
+        raise ProtocolError(
+            "unauthorized",
+            f"user.{hello.id_kind} needs a signed 'token' whose sub is that id (the API key "
+            "is not an avatar credential); without a token, send user.device_id",
+            CLOSE_POLICY,
+        )
+    try:
+        sub = verify_token(secret, hello.token)
+        caller_id = normalize_caller_id(sub)
+    except TokenError as exc:
+        raise ProtocolError("unauthorized", str(exc), CLOSE_POLICY) from None
+    except InvalidCallerId as exc:
+        raise ProtocolError("unauthorized", f"the token's sub: {exc}", CLOSE_POLICY) from None
+    if caller_id.startswith(DEVICE_PREFIX):
+        raise ProtocolError(
+            "unauthorized",
+            "a token's sub can't be a device id: devices connect without a token",
+            CLOSE_POLICY,
+        )
+    if hello.user_id is not None and hello.user_id != caller_id:
+        raise ProtocolError(
+            "bad_hello",
+            f"user.{hello.id_kind} is not the token's subject: send the token alone, or the "
+            "user it was minted for",
+            CLOSE_INVALID,
+        )
+    return caller_id
 
 
 def _format(audio: dict[str, Any], where: str) -> int:
@@ -275,6 +367,11 @@ def mark(name: str) -> dict[str, Any]:
 
 def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
+
+
+def memory(caller: dict[str, Any] | None) -> dict[str, Any]:
+    """What is remembered about this session's caller: the memory API's caller record."""
+    return {"type": "memory", "caller": caller}
 
 
 def simple(kind: str) -> dict[str, Any]:

@@ -1,17 +1,21 @@
 """``WS /avatar``: one avatar client (web or mobile talking head) bridged to one RealtimeLoop.
 
 Same loop and same memory as a phone call, so barge-in, turn-taking and "welcome back" are
-the phone's. This module only checks who is there, translates messages
-(:mod:`app.channels.avatar.protocol`) and keeps the socket alive. A bad message costs only its own
-session: an ``error`` event, or a close code that says why; ``_end`` always hangs up the
-loop and closes the call's FlightRecorder.
+the phone's. Who is there is proven, not claimed: a device id needs nothing and lives in its
+own ``device:`` namespace; a phone number, email or user id comes only from a token signed
+with ``TOURLINE_AVATAR_SECRET`` (:mod:`app.channels.avatar.tokens`). The admin key
+(``TOURLINE_API_KEY``) is no avatar credential.
+
+This module only checks who is there, translates messages
+(:mod:`app.channels.avatar.protocol`) and keeps the socket alive. A bad message costs only
+its own session: an ``error`` event, or a close code that says why; ``_end`` always hangs up
+the loop and closes the call's FlightRecorder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 import uuid
@@ -22,11 +26,12 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.audio.codec import Resampler, array_to_pcm16
-from app.channels.api_key import presented_key
 from app.channels.avatar import protocol as avatar
+from app.channels.avatar.secret import signing_secret
 from app.channels.avatar.transport import AvatarTransport
 from app.channels.deps import RuntimeDep
 from app.channels.rate_limit import TokenBucket
+from app.domain.identity import masked
 from app.logging.flight_recorder import FlightRecorder
 from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
@@ -45,18 +50,14 @@ TEXT_PER_SECOND = 5.0
 """Typed turns: a burst of 20, then 5 a second; the rest get ``rate_limited``. A scripted
 client (``tourline chat`` with piped input) sends its next line as soon as a reply is done,
 so a limit at human typing speed would refuse it; a flood is still cut to a trickle."""
+MEMORY_BURST = 10
+MEMORY_PER_SECOND = 2.0
+"""``memory`` requests (a page refreshing its panel): each one reads the database."""
 
 
 def new_session_id() -> str:
     """``AV`` + 32 hex digits: shaped like Twilio's CA... ids, and a valid timeline id."""
     return "AV" + uuid.uuid4().hex
-
-
-def key_matches(expected: str | None, given: str | None) -> bool:
-    """True when no key is configured, or ``given`` is it (compared in constant time)."""
-    if not expected:
-        return True
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 class _Closed(Exception):
@@ -66,10 +67,10 @@ class _Closed(Exception):
 class AvatarSession:
     """One avatar socket, from ``hello`` to ``bye``, goodbye, or a close."""
 
-    def __init__(self, websocket: WebSocket, runtime: Runtime, *, header_key_ok: bool) -> None:
+    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.websocket = websocket
         self.runtime = runtime
-        self.header_key_ok = header_key_ok
+        self.caller_id = ""  # proven by the hello: "device:<id>", or a token's subject
         self.session_id = new_session_id()
         self.loop: RealtimeLoop | None = None
         self.transport: AvatarTransport | None = None
@@ -78,6 +79,7 @@ class AvatarSession:
         self.end_reason = "socket closed"
         self.errors = 0
         self._typed = TokenBucket(TEXT_BURST, TEXT_PER_SECOND)
+        self._memory_asks = TokenBucket(MEMORY_BURST, MEMORY_PER_SECOND)
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -149,7 +151,7 @@ class AvatarSession:
     # ------------------------------------------------------------------ hello
 
     async def _hello(self) -> avatar.Hello | None:
-        """The first message must be a good hello (with the API key, unless sent as a header)."""
+        """The first message must be a good hello whose identity holds (``self.caller_id``)."""
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_S):
                 data = await self._receive()
@@ -179,15 +181,12 @@ class AvatarSession:
                 )
             )
             return None
-        expected = self.runtime.settings.api_key
-        if not self.header_key_ok and not key_matches(expected, event.api_key):
-            self.end_reason = "unauthorized"
-            log.warning("refused an avatar session: missing or wrong API key")
-            await self._close(
-                avatar.CLOSE_POLICY,
-                "unauthorized",
-                "missing or wrong API key: send it as hello.api_key or 'Authorization: Bearer'",
-            )
+        try:
+            settings = self.runtime.settings
+            secret = signing_secret(settings.avatar_secret, settings.data_dir)
+            self.caller_id = avatar.identify(event, secret)
+        except avatar.ProtocolError as err:
+            await self._refuse(err)
             return None
         return event
 
@@ -197,8 +196,8 @@ class AvatarSession:
         self.recorder.event(
             "start",
             channel="avatar",
-            caller=hello.user_id,
-            id_kind=hello.id_kind,
+            caller=self.caller_id,
+            id_kind="token" if hello.token else "device_id",
             sample_rate=hello.sample_rate,
             output_rate=hello.output_rate,
             playback_marks=hello.playback_marks,
@@ -217,7 +216,7 @@ class AvatarSession:
             runtime.planners,
             transport,
             call_id=self.session_id,
-            caller_id=hello.user_id,
+            caller_id=self.caller_id,
             channel="avatar",
             input_rate=input_rate,
             recorder=self.recorder,
@@ -229,7 +228,7 @@ class AvatarSession:
         await transport.send_json(
             avatar.ready(
                 session_id=self.session_id,
-                user_id=hello.user_id,
+                user_id=self.caller_id,
                 returning=bool(context and context.is_returning),
                 name=context.name if context else None,
                 input_rate=hello.sample_rate,
@@ -239,7 +238,7 @@ class AvatarSession:
             )
         )
         transport.open_gate()
-        log.info("avatar session %s for %s", self.session_id, hello.user_id)
+        log.info("avatar session %s for %s", self.session_id, masked(self.caller_id))
         self._tasks = [
             asyncio.create_task(self._close_when_finished(self.loop)),
             asyncio.create_task(self._keep_alive()),
@@ -273,8 +272,26 @@ class AvatarSession:
             self.end_reason = "bye"
             await self._close(avatar.CLOSE_NORMAL, None, "bye")
             raise _Closed
+        elif isinstance(event, avatar.Memory):
+            await self._send_memory()
         elif isinstance(event, avatar.Hello):
             await self._refuse(avatar.ProtocolError("duplicate_hello", "hello was already sent"))
+
+    async def _send_memory(self) -> None:
+        """This session's own caller record, so a page can show it without the admin key."""
+        if not self._memory_asks.allow():
+            await self._refuse(avatar.ProtocolError("rate_limited", "too many memory requests"))
+            return
+        memory = self.runtime.memory
+        caller = None
+        if memory is not None:
+            try:  # database reads: never on the loop that carries the audio
+                caller = await asyncio.to_thread(memory.caller_profile, self.caller_id)
+            except Exception as exc:
+                log.warning("avatar %s: memory lookup failed: %s", self.session_id, exc)
+                await self._send(avatar.error("memory_unavailable", "memory can't be read now"))
+                return
+        await self._send(avatar.memory(caller))
 
     def _resampled(self, pcm16: bytes) -> bytes:
         if self.resampler is None:
@@ -336,17 +353,11 @@ def origin_allowed(origin: str | None, host: str | None, allowed: str) -> bool:
 
 
 async def avatar_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
-    """The route: a foreign page or a wrong header key is refused before accept (HTTP 403);
-    the rest is the session's."""
+    """The route: a foreign page is refused before accept (HTTP 403); the rest (who is
+    talking included) is the session's."""
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, websocket.headers.get("host"), runtime.settings.avatar_origins):
         log.warning("refused an avatar socket from origin %s", origin)
-        await websocket.close(code=avatar.CLOSE_POLICY)  # before accept: HTTP 403
-        return
-    expected = runtime.settings.api_key
-    given = presented_key(websocket)
-    if given is not None and not key_matches(expected, given):
-        log.warning("refused an avatar socket: wrong API key header")
         await websocket.close(code=avatar.CLOSE_POLICY)  # before accept: HTTP 403
         return
     await websocket.accept()
@@ -357,6 +368,4 @@ async def avatar_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
             )
             await websocket.close(code=avatar.CLOSE_TRY_AGAIN, reason="loading")
         return
-    await AvatarSession(
-        websocket, runtime, header_key_ok=bool(expected) and given is not None
-    ).run()
+    await AvatarSession(websocket, runtime).run()

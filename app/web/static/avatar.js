@@ -1,10 +1,14 @@
 // The browser avatar client: WS /avatar (docs/avatar-protocol.md) with a press-to-talk mic,
 // Web Audio playback that reports "played" marks, a live transcript and the memory panel.
-import { api, ApiError, apiKey, el, setApiKey, when } from "/static/api.js";
+// Who is talking: this browser as an anonymous device by default, or the caller of a pasted
+// token (signed by the site that knows who its user is). The admin API key is never needed.
+import { el, when } from "/static/api.js";
 
 const RATE = 16000; // what we ask the server for, both ways (the mic context runs at it too)
 const PING_MS = 20000;
 const DEVICE_STORE = "tourline.deviceId";
+const TOKEN_STORE = "tourline.avatarToken";
+const MEMORY_REFRESH_MS = 1000; // the server answers a few memory requests a second
 const $ = (id) => document.getElementById(id);
 
 const s = {
@@ -38,10 +42,21 @@ function deviceId() {
   return id;
 }
 
-function identity() {
-  const typed = $("user").value.trim();
-  if (!typed) return { device_id: deviceId() };
-  return typed.includes("@") ? { email: typed } : { user_id: typed };
+function token() {
+  return localStorage.getItem(TOKEN_STORE) || "";
+}
+
+function setToken(value) {
+  if (value) localStorage.setItem(TOKEN_STORE, value);
+  else localStorage.removeItem(TOKEN_STORE);
+  showIdentity();
+}
+
+// Who the next conversation will be as: the token's caller, or this browser.
+function showIdentity() {
+  $("identity").textContent = token()
+    ? "the caller named in your token"
+    : `this browser, anonymously (device ${deviceId()})`;
 }
 
 // ------------------------------------------------------------------ status and transcript
@@ -240,13 +255,14 @@ async function start() {
   ws.onopen = () => {
     const hello = {
       type: "hello",
-      user: identity(),
       audio: { format: "pcm16", sample_rate: s.inputRate, channels: 1 },
       output_audio: { format: "pcm16", sample_rate: RATE },
       playback_marks: true,
       client: "tourline-web/1",
     };
-    if (apiKey()) hello.api_key = apiKey();
+    // A token names the caller; without one this browser is an anonymous device.
+    if (token()) hello.token = token();
+    else hello.user = { device_id: deviceId() };
     ws.send(JSON.stringify(hello));
   };
   ws.onmessage = (event) => {
@@ -260,6 +276,7 @@ function handle(message) {
   switch (message.type) {
     case "ready":
       s.userId = message.user_id;
+      $("identity").textContent = message.user_id;
       s.outputRate = message.output_audio.sample_rate;
       status(message.returning ? `Welcome back${message.name ? ", " + message.name : ""}` : "Connected", "ok");
       setControls(true);
@@ -288,6 +305,9 @@ function handle(message) {
       status(`${message.code}: ${message.message}`, "error");
       line("system", "", `Error (${message.code}): ${message.message}`);
       break;
+    case "memory":
+      renderMemory($("memory"), message.caller);
+      break;
     case "ping":
       send({ type: "pong" });
       break;
@@ -305,7 +325,7 @@ function closed(event) {
   const why = event.reason ? `: ${event.reason}` : "";
   const kind = event.code === 1000 ? "" : "error";
   status(`Disconnected (${event.code}${why})`, kind);
-  refreshMemory();
+  showIdentity();
 }
 
 function setControls(connected) {
@@ -313,32 +333,27 @@ function setControls(connected) {
   $("start").disabled = connected;
   $("start").hidden = connected;
   $("end").hidden = !connected;
-  $("user").disabled = connected;
+  $("token").disabled = connected;
+  $("save-token").disabled = connected;
 }
 
 // ------------------------------------------------------------------ memory panel
 
 function scheduleMemoryRefresh() {
   clearTimeout(s.memoryTimer);
-  s.memoryTimer = setTimeout(refreshMemory, 700);
+  s.memoryTimer = setTimeout(refreshMemory, MEMORY_REFRESH_MS);
 }
 
-async function refreshMemory() {
-  const box = $("memory");
-  const id = s.userId;
-  if (!id) return;
-  try {
-    const caller = await api(`/callers/${encodeURIComponent(id)}`);
-    renderMemory(box, caller);
-  } catch (err) {
-    let text = `Could not load memory: ${err.message}`;
-    if (err instanceof ApiError && err.status === 404) text = "Nothing remembered yet.";
-    if (err instanceof ApiError && err.status === 401) text = "The memory API needs the API key (see Settings).";
-    box.replaceChildren(el("p", { class: "empty" }, text));
-  }
+// Asked over the socket: it already knows who we are, so no API key is needed to see it.
+function refreshMemory() {
+  if (isOpen() && s.userId) send({ type: "memory" });
 }
 
 function renderMemory(box, caller) {
+  if (!caller) {
+    box.replaceChildren(el("p", { class: "empty" }, "Nothing remembered yet."));
+    return;
+  }
   const facts = caller.facts || [];
   const memories = (caller.memories || []).filter((m) => m.kind !== "fact" && m.kind !== "summary");
   const summaries = (caller.memories || []).filter((m) => m.kind === "summary");
@@ -374,13 +389,9 @@ function renderMemory(box, caller) {
 // ------------------------------------------------------------------ wiring
 
 function wire() {
-  const params = new URLSearchParams(location.search);
-  if (params.get("user")) $("user").value = params.get("user");
-  $("api-key").value = apiKey();
-  $("save-key").addEventListener("click", () => {
-    setApiKey($("api-key").value.trim());
-    refreshMemory();
-  });
+  $("token").value = token();
+  showIdentity();
+  $("save-token").addEventListener("click", () => setToken($("token").value.trim()));
   $("start").addEventListener("click", () => start().catch((err) => status(err.message, "error")));
   $("end").addEventListener("click", () => {
     send({ type: "bye" });
