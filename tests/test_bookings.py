@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, MetaData, String, Table, insert, inspect, select
 
 from app.stores.bookings import (
     CODE_ALPHABET,
@@ -251,3 +252,47 @@ def test_a_forgotten_callers_bookings_keep_no_trace_of_them(store: BookingStore)
     assert rows and all(r.caller_id == "forgotten" for r in rows)
     assert not any(r.caller_name or r.email for r in rows)
     assert store.upcoming_for_caller(CALLER, TEN_AM - timedelta(days=1)) is None
+
+
+LONG_CALLER = ("kiosk " + "lobby-tablet-" * 23)[:299] + "7"  # 300 characters: a device id
+
+
+def test_a_300_character_caller_id_books_a_tour(store: BookingStore) -> None:
+    assert len(LONG_CALLER) == 300
+    booked = store.book("maple", "virtual", TEN_AM, LONG_CALLER, "Dana Lee")
+    assert store.upcoming_for_caller(LONG_CALLER, TEN_AM - timedelta(days=1)) == booked
+    assert store.cancel_all_for_caller(LONG_CALLER) == 1
+
+
+def test_a_bookings_table_from_an_older_version_takes_long_caller_ids(db_url: str) -> None:
+    """A database made when caller_id was VARCHAR(64) keeps its bookings and is widened."""
+    old = MetaData()
+    table = cast(Table, BookingRow.__table__).to_metadata(old)
+    table.c.caller_id.type = String(64)
+    engine = create_db_engine(db_url)
+    try:
+        old.create_all(engine)
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(table).values(
+                    confirmation_code="K7QX",
+                    property_id="oak",
+                    tour_type="in_person",
+                    start=TEN_AM,
+                    caller_id=CALLER,
+                    status="booked",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        init_schema(engine)  # what opening memory on this database does
+        store = BookingStore(engine)
+        booked = store.book("maple", "virtual", TEN_AM, LONG_CALLER)
+        assert store.upcoming_for_caller(LONG_CALLER, TEN_AM - timedelta(days=1)) == booked
+        assert store.upcoming_for_caller(CALLER, TEN_AM - timedelta(days=1)) == store.get("K7QX")
+        if engine.dialect.name == "postgresql":  # SQLite does not enforce lengths at all
+            columns = {c["name"]: c["type"] for c in inspect(engine).get_columns("bookings")}
+            assert columns["caller_id"].length == 320
+    finally:
+        engine.dispose()

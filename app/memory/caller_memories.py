@@ -9,6 +9,13 @@ rather than embedding a query, which keeps context loading within a few millisec
 
 Every method here may raise when the vector backend is down; the service decides what a
 failure means for a call.
+
+Caller ids and mem0: mem0 refuses a ``user_id`` with whitespace, while a device id such as
+"my phone 7" is a valid caller id (``normalize_caller_id`` keeps printable text, and the
+only printable whitespace is the ASCII space). So every method here keys mem0 by
+:func:`memory_key`, which leaves an id without spaces as it is (existing memories keep
+their key) and writes each space as a private-use character no accepted id can contain,
+so two callers can never share a key.
 """
 
 from __future__ import annotations
@@ -27,6 +34,19 @@ DEFAULT_AGENT = "tourline"
 # Payload indexes for the metadata we filter on (embedded Qdrant; a server indexes lazily).
 INDEX_FIELDS = {"kind": "keyword", "slot": "keyword", "call_id": "keyword"}
 _LIST_LIMIT = 1000  # far more than a caller has: facts are one per slot
+SPACE_IN_KEY = "\ue020"
+"""Stands for a space in a mem0 key: private use, neither whitespace nor printable, so it
+is never part of a normalized caller id (``str.isprintable``) and mem0 accepts it."""
+
+
+def memory_key(caller_id: str) -> str:
+    """The mem0 ``user_id`` of a normalized caller id (mem0 refuses whitespace)."""
+    return caller_id.replace(" ", SPACE_IN_KEY)
+
+
+def caller_of(key: str) -> str:
+    """The caller id a mem0 ``user_id`` stands for (the inverse of :func:`memory_key`)."""
+    return key.replace(SPACE_IN_KEY, " ")
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,11 @@ class CallerMemories:
             metadata["value"] = value
         if not existing:
             self.mem0.add(
-                text, user_id=caller_id, agent_id=self.agent, metadata=metadata, infer=False
+                text,
+                user_id=memory_key(caller_id),
+                agent_id=self.agent,
+                metadata=metadata,
+                infer=False,
             )
             return "added"
         keep, *duplicates = existing
@@ -112,7 +136,7 @@ class CallerMemories:
             return 0
         result = self.mem0.add(
             messages,
-            user_id=caller_id,
+            user_id=memory_key(caller_id),
             agent_id=self.agent,
             metadata={"kind": "llm", "call_id": call_id, "ts": datetime.now(UTC).isoformat()},
             infer=True,
@@ -120,17 +144,17 @@ class CallerMemories:
         return len(result.get("results", []))
 
     def forget(self, caller_id: str) -> PurgeReport:
-        return forget_user(self.mem0, caller_id)
+        return forget_user(self.mem0, memory_key(caller_id))
 
     # -- reads (any thread) ------------------------------------------------------------
 
     def list(self, caller_id: str, limit: int = _LIST_LIMIT) -> list[MemoryRow]:
         """The caller's memories, by metadata filter (no embedding, no ranking)."""
-        found = self.mem0.get_all(filters={"user_id": caller_id}, top_k=limit)
+        found = self.mem0.get_all(filters={"user_id": memory_key(caller_id)}, top_k=limit)
         return [_row(item) for item in found.get("results", [])]
 
     def search(self, caller_id: str, query: str, limit: int = 5) -> builtins.list[MemoryRow]:
-        found = self.mem0.search(query, filters={"user_id": caller_id}, top_k=limit)
+        found = self.mem0.search(query, filters={"user_id": memory_key(caller_id)}, top_k=limit)
         return [_row(item) for item in found.get("results", [])]
 
     def count(self, caller_id: str | None = None) -> int | None:
@@ -138,7 +162,7 @@ class CallerMemories:
         store = self.mem0.vector_store
         counter = getattr(store, "count", None)
         if counter is not None:  # Qdrant Edge
-            return int(counter({"user_id": caller_id} if caller_id else None))
+            return int(counter({"user_id": memory_key(caller_id)} if caller_id else None))
         client = getattr(store, "client", None)
         if client is None or not hasattr(client, "count"):
             return None if caller_id is None else len(self.list(caller_id))
@@ -146,13 +170,14 @@ class CallerMemories:
 
         only = None
         if caller_id:
-            match = models.MatchValue(value=caller_id)
+            match = models.MatchValue(value=memory_key(caller_id))
             only = models.Filter(must=[models.FieldCondition(key="user_id", match=match)])
         return int(client.count(store.collection_name, count_filter=only, exact=True).count)
 
     def _by_slot(self, caller_id: str, slot: str) -> builtins.list[MemoryRow]:
         found = self.mem0.get_all(
-            filters={"user_id": caller_id, "agent_id": self.agent, "slot": slot}, top_k=100
+            filters={"user_id": memory_key(caller_id), "agent_id": self.agent, "slot": slot},
+            top_k=100,
         )
         rows = [_row(item) for item in found.get("results", [])]
         return sorted(rows, key=lambda r: r.created_at or "")

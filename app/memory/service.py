@@ -16,6 +16,13 @@ last call summary and any upcoming booking. A failing backend never stops a call
 context degrades (vectors down: snapshot + summary; database down: empty) and the log
 says so. Every public method normalizes the caller id first, so "(212) 555-0199" and
 "+1 212 555 0199" are one caller everywhere.
+
+Forgetting (:meth:`MemoryService.forget`) removes the caller from every store: their
+vectors and mem0's history of them, their calls, exchanges and snapshots, their call
+timelines, and who made their bookings (the rows keep only property, time and status).
+A call still live at that moment goes on, but its writes raise
+:class:`~app.stores.conversations.CallForgottenError` and its queued indexing is dropped,
+so nothing brings the caller back; their next call starts a new record.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from app.domain.catalog import Catalog
 from app.domain.context import CallerContext
 from app.domain.identity import masked, normalize_caller_id
 from app.domain.state import PlannerState
-from app.logging.flight_recorder import timeline_path
+from app.logging.flight_recorder import flush_timelines, timeline_path
 from app.memory.caller_memories import DEFAULT_AGENT, INDEX_FIELDS, CallerMemories, MemoryRow
 from app.memory.consolidation import BATCH_SIZE, Consolidator
 from app.memory.facts import SLOT_ORDER, Fact, FactExtractor
@@ -46,11 +53,11 @@ from app.memory.mem0_engine import build_mem0
 from app.memory.worker import BackgroundWorker, WorkerClosedError
 from app.settings import Settings
 from app.stores.bookings import BookingStore
-from app.stores.conversations import ConversationStore, check_channel
-from app.stores.database import create_db_engine, init_schema
+from app.stores.conversations import CallForgottenError, ConversationStore, check_channel
+from app.stores.database import create_db_engine, init_schema, scrub_deleted
 from app.stores.private import make_private
 
-__all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "MemoryService"]
+__all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "CallForgottenError", "MemoryService"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,10 @@ _normalize = lru_cache(maxsize=8192)(normalize_caller_id)
 
 class MemoryService:
     """Durable conversation log + background semantic memory; see the module docstring."""
+
+    commits_writes = True
+    """Each write is a database commit: a realtime call runs them off its event loop
+    (``Conversation.open(writes_off_loop=True)``), in order."""
 
     def __init__(
         self,
@@ -93,7 +104,8 @@ class MemoryService:
         )
         self._owns_engine = owns_engine
         self._tempdir = tempdir
-        self._started: set[str] = set()  # call ids known to be in the calls table
+        self._started: dict[str, str] = {}  # call id -> caller, for calls in the calls table
+        self._forgotten: set[str] = set()  # calls whose caller was forgotten while live
         self._last_snapshot: dict[str, str] = {}  # call id -> last JSON saved (skip repeats)
         self._checks: set[str] = set()  # callers with a threshold check queued
         self._lock = threading.Lock()
@@ -235,7 +247,7 @@ class MemoryService:
         except Exception as exc:
             logger.warning(
                 "Semantic memory unavailable for %s (%s); using the snapshot and summary only",
-                cid,
+                masked(cid),
                 exc,
             )
         name = (state.caller_name if state else None) or remembered_name
@@ -256,7 +268,9 @@ class MemoryService:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             logger.warning(
-                "Memory took over %.0f ms for %s; answering without it", timeout_s * 1000, caller_id
+                "Memory took over %.0f ms for %s; answering without it",
+                timeout_s * 1000,
+                masked(caller_id),
             )
         except Exception as exc:
             logger.warning(
@@ -383,9 +397,17 @@ class MemoryService:
     # ------------------------------------------------------------------ writing
 
     def start_call(self, caller_id: str, call_id: str, channel: str) -> None:
+        """Open the call in the log; :class:`CallForgottenError` if its caller was forgotten."""
         cid = _normalize(caller_id)
-        self.store.start_call(cid, call_id, check_channel(channel))
-        self._started.add(call_id)
+        self._refuse_forgotten(call_id)
+        self._started[call_id] = cid  # before the row: a forget meanwhile must see the call
+        try:
+            self.store.start_call(cid, call_id, check_channel(channel))
+        except BaseException as exc:
+            self._started.pop(call_id, None)
+            if isinstance(exc, CallForgottenError):
+                self._forgotten.add(call_id)
+            raise
 
     def record_exchange(
         self,
@@ -398,23 +420,35 @@ class MemoryService:
         interrupted: bool = False,
         heard: str | None = None,
     ) -> int:
-        """Append one exchange durably (committed on return); returns its id."""
+        """Append one exchange durably (committed on return); returns its id.
+
+        Raises :class:`CallForgottenError` once the caller was forgotten during the call."""
         cid = _normalize(caller_id)
+        self._refuse_forgotten(call_id)
         if call_id not in self._started:
             self.start_call(cid, call_id, channel)
-        exchange_id = self.store.append_exchange(
-            cid, call_id, channel, role, text, interrupted=interrupted, heard=heard
-        )
+        try:
+            exchange_id = self.store.append_exchange(
+                cid, call_id, channel, role, text, interrupted=interrupted, heard=heard
+            )
+        except CallForgottenError:
+            self._forgotten.add(call_id)
+            raise
         self._schedule_check(cid)
         return exchange_id
 
     def save_snapshot(self, caller_id: str, call_id: str, state: PlannerState) -> None:
         """Store the state durably and queue its changed fields as facts for indexing."""
         cid = _normalize(caller_id)
+        self._refuse_forgotten(call_id)
         state_json = state.to_json()
         if self._last_snapshot.get(call_id) == state_json:
             return  # nothing new since the last save of this call
-        self.store.add_snapshot(cid, call_id, state_json)
+        try:
+            self.store.add_snapshot(cid, call_id, state_json)
+        except CallForgottenError:
+            self._forgotten.add(call_id)
+            raise
         self._last_snapshot[call_id] = state_json
         facts = self.facts.changed(state, caller_id=cid)
         if facts:
@@ -430,12 +464,13 @@ class MemoryService:
     ) -> None:
         """Final snapshot, mark the call ended, queue its consolidation."""
         cid = _normalize(caller_id)
+        self._refuse_forgotten(call_id)
         if state is not None:
             self.save_snapshot(cid, call_id, state)
         if call_id not in self._started and self.store.get_call(call_id) is None:
-            self.store.start_call(cid, call_id, channel or self._channel_of(call_id))
+            self.start_call(cid, call_id, channel or self._channel_of(call_id))
         self.store.end_call(call_id, "completed")
-        self._started.discard(call_id)
+        self._started.pop(call_id, None)
         self._last_snapshot.pop(call_id, None)
         self._submit(self._consolidate, cid, "call ended")
 
@@ -462,18 +497,26 @@ class MemoryService:
     def forget(self, caller_id: str) -> dict[str, Any]:
         """Purge every trace of the caller and cancel their bookings.
 
-        Vectors and mem0's history go first: if the vector backend is down this raises
-        and nothing is deleted, so a retry starts from a whole record.
+        The caller's calls are marked forgotten first, in this process: indexing queued by
+        a live call is then dropped and its writes are refused. Vectors and mem0's history
+        go next: if the vector backend is down this raises before any row is deleted, so a
+        retry starts from a whole record. The rows go last, and the database marks the
+        calls forgotten in the same transaction, for writers in other processes too.
         """
         cid = _normalize(caller_id)
 
         def job() -> dict[str, Any]:
-            call_ids = self.store.call_ids(cid)
+            live = {call for call, owner in list(self._started.items()) if owner == cid}
+            call_ids = self.store.call_ids(cid) | live
+            self._forgotten.update(call_ids)
             purge = self.memories.forget(cid)
-            removed = self.store.purge(cid)
+            removed = self.store.purge(cid, live_calls=call_ids)
+            # Timelines are written on their own thread: a live call's file must exist (and
+            # be open) before it is unlinked, or its next lines would create it again.
+            flush_timelines()
             recordings = 0
             for call_id in call_ids:
-                self._started.discard(call_id)
+                self._started.pop(call_id, None)
                 self._last_snapshot.pop(call_id, None)
                 for root in {Path(self.settings.data_dir), self.data_dir}:
                     path = timeline_path(root, call_id)
@@ -481,6 +524,7 @@ class MemoryService:
                         path.unlink()
                         recordings += 1
             cancelled = self.bookings.cancel_all_for_caller(cid)
+            scrub_deleted(self.engine)
             logger.info("Forgot caller %s", masked(cid))
             return {
                 "caller_id": cid,
@@ -511,7 +555,7 @@ class MemoryService:
         try:
             return self.store.last_summary(_normalize(user_id))
         except Exception as exc:
-            logger.warning("No summary for %r: %s", user_id, exc)
+            logger.warning("No summary for %s: %s", masked(user_id), exc)
             return None
 
     # ------------------------------------------------------------------ background jobs
@@ -536,6 +580,8 @@ class MemoryService:
             self._consolidate(cid, f"{BATCH_SIZE}+ unsynced exchanges")
 
     def _index_facts(self, cid: str, call_id: str, facts: list[Fact]) -> None:
+        if call_id in self._forgotten or self.store.is_forgotten(call_id):
+            return  # queued before a forget of the caller (here or in another process)
         try:
             for fact in facts:
                 self.memories.put(cid, fact.slot, fact.text, call_id=call_id, value=fact.value)
@@ -575,6 +621,10 @@ class MemoryService:
             self._submit(self._consolidate, cid, "resumed after restart")
 
     # ------------------------------------------------------------------ helpers
+
+    def _refuse_forgotten(self, call_id: str) -> None:
+        if call_id in self._forgotten:
+            raise CallForgottenError(call_id)
 
     def _channel_of(self, call_id: str) -> str:
         found = self.store.exchanges_of_call(call_id)

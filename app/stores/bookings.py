@@ -30,8 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.identity import MAX_CALLER_ID_LENGTH
 from app.domain.state import Booking, TourType
-from app.stores.database import Base, UTCDateTime
+from app.stores.database import Base, UTCDateTime, widen_varchar
 
 PROPERTY_TIMEZONE = "America/New_York"
 
@@ -87,7 +88,7 @@ class BookingRow(Base):
     property_id: Mapped[str] = mapped_column(String(128))
     tour_type: Mapped[str] = mapped_column(String(16))
     start: Mapped[datetime] = mapped_column(UTCDateTime())
-    caller_id: Mapped[str] = mapped_column(String(64))
+    caller_id: Mapped[str] = mapped_column(String(MAX_CALLER_ID_LENGTH))
     caller_name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="booked")
@@ -114,6 +115,15 @@ _T = cast(Table, BookingRow.__table__)
 _ACTIVE = _T.c.status == "booked"
 
 
+def upgrade_schema(engine: Engine) -> None:
+    """Bring a bookings table made by an older Tourline up to date.
+
+    ``caller_id`` was VARCHAR(64) before caller ids could be 320 characters (an email, a
+    long device id); such a caller could talk to the agent but not book a tour.
+    """
+    widen_varchar(engine, _T.name, "caller_id", MAX_CALLER_ID_LENGTH)
+
+
 def new_confirmation_code() -> str:
     """A random code like ``4RZ8``: short enough to say, unambiguous to hear."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
@@ -136,6 +146,7 @@ class BookingStore:
         self._engine = engine
         self._tz = ZoneInfo(timezone)
         _T.create(engine, checkfirst=True)
+        upgrade_schema(engine)
 
     # -- writes ------------------------------------------------------------------------
 

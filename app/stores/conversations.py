@@ -9,6 +9,16 @@ background and can always be rebuilt from it.
 
 Everything is keyed by the normalized caller id; normalizing is the caller's job
 (``MemoryService`` does it at its boundary).
+
+Forgetting a caller (:meth:`ConversationStore.purge`) also marks each of their calls as
+forgotten (``forgotten_calls``: call ids only, nothing about the caller). Every write of a
+call (start, exchange, snapshot) is one statement that adds nothing for a forgotten call,
+so a call still live when its caller was forgotten (in this process or another one on the
+same database) cannot write the caller back: it gets :class:`CallForgottenError` instead.
+On PostgreSQL a write and a purge of the same caller also take a transaction-scoped
+advisory lock (shared for writes, exclusive for the purge): under READ COMMITTED a write
+that began before the purge committed would otherwise land after the purge's DELETE saw
+the table. SQLite runs one writer at a time, which gives the same order by itself.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    CursorResult,
     Engine,
     Index,
     Integer,
@@ -31,12 +40,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
+    exists,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.identity import MAX_CALLER_ID_LENGTH
@@ -93,8 +105,50 @@ planner_snapshots = Table(
     Index("ix_snapshots_call", "call_id", "id"),
 )
 
-_INSERT_EXCHANGE = insert(exchanges)
-_INSERT_SNAPSHOT = insert(planner_snapshots)
+forgotten_calls = Table(
+    "forgotten_calls",
+    Base.metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("forgotten_at", UTCDateTime(), nullable=False),
+)
+
+
+class CallForgottenError(LookupError):
+    """The call's caller was forgotten while it went on: nothing more of it is kept."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id} belongs to a forgotten caller; it is not recorded")
+        self.call_id = call_id
+
+
+def _unless_forgotten(table: Table, columns: Sequence[str]) -> Any:
+    """``INSERT INTO table (columns) SELECT :params WHERE the call is not forgotten``."""
+    values = select(*[bindparam(c, type_=table.c[c].type) for c in columns]).where(
+        ~exists().where(forgotten_calls.c.call_id == bindparam("call_id"))
+    )
+    return insert(table).from_select(list(columns), values)
+
+
+_INSERT_CALL = _unless_forgotten(
+    calls, ("call_id", "caller_id", "channel", "started_at", "consolidated")
+)
+_INSERT_EXCHANGE = _unless_forgotten(
+    exchanges,
+    (
+        "caller_id",
+        "call_id",
+        "channel",
+        "role",
+        "text",
+        "created_at",
+        "interrupted",
+        "heard",
+        "synced",
+    ),
+).returning(exchanges.c.id)
+_INSERT_SNAPSHOT = _unless_forgotten(
+    planner_snapshots, ("caller_id", "call_id", "state_json", "created_at")
+).returning(planner_snapshots.c.id)
 
 
 @dataclass(frozen=True)
@@ -152,7 +206,7 @@ class ConversationStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        for table in (calls, exchanges, planner_snapshots):
+        for table in (calls, exchanges, planner_snapshots, forgotten_calls):
             table.create(engine, checkfirst=True)
 
     # -- writes on the caller's path ---------------------------------------------------
@@ -173,9 +227,12 @@ class ConversationStore:
             return False
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(calls).values(values))
+                _lock_caller(conn, caller_id)
+                added = conn.execute(_INSERT_CALL, values).rowcount
         except IntegrityError:
             return False  # another thread or process recorded it first
+        if not added:
+            raise CallForgottenError(call_id)
         return True
 
     def append_exchange(
@@ -190,7 +247,9 @@ class ConversationStore:
         heard: str | None = None,
         created_at: datetime | None = None,
     ) -> int:
-        """Append one exchange and commit it; returns its id."""
+        """Append one exchange and commit it; returns its id.
+
+        Raises :class:`CallForgottenError` if the call's caller was forgotten."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         check_channel(channel)
@@ -206,10 +265,14 @@ class ConversationStore:
             "synced": False,
         }
         with self.engine.begin() as conn:
-            result = conn.execute(_INSERT_EXCHANGE, params)
-        return _new_id(result)
+            _lock_caller(conn, caller_id)
+            new_id = conn.execute(_INSERT_EXCHANGE, params).scalar()
+        if new_id is None:
+            raise CallForgottenError(call_id)
+        return int(new_id)
 
     def add_snapshot(self, caller_id: str, call_id: str, state_json: str) -> int:
+        """Store a PlannerState snapshot; :class:`CallForgottenError` as for exchanges."""
         params = {
             "caller_id": caller_id,
             "call_id": call_id,
@@ -217,8 +280,11 @@ class ConversationStore:
             "created_at": datetime.now(UTC),
         }
         with self.engine.begin() as conn:
-            result = conn.execute(_INSERT_SNAPSHOT, params)
-        return _new_id(result)
+            _lock_caller(conn, caller_id)
+            new_id = conn.execute(_INSERT_SNAPSHOT, params).scalar()
+        if new_id is None:
+            raise CallForgottenError(call_id)
+        return int(new_id)
 
     def end_call(
         self, call_id: str, outcome: str = "completed", at: datetime | None = None
@@ -419,10 +485,32 @@ class ConversationStore:
 
     # -- forget --------------------------------------------------------------------------
 
-    def purge(self, caller_id: str) -> dict[str, int]:
-        """Delete every row of the caller; returns how many went from each table."""
+    def purge(self, caller_id: str, live_calls: Iterable[str] = ()) -> dict[str, int]:
+        """Delete every row of the caller and mark their calls forgotten, in one transaction.
+
+        ``live_calls``: calls of the caller that may have no row yet (opened in this
+        process); they are marked too, so none of them can write the caller back.
+        Returns how many rows went from each table.
+        """
         removed: dict[str, int] = {}
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
+            _lock_caller(conn, caller_id, exclusive=True)
+            call_ids = set(live_calls)
+            for table in (calls, exchanges, planner_snapshots):
+                call_ids.update(
+                    conn.scalars(select(table.c.call_id).where(table.c.caller_id == caller_id))
+                )
+            known = set(
+                conn.scalars(
+                    select(forgotten_calls.c.call_id).where(
+                        forgotten_calls.c.call_id.in_(sorted(call_ids))
+                    )
+                )
+            )
+            fresh = [{"call_id": c, "forgotten_at": now} for c in sorted(call_ids - known)]
+            if fresh:
+                conn.execute(insert(forgotten_calls), fresh)
             for name, table in (
                 ("exchanges", exchanges),
                 ("snapshots", planner_snapshots),
@@ -432,12 +520,25 @@ class ConversationStore:
                 removed[name] = int(result.rowcount)
         return removed
 
+    def is_forgotten(self, call_id: str) -> bool:
+        """Whether the call's caller was forgotten (its writes are refused)."""
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                select(forgotten_calls.c.call_id).where(forgotten_calls.c.call_id == call_id)
+            )
+        return found is not None
 
-def _new_id(result: CursorResult[Any]) -> int:
-    """The id a single-row INSERT just made (SQLAlchemy types the key as optional)."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+
+def _lock_caller(conn: Connection, caller_id: str, *, exclusive: bool = False) -> None:
+    """On PostgreSQL, order this transaction against a purge of the same caller.
+
+    Writes share the lock, a purge holds it alone, both until commit; see the module
+    docstring. SQLite needs nothing: it runs one write transaction at a time.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    how = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    conn.execute(select(getattr(func, how)(func.hashtextextended(caller_id, 0))))
 
 
 def _count(conn: Any, table: Table, *where: Any) -> int:
@@ -499,6 +600,7 @@ def _snapshot(row: Row[Any]) -> Snapshot:
 __all__ = [
     "CHANNELS",
     "ROLES",
+    "CallForgottenError",
     "CallRecord",
     "ConversationStore",
     "Exchange",
@@ -506,5 +608,6 @@ __all__ = [
     "calls",
     "check_channel",
     "exchanges",
+    "forgotten_calls",
     "planner_snapshots",
 ]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, create_engine, event, make_url
+from sqlalchemy import DateTime, Dialect, Engine, String, create_engine, event, inspect, make_url
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +68,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten, not left in free pages: "forget me" means gone.
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
@@ -101,6 +103,45 @@ def init_schema(engine: Engine) -> None:
     """
     # Each import registers that store's tables on Base.
     import app.stores.bookings
-    import app.stores.conversations  # noqa: F401
+    import app.stores.conversations
 
     Base.metadata.create_all(engine)
+    app.stores.bookings.upgrade_schema(engine)
+
+
+def widen_varchar(engine: Engine, table: str, column: str, length: int) -> bool:
+    """Let ``table.column`` hold ``length`` characters in a database made by an older version.
+
+    ``create_all`` never alters a table that exists, so a column that was declared shorter
+    stays short there. PostgreSQL enforces VARCHAR lengths: the column is altered (widening
+    a VARCHAR rewrites no rows and is a no-op if another process did it first). SQLite
+    ignores declared lengths, so its tables need nothing. Returns True if it altered.
+    """
+    if engine.dialect.name == "sqlite":
+        return False
+    found = {c["name"]: c["type"] for c in inspect(engine).get_columns(table)}
+    current = found.get(column)
+    if current is None:
+        raise ValueError(f"table {table!r} has no column {column!r}")
+    if not isinstance(current, String) or current.length is None or current.length >= length:
+        return False
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} TYPE VARCHAR({int(length)})"
+        )
+    return True
+
+
+def scrub_deleted(engine: Engine) -> None:
+    """Make rows just deleted unreadable from the database files (after a forget).
+
+    SQLite in WAL mode keeps earlier page images in the ``-wal`` file until a checkpoint:
+    the deleted rows stay readable there while the server runs. Checkpointing and
+    truncating the WAL removes them (best effort: a long reader makes it partial, and the
+    next checkpoint finishes). PostgreSQL reclaims dead rows with its own VACUUM.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -251,5 +251,6 @@ async def forget_caller(caller_id: str, memory: Memory) -> dict[str, Any]:
     """Purge every trace of the caller, cancel their bookings, say what was removed."""
     cid = caller_key(caller_id)
     removed = await _run("forget", memory.forget, cid)
-    log.info("forgot caller %s through the API: %s", masked(cid), removed)
+    counts = {k: v for k, v in removed.items() if k != "caller_id"}  # the id goes masked
+    log.info("forgot caller %s through the API: %s", masked(cid), counts)
     return {"forgotten": True, **removed}

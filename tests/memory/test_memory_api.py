@@ -89,20 +89,15 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_every_route_needs_the_api_key_when_set(
-    seeded: str, data_dir: Path, server_env: dict[str, str]
-) -> None:
-    with serve(data_dir, TOURLINE_API_KEY=KEY, **server_env) as api:
-        for method, path in ROUTES:
-            for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
-                response = api.request(method, path, headers=headers)
-                assert response.status_code == 401, (method, path, headers, response.text)
-                assert "TOURLINE_API_KEY" in response.json()["detail"]
-            for headers in (AUTH, {"X-API-Key": KEY}):
-                response = api.request(method, path, headers=headers)
-                assert response.status_code == 200, (method, path, response.text)
-    assert "API (/memory/*, /callers/*) is OPEN" not in server_log(data_dir)
+def check_every_route_needs_the_api_key(api: httpx.Client) -> None:
+    for method, path in ROUTES:
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
+            response = api.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert "TOURLINE_API_KEY" in response.json()["detail"]
+        for headers in (AUTH, {"X-API-Key": KEY}):
+            response = api.request(method, path, headers=headers)
+            assert response.status_code == 200, (method, path, response.text)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -118,135 +113,139 @@ def test_without_a_key_the_api_is_open_and_the_log_says_so(
 # ---------------------------------------------------------------------- shapes
 
 
-def test_routes_answer_with_their_shapes(
-    seeded: str, data_dir: Path, server_env: dict[str, str], db_url: str
-) -> None:
-    with serve(data_dir, TOURLINE_API_KEY=KEY, **server_env) as api:
-        found = api.get(
-            "/memory/search/(415) 555-0101/tourline",
-            params={"query": "does she have any pets", "limit": 3},
-            headers=AUTH,
-        )
-        assert found.status_code == 200, found.text
-        body = found.json()
-        assert (body["user_id"], body["agent"], body["limit"]) == (DANA, "tourline", 3)
-        assert body["min_score"] == MIN_SEARCH_SCORE
-        assert 1 <= body["count"] == len(body["results"]) <= 3
-        top = body["results"][0]
-        assert top["text"] == "Has two cats"
-        assert top["score"] >= MIN_SEARCH_SCORE
-        assert top["metadata"]["kind"] == "fact" and top["metadata"]["slot"] == "pets"
-        assert top["metadata"]["call_id"] in DANA_CALLS
+def check_routes_answer_with_their_shapes(api: httpx.Client, seeded: str, db_url: str) -> None:
+    found = api.get(
+        "/memory/search/(415) 555-0101/tourline",
+        params={"query": "does she have any pets", "limit": 3},
+        headers=AUTH,
+    )
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["user_id"], body["agent"], body["limit"]) == (DANA, "tourline", 3)
+    assert body["min_score"] == MIN_SEARCH_SCORE
+    assert 1 <= body["count"] == len(body["results"]) <= 3
+    top = body["results"][0]
+    assert top["text"] == "Has two cats"
+    assert top["score"] >= MIN_SEARCH_SCORE
+    assert top["metadata"]["kind"] == "fact" and top["metadata"]["slot"] == "pets"
+    assert top["metadata"]["call_id"] in DANA_CALLS
 
-        listed = api.get("/memory/search/4155550101/tourline", headers=AUTH).json()
-        assert listed["min_score"] is None and listed["count"] == 5
-        assert listed["results"][0]["text"] == "Name is Dana Zyxwarble"  # context order
-        assert all(r["score"] is None for r in listed["results"])
+    listed = api.get("/memory/search/4155550101/tourline", headers=AUTH).json()
+    assert listed["min_score"] is None and listed["count"] == 5
+    assert listed["results"][0]["text"] == "Name is Dana Zyxwarble"  # context order
+    assert all(r["score"] is None for r in listed["results"])
 
-        unrelated = api.get(
-            f"/memory/search/{DANA}/tourline",
-            params={"query": "who won the football game last night"},
-            headers=AUTH,
-        ).json()
-        assert all(r["score"] >= MIN_SEARCH_SCORE for r in unrelated["results"])
+    unrelated = api.get(
+        f"/memory/search/{DANA}/tourline",
+        params={"query": "who won the football game last night"},
+        headers=AUTH,
+    ).json()
+    assert all(r["score"] >= MIN_SEARCH_SCORE for r in unrelated["results"])
 
-        stats = api.get("/memory/stats/+1 415 555 0101/tourline", headers=AUTH).json()
-        assert stats["user_id"] == stats["caller_id"] == DANA
-        assert (stats["calls"], stats["exchanges"], stats["snapshots"]) == (2, 8, 2)
-        assert stats["unsynced"] == 0 and stats["batch_threshold"] == 25
-        assert stats["memories"] == sum(stats["memories_by_kind"].values()) >= 6
-        assert stats["memories_by_kind"]["summary"] == 2
+    stats = api.get("/memory/stats/+1 415 555 0101/tourline", headers=AUTH).json()
+    assert stats["user_id"] == stats["caller_id"] == DANA
+    assert (stats["calls"], stats["exchanges"], stats["snapshots"]) == (2, 8, 2)
+    assert stats["unsynced"] == 0 and stats["batch_threshold"] == 25
+    assert stats["memories"] == sum(stats["memories_by_kind"].values()) >= 6
+    assert stats["memories_by_kind"]["summary"] == 2
 
-        checked = api.post(f"/memory/check-batch/{DANA_RAW}/tourline", headers=AUTH)
-        assert checked.status_code == 200, checked.text
-        check = checked.json()
-        assert check["caller_id"] == DANA and check["agent"] == "tourline"
-        assert check["consolidated"] is False and check["reason"] == "nothing to do"
-        assert (check["unsynced_before"], check["pending_calls"], check["threshold"]) == (0, 0, 25)
+    checked = api.post(f"/memory/check-batch/{DANA_RAW}/tourline", headers=AUTH)
+    assert checked.status_code == 200, checked.text
+    check = checked.json()
+    assert check["caller_id"] == DANA and check["agent"] == "tourline"
+    assert check["consolidated"] is False and check["reason"] == "nothing to do"
+    assert (check["unsynced_before"], check["pending_calls"], check["threshold"]) == (0, 0, 25)
 
-        health = api.get("/memory/health", headers=AUTH)
-        assert health.status_code == 200, health.text
-        report = health.json()
-        assert report["ok"] is True and report["persistent"] is True
-        assert report["backend"] == "qdrant-edge"
-        assert report["database"] == ("sqlite" if db_url.startswith("sqlite") else "postgresql")
-        counts = report["counts"]
-        assert (counts["callers"], counts["calls"], counts["exchanges"]) == (2, 3, 12)
-        assert counts["memories"] >= 10
-        assert report["storage_bytes"] > 0
-        assert report["last_backup"] is None
+    health = api.get("/memory/health", headers=AUTH)
+    assert health.status_code == 200, health.text
+    report = health.json()
+    assert report["ok"] is True and report["persistent"] is True
+    assert report["backend"] == "qdrant-edge"
+    assert report["database"] == ("sqlite" if db_url.startswith("sqlite") else "postgresql")
+    counts = report["counts"]
+    assert (counts["callers"], counts["calls"], counts["exchanges"]) == (2, 3, 12)
+    assert counts["memories"] >= 10
+    assert report["storage_bytes"] > 0
+    assert report["last_backup"] is None
 
-        caller = api.get("/callers/2125550199", headers=AUTH)
-        assert caller.status_code == 404
-        assert "+12125550199" in caller.json()["detail"]
+    caller = api.get("/callers/2125550199", headers=AUTH)
+    assert caller.status_code == 404
+    assert "+12125550199" in caller.json()["detail"]
 
-        profile = api.get(f"/callers/{DANA_RAW}", headers=AUTH)
-        assert profile.status_code == 200, profile.text
-        dana = profile.json()
-        assert dana["caller_id"] == DANA and dana["name"] == "Dana Zyxwarble"
-        assert dana["profile"]["property_id"] == "hudson-360"
-        assert {"slot": "pets", "text": "Has two cats"} in dana["facts"]
-        assert {m["memory"] for m in dana["memories"]} >= {"Has two cats", "Name is Dana Zyxwarble"}
-        assert sorted(c["call_id"] for c in dana["calls"]) == sorted(DANA_CALLS)
-        assert all(c["exchanges"] == 4 and c["summary"] for c in dana["calls"])
-        assert dana["upcoming_booking"]["confirmation_code"] == seeded
+    profile = api.get(f"/callers/{DANA_RAW}", headers=AUTH)
+    assert profile.status_code == 200, profile.text
+    dana = profile.json()
+    assert dana["caller_id"] == DANA and dana["name"] == "Dana Zyxwarble"
+    assert dana["profile"]["property_id"] == "hudson-360"
+    assert {"slot": "pets", "text": "Has two cats"} in dana["facts"]
+    assert {m["memory"] for m in dana["memories"]} >= {"Has two cats", "Name is Dana Zyxwarble"}
+    assert sorted(c["call_id"] for c in dana["calls"]) == sorted(DANA_CALLS)
+    assert all(c["exchanges"] == 4 and c["summary"] for c in dana["calls"])
+    assert dana["upcoming_booking"]["confirmation_code"] == seeded
 
 
-def test_invalid_caller_ids_are_422_with_a_reason(
-    seeded: str, data_dir: Path, server_env: dict[str, str]
-) -> None:
-    with serve(data_dir, TOURLINE_API_KEY=KEY, **server_env) as api:
-        for method, path in (
-            ("GET", "/callers/555"),
-            ("DELETE", "/callers/%20%20"),
-            ("GET", "/memory/search/12/tourline?query=pets"),
-            ("GET", "/memory/stats/%20/tourline"),
-            ("POST", "/memory/check-batch/+/tourline"),
-            ("GET", "/callers/" + "x" * 400),
-        ):
-            response = api.request(method, path, headers=AUTH)
-            assert response.status_code == 422, (method, path, response.text)
-            assert "invalid caller id" in response.json()["detail"], response.text
-        too_many = api.get(f"/memory/search/{DANA}/tourline?limit=1000", headers=AUTH)
-        assert too_many.status_code == 422
+def check_invalid_caller_ids_are_422_with_a_reason(api: httpx.Client) -> None:
+    for method, path in (
+        ("GET", "/callers/555"),
+        ("DELETE", "/callers/%20%20"),
+        ("GET", "/memory/search/12/tourline?query=pets"),
+        ("GET", "/memory/stats/%20/tourline"),
+        ("POST", "/memory/check-batch/+/tourline"),
+        ("GET", "/callers/" + "x" * 400),
+    ):
+        response = api.request(method, path, headers=AUTH)
+        assert response.status_code == 422, (method, path, response.text)
+        assert "invalid caller id" in response.json()["detail"], response.text
+    too_many = api.get(f"/memory/search/{DANA}/tourline?limit=1000", headers=AUTH)
+    assert too_many.status_code == 422
 
 
 # ---------------------------------------------------------------------- isolation
 
 
-def test_one_caller_never_sees_another(
-    seeded: str, data_dir: Path, server_env: dict[str, str]
-) -> None:
-    with serve(data_dir, TOURLINE_API_KEY=KEY, **server_env) as api:
-        for me, mine, theirs, raw in (
-            (DANA, DANA_WORDS, OMAR_WORDS, DANA_RAW),
-            (OMAR, OMAR_WORDS, DANA_WORDS, " OMAR.Quist@example.com"),
-        ):
-            responses = [
-                api.get(f"/callers/{raw}", headers=AUTH),
-                api.get(f"/memory/stats/{raw}/tourline", headers=AUTH),
-                api.get(f"/memory/search/{raw}/tourline", headers=AUTH),
-                api.post(f"/memory/check-batch/{raw}/tourline", headers=AUTH),
-            ]
-            # Searching for the other caller's words finds nothing of theirs.
-            for word in (*theirs, " ".join(theirs)):
-                responses.append(
-                    api.get(
-                        f"/memory/search/{raw}/tourline",
-                        params={"query": word, "limit": 100},
-                        headers=AUTH,
-                    )
+def check_one_caller_never_sees_another(api: httpx.Client) -> None:
+    for me, mine, theirs, raw in (
+        (DANA, DANA_WORDS, OMAR_WORDS, DANA_RAW),
+        (OMAR, OMAR_WORDS, DANA_WORDS, " OMAR.Quist@example.com"),
+    ):
+        responses = [
+            api.get(f"/callers/{raw}", headers=AUTH),
+            api.get(f"/memory/stats/{raw}/tourline", headers=AUTH),
+            api.get(f"/memory/search/{raw}/tourline", headers=AUTH),
+            api.post(f"/memory/check-batch/{raw}/tourline", headers=AUTH),
+        ]
+        # Searching for the other caller's words finds nothing of theirs.
+        for word in (*theirs, " ".join(theirs)):
+            responses.append(
+                api.get(
+                    f"/memory/search/{raw}/tourline",
+                    params={"query": word, "limit": 100},
+                    headers=AUTH,
                 )
-            for response in responses:
-                assert response.status_code == 200, response.text
-                seen = text_of(response)
-                assert me.lower() in seen
-                leaked = [w for w in theirs if w in seen]
-                assert leaked == [], (me, response.url, leaked)
-            assert any(w in text_of(responses[0]) for w in mine)
-        omar = api.get(f"/callers/{OMAR}", headers=AUTH).json()
-        assert [c["call_id"] for c in omar["calls"]] == [OMAR_CALL]
-        assert omar["upcoming_booking"] is None
+            )
+        for response in responses:
+            assert response.status_code == 200, response.text
+            seen = text_of(response)
+            assert me.lower() in seen
+            leaked = [w for w in theirs if w in seen]
+            assert leaked == [], (me, response.url, leaked)
+        assert any(w in text_of(responses[0]) for w in mine)
+    omar = api.get(f"/callers/{OMAR}", headers=AUTH).json()
+    assert [c["call_id"] for c in omar["calls"]] == [OMAR_CALL]
+    assert omar["upcoming_booking"] is None
+
+
+def test_the_read_routes_on_one_server(
+    seeded: str, data_dir: Path, server_env: dict[str, str], db_url: str
+) -> None:
+    """Keys, shapes, caller-id validation and isolation: read-only checks, so one server per
+    database answers them all (a server start costs several seconds)."""
+    with serve(data_dir, TOURLINE_API_KEY=KEY, **server_env) as api:
+        check_routes_answer_with_their_shapes(api, seeded, db_url)
+        check_invalid_caller_ids_are_422_with_a_reason(api)
+        check_one_caller_never_sees_another(api)
+        check_every_route_needs_the_api_key(api)  # last: it DELETEs (an unknown caller)
+    assert "API (/memory/*, /callers/*) is OPEN" not in server_log(data_dir)
 
 
 # ---------------------------------------------------------------------- forget
