@@ -6,8 +6,9 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -34,10 +35,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Start the HTTP/WebSocket server (Twilio webhooks, media streams, health)."""
-    import uvicorn
-
     from app.memory.owner_lock import advertise
-    from app.web.server import create_app
+    from app.web.serving import serve as serve_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,7 +44,7 @@ def serve(
     # The data dir's owner lock says where we listen, so `tourline chat` on the same data
     # dir talks to this server instead of failing on the lock.
     advertise(server=local_url(host, port))
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level=log_level)
+    serve_app(get_settings(), host=host, port=port, log_level=log_level)
 
 
 def local_url(host: str, port: int) -> str:
@@ -78,6 +77,27 @@ def chat(
 
     code = asyncio.run(run_chat(get_settings(), caller, sys.stdin, sys.stdout, server=server))
     raise typer.Exit(code)
+
+
+@cli.command()
+def token(
+    subject: Annotated[str, typer.Argument(help="The caller: a phone number, email or user id.")],
+    ttl: Annotated[float, typer.Option(help="Seconds until the token expires.")] = 3600.0,
+) -> None:
+    """Print an avatar token for SUBJECT, signed with TOURLINE_AVATAR_SECRET or else this data
+    dir's own secret (for testing an avatar client as a known caller; a real app gets its
+    tokens from its sign-in back end)."""
+    from app.channels.avatar.secret import signing_secret
+    from app.channels.avatar.tokens import TokenError, mint_token
+    from app.domain.identity import InvalidCallerId, normalize_caller_id
+
+    settings = get_settings()
+    secret = signing_secret(settings.avatar_secret, settings.data_dir)
+    try:
+        typer.echo(mint_token(secret, normalize_caller_id(subject), ttl))
+    except (TokenError, InvalidCallerId) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _open_memory() -> MemoryService:
@@ -144,40 +164,88 @@ def export_cmd(
     typer.echo(f"Exported {summary} to {target}")
 
 
+# `tourline import` exits with: 0 imported; 1 the database refused the write (rolled back);
+# 2 usage or an unusable file; 3 EXIT_STORE_LOCKED, or the database stayed busy; 4
+# EXIT_UNAVAILABLE; 6 stored records differ from the file's under --on-conflict fail. Every
+# code but 0 means nothing was imported. (5 is `tourline chat`'s refused token.)
+EXIT_IMPORT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_CONFLICTS = 6
+
+
+class OnConflict(StrEnum):
+    """What `tourline import` does with a stored record that differs from the file's."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    REPLACE = "replace"
+
+
 @cli.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="A file written by `tourline export`.")],
+    on_conflict: Annotated[
+        OnConflict,
+        typer.Option(
+            "--on-conflict",
+            help="A stored record that differs from the file's: fail (import nothing, list "
+            "them), skip (keep the stored one) or replace (take the file's).",
+        ),
+    ] = OnConflict.FAIL,
 ) -> None:
-    """Restore a backup into this data dir; records already there are left as they are."""
-    from app.memory.backup import BackupError, backup_counts, import_file
+    """Restore a backup into this data dir, all or nothing (a failed import changes nothing)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from app.memory.backup import BackupError, ConflictError, backup_counts, import_file
+
+    def fail(code: int, why: str) -> NoReturn:
+        typer.echo(f"error: {file}: {why}; nothing was imported", err=True)
+        raise typer.Exit(code)
 
     if not file.is_file():
         typer.echo(f"error: no backup file {file}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        total = sum(backup_counts(file).values())
+    except BackupError as exc:
+        fail(EXIT_INVALID, str(exc))
     memory = _open_memory()
     try:
-        try:
-            progress, advance = _progress_bar(sum(backup_counts(file).values()), "import")
-            with progress:
-                report = import_file(memory, file, advance)
-        except BackupError as exc:
-            typer.echo(f"error: {file}: {exc}", err=True)
-            raise typer.Exit(2) from None
+        memory.flush(60)  # work resumed at open (a crashed consolidation) lands first
+        progress, advance = _progress_bar(2 * total, "import")
+        with progress:
+            report = import_file(memory, file, on_conflict.value, advance)
+    except BackupError as exc:
+        fail(EXIT_INVALID, str(exc))
+    except ConflictError as exc:
+        typer.echo(
+            f"error: {file}: {exc}; nothing was imported. Run it again with --on-conflict "
+            "skip to keep the stored records, or --on-conflict replace to take the file's.",
+            err=True,
+        )
+        raise typer.Exit(EXIT_CONFLICTS) from None
+    except OperationalError as exc:
+        if "locked" in str(exc.orig) or "lock" in type(exc.orig).__name__.lower():
+            fail(EXIT_STORE_LOCKED, "the database is busy (another process is writing to it)")
+        fail(EXIT_IMPORT_FAILED, f"the database failed ({_first_line(exc.orig or exc)})")
+    except DBAPIError as exc:
+        fail(EXIT_IMPORT_FAILED, f"the database refused it ({_first_line(exc.orig or exc)})")
     finally:
         memory.close()
     inserted = sum(report.inserted.values())
     unchanged = sum(report.unchanged.values())
-    conflicts = sum(report.conflicts.values())
+    conflicts = report.conflict_count
+    done = {"skip": "kept as stored", "replace": "replaced with the file's"}
     typer.echo(
         f"Imported {inserted} records from {file} ({unchanged} already there"
-        + (f", {conflicts} kept as stored because they differ" if conflicts else "")
+        + (f", {conflicts} that differ {done[on_conflict.value]}" if conflicts else "")
         + ")"
     )
-    if not report.complete:
-        typer.echo(
-            f"error: {file} was cut short (no end record); import it again once whole", err=True
-        )
-        raise typer.Exit(1)
+
+
+def _first_line(error: BaseException) -> str:
+    """A database error's first line: the rest is SQL and parameters."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 @cli.command()
@@ -189,16 +257,24 @@ def forget(
     """Purge every trace of a caller and cancel their bookings (as DELETE /callers/{id})."""
     import json
 
-    from app.domain.identity import InvalidCallerId, normalize_caller_id
+    from app.domain.identity import InvalidCallerId, masked, normalize_caller_id
+    from app.memory.worker import brief
 
     try:
-        normalize_caller_id(caller_id)
+        cid = normalize_caller_id(caller_id)
     except InvalidCallerId as exc:
         typer.echo(f"error: invalid caller id {caller_id!r}: {exc}", err=True)
         raise typer.Exit(2) from None
     memory = _open_memory()
     try:
-        removed = memory.forget(caller_id)
+        removed = memory.forget(cid)
+    except Exception as exc:
+        typer.echo(
+            f"error: could not forget {masked(cid)}: {brief(exc)}; nothing is lost by "
+            "running the same command again",
+            err=True,
+        )
+        raise typer.Exit(1) from None
     finally:
         memory.close()
     typer.echo(json.dumps(removed))

@@ -147,13 +147,13 @@ def test_import_refuses_what_is_not_a_whole_backup(
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(lines[:-1]))  # no end record: the copy stopped early
     result = tourline(tmp_path / "from-cut", "import", str(cut))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "cut short" in result.stderr and "Traceback" not in result.stderr
-    assert f"Imported {len(lines) - 2} records" in result.stdout
+    assert "nothing was imported" in result.stderr
 
     for name, text, message in (
         ("notes.jsonl", "hello\n", "not a Tourline backup"),
-        ("bad.jsonl", lines[0] + '{"type": "exchange", "id": \n', "line 2 is not JSON"),
+        ("bad.jsonl", lines[0] + '{"type": "exchange", "id": \n' + lines[-1], "line 2 is not JSON"),
         ("odd.jsonl", lines[0] + '{"type": "spaceship"}\n', "unknown record type"),
     ):
         path = tmp_path / name
