@@ -25,6 +25,8 @@ from app.web import memory_routes, pages
 
 log = logging.getLogger("tourline.server")
 ESSENTIAL_PHRASE_WORDS = 4
+SHUTDOWN_GOODBYE = "Sorry, I have to go now. Please call back in a minute."
+"""What a call in progress hears when the server is stopped (SIGTERM); rendered at start-up."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -98,6 +100,7 @@ async def _load(runtime: Runtime) -> None:
     phrases = planners.fixed_phrases()
     greeting = set(planners.greeting())
     essential = [p for p in phrases if p in greeting or len(p.split()) <= ESSENTIAL_PHRASE_WORDS]
+    essential.append(SHUTDOWN_GOODBYE)  # a stop must not wait for the synthesizer
     warmed = await voice.renderer.prewarm(essential, rate=8000, priority=URGENT)
     total = (time.perf_counter() - started) * 1000
     log.info("all models loaded, %d phrases pre-rendered, in %.0f ms: ready", warmed, total)

@@ -49,7 +49,7 @@ from sim.twilio.http import (
 )
 from sim.twilio.player import AgentTurn, Outbound, Player
 from sim.twilio.script import CallerScript, heard_level_dbfs, question_kind, transcribe
-from sim.twilio.stream import MediaStream
+from sim.twilio.stream import MediaStream, ring_and_open
 from sim.twilio.voice import (
     CallerVoice,
     Speech,
@@ -87,6 +87,7 @@ __all__ = [
     "post_voice_webhook",
     "preload_models",
     "question_kind",
+    "ring_and_open",
     "shared_stt",
     "shared_voice",
     "transcribe",

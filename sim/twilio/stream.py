@@ -18,7 +18,17 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from app.audio.codec import FRAME_MS
-from sim.twilio.http import new_sid
+from sim.twilio.http import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
+    fresh_number,
+    local_socket_url,
+    new_sid,
+    parse_twiml,
+    post_voice_webhook,
+    twilio_form,
+    upgrade_signature,
+)
 
 
 class MediaStream:
@@ -188,3 +198,20 @@ class MediaStream:
                     message = json.loads(raw)
                     if isinstance(message, dict) and message.get("event") == event:
                         return message
+
+
+async def ring_and_open(
+    base_url: str, public_url: str = TEST_PUBLIC_URL, token: str = TEST_TOKEN
+) -> tuple[MediaStream, dict[str, str]]:
+    """A new call's media socket, rung (signed webhook) and upgraded exactly as Twilio does,
+    with ``connected`` sent; returns it and the ``<Parameter>``s its ``start`` must carry."""
+    call_sid = new_sid("CA")
+    form = twilio_form(call_sid, fresh_number())
+    stream = parse_twiml(await post_voice_webhook(base_url, public_url, token, form))
+    socket = await MediaStream.open(
+        local_socket_url(base_url, stream.url),
+        signature=upgrade_signature(token, stream.url),
+        call_sid=call_sid,
+    )
+    await socket.send_connected()
+    return socket, stream.parameters

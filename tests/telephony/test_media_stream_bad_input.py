@@ -1,12 +1,13 @@
 """Bad input on one media socket closes that socket (with a code that says why), nothing else.
 
-A call is in progress on one socket the whole time. Each bad input arrives on another
-socket, opened with a correctly signed upgrade exactly as Twilio would; after each, the call
-in progress still gets its next reply and its timeline still holds everything recorded.
+A call is in progress on one socket the whole time. The bad inputs arrive together, each on
+another socket opened with a correctly signed upgrade exactly as Twilio would, while that
+call's caller speaks; the call still gets its reply and its timeline keeps everything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -24,32 +25,13 @@ from sim.twilio import (
     MediaStream,
     TwilioCall,
     fresh_number,
-    local_socket_url,
-    new_sid,
-    parse_twiml,
-    post_voice_webhook,
     preload_models,
+    ring_and_open,
     transcribe,
-    twilio_form,
-    upgrade_signature,
 )
 
 TOKEN = TEST_TOKEN
 PUBLIC = TEST_PUBLIC_URL
-
-
-async def open_other_socket(server: RunningServer) -> tuple[MediaStream, dict[str, str]]:
-    """A second call's media socket, rung and upgraded exactly as Twilio does."""
-    call_sid = new_sid("CA")
-    form = twilio_form(call_sid, fresh_number())
-    stream = parse_twiml(await post_voice_webhook(server.base_url, PUBLIC, TOKEN, form))
-    socket = await MediaStream.open(
-        local_socket_url(server.base_url, stream.url),
-        signature=upgrade_signature(TOKEN, stream.url),
-        call_sid=call_sid,
-    )
-    await socket.send_connected()
-    return socket, stream.parameters
 
 
 def media_json(socket: MediaStream, payload: str) -> str:
@@ -107,7 +89,7 @@ BAD_INPUTS = [
 
 async def check_unknown_event_is_ignored(server: RunningServer) -> None:
     """``{"event": "bogus"}`` is dropped; the socket stays usable for a normal call."""
-    socket, params = await open_other_socket(server)
+    socket, params = await ring_and_open(server.base_url)
     try:
         await socket.send_raw(json.dumps({"event": "bogus"}))
         await socket.send_start(params)
@@ -118,48 +100,46 @@ async def check_unknown_event_is_ignored(server: RunningServer) -> None:
         await socket.close()
 
 
-async def next_reply(call: TwilioCall, script: CallerScript, heard: str) -> str:
-    """The call in progress answers the agent's last question and hears the reply."""
-    answer = script.answer(await call.what_was_asked(heard))
-    assert answer is not None, f"no scripted answer for {heard!r}"
-    await call.say(answer[1])
-    reply = await call.listen(timeout_s=20)
-    assert reply.duration_s > 0.5, "the call in progress got no real reply"
-    text = (await transcribe(reply)).lower()
-    assert text, "the reply to the call in progress was silent"
-    return text
+async def refused_with(server: RunningServer, bad: BadInput) -> tuple[int | None, str]:
+    """Open a socket, send ``bad`` on it, and return how the server closed it."""
+    socket, params = await ring_and_open(server.base_url)
+    try:
+        await bad.send(socket, params)
+        return await socket.wait_closed(timeout_s=10)
+    finally:
+        await socket.close()
 
 
 async def test_bad_input_closes_only_that_socket(server: RunningServer) -> None:
+    """Every bad input arrives at once, each on its own socket, while the caller of the call
+    in progress is speaking; that call is answered as if nothing happened."""
     await preload_models()
     script = CallerScript.booking()
     async with TwilioCall.connect(
         server.base_url, public_url=PUBLIC, auth_token=TOKEN, from_number=fresh_number()
     ) as call:
         heard = (await transcribe(await call.listen(timeout_s=15))).lower()
+        answer = script.answer(await call.what_was_asked(heard))
+        assert answer is not None, f"no scripted answer for {heard!r}"
+        before = await call.timeline()
+        assert before, "the call in progress has no timeline"
 
-        await check_unknown_event_is_ignored(server)
-        heard = await next_reply(call, script, heard)
-
-        for bad in BAD_INPUTS:
-            before = await call.timeline()
-            assert before, "the call in progress has no timeline"
-            socket, params = await open_other_socket(server)
-            try:
-                await bad.send(socket, params)
-                code, reason = await socket.wait_closed(timeout_s=10)
-            finally:
-                await socket.close()
+        closes, *_ = await asyncio.gather(
+            asyncio.gather(*(refused_with(server, bad) for bad in BAD_INPUTS)),
+            check_unknown_event_is_ignored(server),
+            call.say(answer[1]),
+        )
+        for bad, (code, reason) in zip(BAD_INPUTS, closes, strict=True):
             assert code == bad.close_code, f"{bad.name}: closed with {code} {reason!r}"
 
-            heard = await next_reply(call, script, heard)
-            after = await call.timeline()
-            assert after[: len(before)] == before, f"{bad.name}: earlier events were lost"
-            assert len(after) > len(before), f"{bad.name}: the call in progress stopped recording"
-            async with httpx.AsyncClient(timeout=5) as client:
-                health = await client.get(f"{server.base_url}/healthz")
-            assert health.status_code == 200, f"{bad.name}: server unhealthy"
-
+        reply = await call.listen(timeout_s=20)
+        assert reply.duration_s > 0.5, "the call in progress got no real reply"
+        text = (await transcribe(reply)).lower()
+        assert "dana" in text, f"the reply to the call in progress: {text!r}"
+        after = await call.timeline()
+        assert after[: len(before)] == before, "earlier events were lost"
+        assert "caller_said" in [e["event"] for e in after[len(before) :]], "stopped recording"
+        async with httpx.AsyncClient(timeout=5) as client:
+            health = await client.get(f"{server.base_url}/healthz")
+        assert health.status_code == 200, "server unhealthy"
         assert call.violations == [], call.violations
-        names = [e["event"] for e in await call.timeline()]
-        assert "start" in names, names

@@ -1,8 +1,9 @@
 """A whole phone call against the real server, with Twilio played by sim/twilio.
 
 Signed webhook -> TwiML -> signed WebSocket upgrade -> caller speech synthesised by Piper and
-streamed as 8 kHz μ-law at real time -> the agent's audio played back and transcribed by
-Whisper, exactly what a caller would hear. Assertions read those transcripts loosely (lower
+streamed as 8 kHz μ-law at real time, and one keypad press (at "Shall I book it?", the
+caller presses 1) -> the agent's audio played back and transcribed by Whisper, exactly what
+a caller would hear. Assertions read those transcripts loosely (lower
 case, key words) because that is the caller's experience; the database confirms the booking.
 """
 
@@ -28,6 +29,7 @@ from sim.twilio import (
     parse_twiml,
     post_voice_webhook,
     preload_models,
+    question_kind,
     transcribe,
     twilio_form,
 )
@@ -54,7 +56,7 @@ async def test_webhook_answers_with_a_media_stream(server: RunningServer) -> Non
     assert params == {"From": "+14155550123", "To": "+12125550100", "CallSid": call_sid}
 
 
-@pytest.mark.slow  # a whole booking at real time: about two minutes
+@pytest.mark.slow  # a whole booking at real time: about a minute and a half
 async def test_booking_a_tour_by_voice(server: RunningServer) -> None:
     await preload_models()
     caller = fresh_number()
@@ -70,14 +72,21 @@ async def test_booking_a_tour_by_voice(server: RunningServer) -> None:
         heard_log.append(f"agent: {heard}")
         assert "thanks for calling" in heard, heard_log
 
-        code_heard, goodbye = "", None
+        code_heard, goodbye, pressed = "", None, False
         for _ in range(16):
-            answer = script.answer(await call.what_was_asked(heard))
-            assert answer is not None, f"no scripted answer for what the agent said: {heard_log}"
-            kind, line = answer
-            assert script.asked[-3:] != [kind] * 3, f"stuck on the same question: {heard_log}"
-            await call.say(line)
-            heard_log.append(f"caller ({kind}): {line}")
+            asked = await call.what_was_asked(heard)
+            if question_kind(asked) == "confirm" and not pressed:
+                # "Shall I book it?": this caller presses 1, as Twilio delivers a key (dtmf).
+                kind, pressed = "confirm", True
+                await call.press("1")
+                heard_log.append("caller (confirm): [presses 1]")
+            else:
+                answer = script.answer(asked)
+                assert answer is not None, f"no scripted answer for the agent: {heard_log}"
+                kind, line = answer
+                assert script.asked[-3:] != [kind] * 3, f"stuck on one question: {heard_log}"
+                await call.say(line)
+                heard_log.append(f"caller ({kind}): {line}")
             turn = await call.listen(timeout_s=20)
             heard = (await transcribe(turn)).lower()
             heard_log.append(f"agent: {heard}")
@@ -86,6 +95,7 @@ async def test_booking_a_tour_by_voice(server: RunningServer) -> None:
             if kind == "anything_else":
                 goodbye = turn
                 break
+        assert pressed, f"never asked to confirm: {heard_log}"
         assert code_heard, f"never heard a confirmation code: {heard_log}"
         assert goodbye is not None, f"the call never got to goodbye: {heard_log}"
         assert "see you" in heard or "goodbye" in heard or "bye" in heard, heard_log
@@ -115,6 +125,8 @@ async def test_booking_a_tour_by_voice(server: RunningServer) -> None:
     # letters too poorly to check them from the audio: "N" comes out as "and").
     code = str(booking["confirmation_code"])
     assert any(e["event"] == "agent_said" and code in e["text"] for e in events), code
+    dtmf = [e["digit"] for e in events if e["event"] == "dtmf"]
+    assert dtmf == ["1"], dtmf  # the key press, and the booking it confirmed
     start = next(e for e in events if e["event"] == "start")
     assert start["stream_sid"] == call.stream_sid
     assert caller[-4:] in str(start["caller"])

@@ -71,10 +71,3 @@ def test_status_callback_lands_in_the_call_timeline(server) -> None:
     timeline = httpx.get(f"{server.base_url}/calls/{CALL}/timeline").json()
     assert timeline["events"][-1]["status"] == "completed"
     assert httpx.get(f"{server.base_url}/calls/CAnope/timeline").status_code == 404
-
-
-def test_unsigned_server_warns_loudly(tmp_path) -> None:
-    with running_server(tmp_path) as unsigned:
-        response = httpx.post(f"{unsigned.base_url}/twilio/voice", data=FORM)
-        assert response.status_code == 200
-    assert "signatures are NOT checked" in unsigned.log()

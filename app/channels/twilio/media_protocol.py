@@ -21,15 +21,32 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID = 1007
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+MAX_REASON_CHARS = 200
+"""Reasons are ASCII and at most this long: the socket sends the first 120 characters as its
+close reason, which must fit in 123 bytes (RFC 6455 5.5), and a log line stays one line."""
 
 
 class ProtocolError(Exception):
     """A message we can't accept; ``close_code`` is None when it can just be ignored."""
 
     def __init__(self, reason: str, close_code: int | None) -> None:
+        reason = readable(reason)
         super().__init__(reason)
         self.reason = reason
         self.close_code = close_code
+
+
+def readable(reason: str) -> str:
+    """``reason`` as one short line of ASCII (other characters escaped), cut if too long."""
+    text = reason.encode("ascii", "backslashreplace").decode("ascii")
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    """A client's value in an error message: ASCII, and short enough to read."""
+    text = ascii(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -79,8 +96,10 @@ def parse(text: str | bytes) -> TwilioEvent:
         raise ProtocolError(f"message of {len(text)} bytes is too big", CLOSE_TOO_BIG)
     try:
         message = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"message is not JSON: {exc}", CLOSE_INVALID) from exc
+    except (ValueError, RecursionError) as exc:  # also bad UTF-8, 5000-digit numbers
+        raise ProtocolError(
+            f"message is not JSON we can read: {_error(exc)}", CLOSE_INVALID
+        ) from None
     if not isinstance(message, dict):
         raise ProtocolError("message is not a JSON object", CLOSE_INVALID)
     event = message.get("event")
@@ -97,10 +116,20 @@ def parse(text: str | bytes) -> TwilioEvent:
             return Stop(str(message.get("stop", {}).get("callSid", "")))
         if event == "connected":
             return Connected(str(message.get("protocol", "")))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a
-        # field that should be an object is not ("start": "x"), so it has no .get
-        raise ProtocolError(f"malformed {event!r} message: {exc!r}", CLOSE_INVALID) from exc
-    raise ProtocolError(f"unknown event {event!r}", None)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # AttributeError: a field that should be an object is not ("start": "x"), so it has
+        # no .get; OverflowError: a number that is infinite (1e400) where an int belongs.
+        raise ProtocolError(f"malformed {event!r} message: {_error(exc)}", CLOSE_INVALID) from None
+    raise ProtocolError(f"unknown event {_shown(event)}", None)
+
+
+def _error(exc: BaseException) -> str:
+    """What went wrong, in words: a missing field is named, not shown as a traceback."""
+    if isinstance(exc, KeyError):
+        return f"no field {_shown(exc.args[0])}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _media(media: dict[str, Any]) -> Media:

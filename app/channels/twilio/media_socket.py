@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from base64 import b64encode
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.audio.codec import iter_frames, pcm16_to_ulaw, ulaw_to_pcm16
 from app.channels.deps import RuntimeDep
+from app.channels.rate_limit import TokenBucket
 from app.channels.twilio import media_protocol as twilio
 from app.channels.twilio.twilio_http import signature_checker
 from app.domain.identity import InvalidCallerId, is_withheld, normalize_caller_id
@@ -29,6 +31,16 @@ CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
 START_TIMEOUT_S = 10.0
 """Twilio sends ``start`` right after ``connected``; a socket that doesn't is not a call."""
+MESSAGE_BURST = 250
+MESSAGES_PER_SECOND = 100.0
+"""Twilio sends 50 media messages a second plus a few marks and keys, and may deliver up to
+a few seconds of them at once after a network stall: 5 s of burst, then twice its rate.
+Messages beyond are dropped (the audio of a flood is not a caller's voice)."""
+DROPS_BEFORE_CLOSE = 100
+"""A second of flood at the allowed rate: past this many dropped messages the socket is
+closed with 1008 (policy violation)."""
+_MEDIA_TAIL = '"}}'
+"""How a media message ends after its payload."""
 
 
 class TwilioTransport:
@@ -41,6 +53,10 @@ class TwilioTransport:
         self.stream_sid = stream_sid
         self._lock = asyncio.Lock()
         self.open = True
+        # Every media message of this stream up to its payload, exactly as
+        # ``media_message`` writes it: only the base64 payload differs between frames.
+        empty = twilio.media_message(stream_sid, b"")
+        self._media_head = empty[: -len(_MEDIA_TAIL)]
 
     async def _send(self, messages: list[str]) -> None:
         if not self.open:
@@ -53,8 +69,19 @@ class TwilioTransport:
                 self.open = False  # the caller hung up mid-sentence
 
     async def send_audio(self, pcm16: bytes) -> None:
-        ulaw = pcm16_to_ulaw(pcm16)
-        await self._send([twilio.media_message(self.stream_sid, f) for f in iter_frames(ulaw)])
+        await self._send(self.media_messages(pcm16))
+
+    def media_messages(self, pcm16: bytes) -> list[str]:
+        """Twilio's media messages for ``pcm16``, one per 20 ms frame.
+
+        Why not ``media_message`` per frame: building a JSON object per frame was 90% of
+        the cost (0.6 ms per 3 s sentence, on the loop, for every call speaking), and
+        every frame's message is the same but for its base64 payload."""
+        head = self._media_head
+        return [
+            f"{head}{b64encode(frame).decode('ascii')}{_MEDIA_TAIL}"
+            for frame in iter_frames(pcm16_to_ulaw(pcm16))
+        ]
 
     async def send_mark(self, name: str) -> None:
         await self._send([twilio.mark_message(self.stream_sid, name)])
@@ -88,6 +115,8 @@ class MediaSession:
         self.recorder: FlightRecorder | None = None
         self._closer: asyncio.Task[None] | None = None
         self.end_reason = "socket closed"
+        self._messages = TokenBucket(MESSAGE_BURST, MESSAGES_PER_SECOND)
+        self._dropped = 0
 
     async def run(self) -> None:
         try:
@@ -102,6 +131,10 @@ class MediaSession:
                     return
                 if message["type"] == "websocket.disconnect":
                     return
+                if not self._messages.allow():
+                    if not await self._drop():
+                        return
+                    continue
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes") or b""
@@ -109,6 +142,19 @@ class MediaSession:
                     return
         finally:
             await self._end(self.end_reason)
+
+    async def _drop(self) -> bool:
+        """Refuse one message over the rate; False (socket closed) once it is a flood."""
+        self._dropped += 1
+        if self._dropped > DROPS_BEFORE_CLOSE:
+            return await self._refuse(
+                f"more than {MESSAGES_PER_SECOND:.0f} messages a second", twilio.CLOSE_POLICY
+            )
+        if self._dropped == 1:  # once: a flood must not flood the log too
+            await self._refuse(
+                f"over {MESSAGES_PER_SECOND:.0f} messages a second: dropping the excess", None
+            )
+        return True
 
     async def _handle(self, data: str | bytes) -> bool:
         """Act on one message; False when this socket is done."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Depends, Request
@@ -70,7 +71,8 @@ async def call_status(request: Request, runtime: RuntimeDep) -> Response:
 @router.get("/calls/{call_sid}/timeline", dependencies=[Depends(require_api_key)])
 async def call_timeline(call_sid: str, runtime: RuntimeDep) -> JSONResponse:
     """What happened on a call (it holds what the caller said: protected by the API key)."""
-    events = read_timeline(runtime.settings.data_dir, call_sid)
+    # Off the loop: reading waits for the timeline writer to drain, and the file may be long.
+    events = await asyncio.to_thread(read_timeline, runtime.settings.data_dir, call_sid)
     if events is None:
         return JSONResponse({"error": f"no call {call_sid!r}"}, status_code=404)
     return JSONResponse({"call_sid": call_sid, "events": events})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -24,11 +25,14 @@ from urllib.parse import urlsplit
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
+from app.domain.identity import MAX_CALLER_ID_LENGTH
 from app.settings import Settings
 
 MEDIA_PATH = "/twilio/media"
 FORWARDED_PARAMS = ("From", "To", "CallSid")
 TOKEN_PARAM = "Token"
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 can't hold, even escaped (NUL, most control characters, surrogates)."""
 
 
 def public_base(public_url: str | None, host_header: str | None) -> str:
@@ -44,14 +48,30 @@ def stream_url(base: str) -> str:
     return f"wss://{parts.netloc}{parts.path.rstrip('/')}{MEDIA_PATH}"
 
 
-def connect_twiml(base: str, params: dict[str, str], token: str | None = None) -> str:
+def forwarded(params: Mapping[str, str]) -> dict[str, str]:
+    """The webhook fields the stream gets back as <Parameter>s: those TwiML can carry.
+
+    Why: a value with a NUL or another control character would make the whole answer
+    malformed XML (Twilio then fails the call), and one longer than any caller id is no use
+    to the stream. Such a field is left out, as if Twilio had not sent it: a call without a
+    usable ``From`` goes on without memory.
+    """
+    return {
+        name: value
+        for name in FORWARDED_PARAMS
+        if (value := params.get(name, ""))
+        and len(value) <= MAX_CALLER_ID_LENGTH
+        and not _NOT_XML.search(value)
+    }
+
+
+def connect_twiml(base: str, params: Mapping[str, str], token: str | None = None) -> str:
     """<Connect><Stream> with the caller's number, call id and call token as <Parameter>s."""
     response = VoiceResponse()
     connect = Connect()
     stream = connect.stream(url=stream_url(base))
-    for name in FORWARDED_PARAMS:
-        if params.get(name):
-            stream.parameter(name=name, value=params[name])
+    for name, value in forwarded(params).items():
+        stream.parameter(name=name, value=value)
     if token:
         stream.parameter(name=TOKEN_PARAM, value=token)
     response.append(connect)
@@ -104,7 +124,8 @@ class SignatureChecker:
         if self._auth_token is None:
             return None
         expires = int((time.time() if now is None else now) + self.window_s)
-        call_sid, caller = params.get("CallSid", ""), params.get("From", "")
+        # The number the stream will carry back: ``forwarded`` may leave a bad one out.
+        call_sid, caller = params.get("CallSid", ""), forwarded(params).get("From", "")
         return f"{expires}.{_token_mac(self._auth_token, call_sid, caller, expires)}"
 
     def start_ok(self, call_sid: str, params: Mapping[str, str], now: float | None = None) -> bool:

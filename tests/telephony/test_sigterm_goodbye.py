@@ -1,0 +1,66 @@
+"""SIGTERM during a call: the caller hears a short goodbye before the line closes, the call
+is kept in memory, and the server exits 0 (issue 12, item 10).
+
+Before, the media socket was dropped with close code 1012 in mid-silence and the process
+died by the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from app.memory.service import MemoryService
+from app.settings import Settings
+from sim.server import running_server
+from sim.twilio import (
+    TEST_PUBLIC_URL,
+    TEST_TOKEN,
+    TwilioCall,
+    fresh_number,
+    preload_models,
+    transcribe,
+)
+
+STOP_WITHIN_S = 20.0  # goodbye (≤ 5 s) + closing requests (≤ 5 s) + memory flush, on a busy box
+
+
+async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -> None:
+    await preload_models()
+    data = tmp_path / "data"
+    env = {"TWILIO_AUTH_TOKEN": TEST_TOKEN, "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL}
+    with running_server(data, **env) as server:
+        async with TwilioCall.connect(
+            server.base_url,
+            public_url=TEST_PUBLIC_URL,
+            auth_token=TEST_TOKEN,
+            from_number=fresh_number(),
+        ) as call:
+            await call.listen(timeout_s=15)  # the greeting
+            server.process.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+
+            goodbye = await call.listen(timeout_s=10)
+            heard = (await transcribe(goodbye)).lower()
+            assert "call back" in heard, f"the caller heard {heard!r}, not a goodbye"
+            async with asyncio.timeout(10):
+                await call.closed.wait()
+            assert call.close_code == 1000, f"closed with {call.close_code} {call.close_reason!r}"
+            assert goodbye.marks_heard, "the line closed before the goodbye was played"
+            call_sid = call.call_sid
+
+        code = await asyncio.to_thread(server.process.wait, STOP_WITHIN_S)
+        took = time.monotonic() - stopped_at
+        assert code == 0, f"exit status {code} after SIGTERM:\n{server.log()[-3000:]}"
+        assert took < STOP_WITHIN_S
+
+    memory = MemoryService.open(Settings(data_dir=data))
+    try:
+        record = memory.store.get_call(call_sid)
+        assert record is not None and record.ended_at is not None, "the call was not kept"
+        said = [e.said for e in memory.store.exchanges_of_call(call_sid) if e.role == "agent"]
+        assert any("call back" in s for s in said), said
+    finally:
+        memory.close()
