@@ -83,7 +83,7 @@ def ulaw_encode(samples: npt.ArrayLike) -> UInt8Array:
     pcm = np.asarray(samples)
     if pcm.dtype != np.int16:
         raise TypeError(f"ulaw_encode needs int16 samples, got {pcm.dtype}")
-    return _ENCODE_TABLE[pcm.view(np.uint16)]
+    return _ENCODE_TABLE.take(pcm.view(np.uint16))  # take: half the time of [] indexing
 
 
 def ulaw_decode(codes: bytes | bytearray | memoryview | npt.ArrayLike) -> Int16Array:
@@ -92,7 +92,7 @@ def ulaw_decode(codes: bytes | bytearray | memoryview | npt.ArrayLike) -> Int16A
         arr = np.frombuffer(codes, dtype=np.uint8)
     else:
         arr = np.asarray(codes, dtype=np.uint8)
-    return _DECODE_TABLE[arr]
+    return _DECODE_TABLE.take(arr)
 
 
 def pcm16_to_ulaw(pcm: bytes | bytearray | memoryview) -> bytes:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain import spoken
+from app.domain.identity import masked
 from app.domain.state import PlannerState
 from app.memory.caller_memories import CallerMemories
 from app.memory.facts import FactExtractor
@@ -155,7 +156,7 @@ class Consolidator:
         except Exception as exc:
             logger.warning(
                 "LLM memory extraction failed for %s (%s); keeping the deterministic facts",
-                caller_id,
+                masked(caller_id),
                 exc,
             )
             return None

@@ -116,8 +116,10 @@ class BackgroundWorker:
                     try:
                         future.set_result(fn(*args, **kwargs))
                     except BaseException as exc:
+                        # Logged before the waiter hears of it, so a command that reports the
+                        # failure itself (``tourline forget``) has the last word.
+                        logger.warning("Background memory job %s failed: %s", _name(fn), brief(exc))
                         future.set_exception(exc)
-                        logger.warning("Background memory job %s failed: %s", _name(fn), exc)
             finally:
                 with self._cond:
                     self._unfinished -= 1
@@ -130,6 +132,17 @@ class BackgroundWorker:
             self._on_idle()
         except Exception:
             logger.exception("Background memory retry failed")
+
+
+def brief(exc: BaseException) -> str:
+    """The first line of an error, for a log line or a CLI message.
+
+    A database error's full text goes on with the SQL and its parameters, which hold
+    caller ids and what callers said: fine in a traceback on a developer's screen, not in
+    a log line that must only carry masked ids.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -28,9 +28,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from app.audio.stt import Transcript
 from app.conversation import Conversation, ConversationMemory
@@ -126,6 +127,9 @@ class _Attempt:
 class RealtimeLoop:
     """Runs one conversation over any ``VoiceTransport``."""
 
+    _live: ClassVar[weakref.WeakSet[RealtimeLoop]] = weakref.WeakSet()
+    """Calls in progress in this process, so a stopping server can say goodbye to each."""
+
     def __init__(
         self,
         voice: Voice,
@@ -185,6 +189,7 @@ class RealtimeLoop:
         self._silence_timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._leaving = False  # the server is stopping: only the goodbye is left to say
         self._listener = self._spawn(self._listen())
 
     # ------------------------------------------------------------------ lifecycle
@@ -203,14 +208,61 @@ class RealtimeLoop:
             call_id=self.call_id,
             channel=self.channel,
             recorder=self.recorder,
+            # A database's commits go off the loop that carries every call's audio; an
+            # in-process memory (tests' lists) is written in place.
+            writes_off_loop=self.memory is not None and self.memory.commits_writes,
         )
+        RealtimeLoop._live.add(self)
         self._spawn(self._speak(self.conversation.greet(), trigger="greeting"))
+
+    @classmethod
+    async def leave_all(cls, goodbye: str, within_s: float) -> int:
+        """Say ``goodbye`` on every call in progress at once (see ``leave``); how many."""
+        loops = list(cls._live)
+        await asyncio.gather(*(loop.leave(goodbye, within_s) for loop in loops))
+        return len(loops)
+
+    async def leave(self, goodbye: str, within_s: float) -> None:
+        """The server is stopping: cut the reply in progress, say ``goodbye``, and set
+        ``finished`` once it was heard, or after ``within_s`` at most, so the transport closes
+        the call politely instead of the server dropping it. The caller is not heard meanwhile
+        (speaking over the goodbye must not start a turn nobody will answer)."""
+        if self._closed or self._leaving:
+            return
+        self._leaving = True
+        self.recorder.event("server_stopping", goodbye=goodbye)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await self._stop_for_goodbye()
+                await self._speak(_just(goodbye), trigger="shutdown")
+                await self.finished.wait()
+        if not self.finished.is_set():
+            self.recorder.event("conversation_ended", marks_missing=True)
+            self.finished.set()
+
+    async def _stop_for_goodbye(self) -> None:
+        """Cancel every turn, timer and reply (keeping what was heard of the reply)."""
+        reply = self._reply
+        pending = [task for task in self._tasks if task is not self._listener]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._drop_attempt()
+        speaking, self._speaking = self._speaking, False
+        if reply is not None and not reply.recorded:
+            reply.cut = True  # first: the marks a clear echoes back are not "heard"
+            self._finish_reply(reply, interrupted=True)
+        if speaking:
+            await self._send_clear()
 
     async def hang_up(self, reason: str) -> None:
         """The other side is gone: stop everything and keep what was said."""
         if self._closed:
             return
         self._closed = True
+        RealtimeLoop._live.discard(self)
         self.recorder.event("hang_up", reason=reason)
         for task in list(self._unkept_words):  # they hung up before hearing the answer
             self._keep_caller_words(task)
@@ -223,9 +275,11 @@ class RealtimeLoop:
             task.cancel()
         self.voice.forget(self.call_id)
         self.voice.release_vad(self._vad)
-        if self.conversation is not None:
-            self.conversation.end()
-        self.finished.set()
+        try:
+            if self.conversation is not None:
+                await self.conversation.aend()  # everything durable before the call is finished
+        finally:  # cancelled meanwhile (the server stopping): the lane still writes it all
+            self.finished.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -244,7 +298,7 @@ class RealtimeLoop:
 
     def feed_audio(self, pcm16: bytes) -> None:
         """Caller audio from the transport (any length); never blocks."""
-        if not self._closed:
+        if not self._closed and not self._leaving:
             self._inbound.put_nowait(pcm16)
 
     async def _listen(self) -> None:
@@ -663,7 +717,7 @@ class RealtimeLoop:
             return
         self._speaking = False
         self._finish_reply(reply, interrupted=False)
-        if self.planner is not None and self.planner.ended:
+        if self._leaving or (self.planner is not None and self.planner.ended):
             self.recorder.event("conversation_ended")
             self._spawn(self.transport.notify("conversation_ended"))
             self.finished.set()
@@ -692,6 +746,8 @@ class RealtimeLoop:
 
     def on_dtmf(self, digit: str) -> None:
         """A key press: interrupts the agent, then reaches the planner as an answer."""
+        if self._leaving:
+            return
         self.recorder.event("dtmf", digit=digit)
         if self._speaking:
             self._barge_in(f"key {digit}")
@@ -718,7 +774,7 @@ class RealtimeLoop:
     def on_text(self, text: str) -> None:
         """Typed input (avatar clients without a microphone): a whole turn at once."""
         text = text.strip()
-        if not text or self.conversation is None:
+        if not text or self.conversation is None or self._leaving:
             return
         if self._speaking:
             self._barge_in("typed text")
@@ -728,7 +784,7 @@ class RealtimeLoop:
 
     def _arm_silence_timer(self) -> None:
         self._cancel_timer("_silence_timer")
-        if self._no_input_s > 0 and not self._closed:
+        if self._no_input_s > 0 and not self._closed and not self._leaving:
             self._silence_timer = self._spawn(self._after_silence())
 
     async def _after_silence(self) -> None:
@@ -750,3 +806,8 @@ class RealtimeLoop:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _just(text: str) -> AsyncIterator[str]:
+    """One fixed sentence, in the shape ``_speak`` takes a planner's reply."""
+    yield text

@@ -14,35 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.logging.flight_recorder import FlightRecorder
 from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
-from app.voice.realtime_loop import RealtimeLoop
-from tests.voice.virtual import Caller, FakeMemory, FakePhone, FakeVoice, VirtualClock
+from tests.voice.virtual import VirtualCall, virtual_call
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 
 
-class Call:
-    """One call: the loop, the caller, the phone and memory, on one virtual clock."""
-
-    def __init__(self, loop: RealtimeLoop, caller: Caller, phone: FakePhone, memory: FakeMemory):
-        self.loop = loop
-        self.caller = caller
-        self.phone = phone
-        self.memory = memory
-        self.clock = caller.clock
-
-    def at(self) -> float:
-        """Seconds since the call began, on the phone's clock."""
-        return self.clock.now() - self.phone._began
-
-    async def after_greeting(self) -> None:
-        """Let the greeting play out, as a caller who listens first."""
-        await self.caller.wait(0.1)
-        while self.loop._speaking:
-            await self.caller.wait(0.5)
-        await self.caller.wait(0.3)
+Call = VirtualCall
 
 
 @pytest.fixture(scope="module")
@@ -53,28 +32,8 @@ def planners(tmp_path_factory: pytest.TempPathFactory) -> PlannerKit:
 
 @pytest.fixture
 async def call(tmp_path: Path, planners: PlannerKit) -> AsyncIterator[Call]:
-    settings = Settings(data_dir=tmp_path)
-    clock = VirtualClock()
-    voice = FakeVoice(settings)
-    phone = FakePhone(clock)
-    memory = FakeMemory()
-    loop = RealtimeLoop(
-        voice,
-        planners,
-        phone,
-        call_id="CAvirtual",
-        caller_id="+14155550123",
-        channel="phone",
-        input_rate=8000,
-        recorder=FlightRecorder(tmp_path, "CAvirtual"),
-        memory=memory,
-        clock=clock,
-    )
-    phone.loop = loop
-    await loop.start()
-    yield Call(loop, Caller(loop, voice, clock), phone, memory)
-    await loop.hang_up("test over")
-    await loop.aclose()
+    async with virtual_call(tmp_path, planners) as started:
+        yield started
 
 
 async def test_a_finished_sentence_is_answered_once_after_the_hold(call: Call) -> None:
@@ -134,6 +93,18 @@ async def test_talking_over_the_agent_cuts_it_and_memory_keeps_what_was_heard(
     assert greeting.heard and greeting.heard != greeting.text
     assert greeting.text.startswith(greeting.heard)
     assert "Riverview Lofts" in call.phone.replies()[-1]
+
+
+async def test_talking_over_the_first_sentence_leaves_nothing_heard(call: Call) -> None:
+    await call.caller.wait(0.5)  # no mark has come back yet: nothing has been heard
+    await call.caller.say("My name is Dana Lee.")
+    await call.caller.wait(2.0)
+
+    assert len(call.phone.kinds("clear")) == 1
+    greeting = call.memory.exchanges[0]
+    assert greeting.role == "agent" and greeting.interrupted
+    assert not greeting.heard  # the greeting's question was never heard, so not answered
+    assert "Dana" in call.phone.replies()[-1]
 
 
 async def test_an_uh_huh_over_the_agent_does_not_interrupt(call: Call) -> None:

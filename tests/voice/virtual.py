@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,8 @@ import numpy as np
 from app.audio.stt import Transcript
 from app.domain.context import CallerContext
 from app.domain.state import PlannerState
+from app.logging.flight_recorder import FlightRecorder
+from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 from app.voice.realtime_loop import RealtimeLoop
 
@@ -212,6 +216,8 @@ class Exchange:
 class FakeMemory:
     """What the conversation writes, kept in lists: a stranger on their first call."""
 
+    commits_writes = False  # written in place, so a test sees each write at once
+
     def __init__(self) -> None:
         self.exchanges: list[Exchange] = []
         self.snapshots: list[PlannerState] = []
@@ -276,3 +282,57 @@ class Caller:
             await self.clock.advance(WINDOW_S)  # a window arrives once it has been spoken
             self.loop.feed_audio(window)
         await settle()
+
+
+class VirtualCall:
+    """One call: the loop, the caller, the phone and memory, on one virtual clock."""
+
+    def __init__(self, loop: RealtimeLoop, caller: Caller, phone: FakePhone, memory: FakeMemory):
+        self.loop = loop
+        self.caller = caller
+        self.phone = phone
+        self.memory = memory
+        self.clock = caller.clock
+
+    def at(self) -> float:
+        """Seconds since the call began, on the phone's clock."""
+        return self.clock.now() - self.phone._began
+
+    async def after_greeting(self) -> None:
+        """Let the greeting play out, as a caller who listens first."""
+        await self.caller.wait(0.1)
+        while self.loop._speaking:
+            await self.caller.wait(0.5)
+        await self.caller.wait(0.3)
+
+
+@asynccontextmanager
+async def virtual_call(
+    data_dir: Path, planners: PlannerKit, call_id: str = "CAvirtual"
+) -> AsyncIterator[VirtualCall]:
+    """A started call from a stranger (+14155550123) with the real loop and planner; hung up
+    and closed afterwards."""
+    settings = Settings(data_dir=data_dir)
+    clock = VirtualClock()
+    voice = FakeVoice(settings)
+    phone = FakePhone(clock)
+    memory = FakeMemory()
+    loop = RealtimeLoop(
+        voice,
+        planners,
+        phone,
+        call_id=call_id,
+        caller_id="+14155550123",
+        channel="phone",
+        input_rate=RATE,
+        recorder=FlightRecorder(data_dir, call_id),
+        memory=memory,
+        clock=clock,
+    )
+    phone.loop = loop
+    await loop.start()
+    try:
+        yield VirtualCall(loop, Caller(loop, voice, clock), phone, memory)
+    finally:
+        await loop.hang_up("test over")
+        await loop.aclose()

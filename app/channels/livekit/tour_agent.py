@@ -90,8 +90,8 @@ class TourAgent(Agent):
 
     async def _answer(self, text: str) -> AsyncIterator[str]:
         await self._ready.wait()  # a turn that beats the greeting waits for the planner
-        assert self.planner is not None
-        async for piece in self._spoken(self.planner.respond(text)):
+        assert self.conversation is not None
+        async for piece in self._spoken(self.conversation.respond(text)):
             yield piece
 
     async def _spoken(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -104,16 +104,17 @@ class TourAgent(Agent):
             self.last_reply = " ".join(said)
 
     def _on_silence(self) -> None:
-        if self.planner is None or self.planner.ended or self._session is None:
+        conversation = self.conversation
+        if conversation is None or conversation.ended or self._session is None:
             return
-        self._session.say(self._spoken(self.planner.on_silence()))
+        self._session.say(self._spoken(conversation.on_silence()))
 
     def _on_speech_created(self, ev: SpeechCreatedEvent) -> None:
         ev.speech_handle.add_done_callback(self._after_speech)
 
     def _after_speech(self, handle: SpeechHandle) -> None:
         """The planner said goodbye and it has been played out: end the session."""
-        if self.planner is not None and self.planner.ended:
+        if self.conversation is not None and self.conversation.ended:
             log.info("call %s: conversation over, closing the session", self.call_id)
             if self._silence is not None:
                 self._silence.cancel()
