@@ -47,8 +47,11 @@ async def test_returning_caller_is_greeted_by_name_after_sigkill(tmp_path: Path)
         async with TwilioCall.connect(
             first.base_url, public_url=PUBLIC, auth_token=None, from_number=FIRST_FROM
         ) as call:
-            heard.append(await transcribe(await call.listen(timeout_s=20)))
-            await call.say("my name is dana lee and i would like to see hudson three sixty")
+            # A caller who knows what they want talks over the greeting (saves its 8 s).
+            await call.say_over_agent(
+                "my name is dana lee and i would like to see hudson three sixty", after_s=0.5
+            )
+            heard.append(await transcribe(await call.listen(timeout_s=20)))  # the cut greeting
             # The agent's answer has been heard: the turn it answers is in the durable log.
             heard.append(await transcribe(await call.listen(timeout_s=30)))
             os.kill(first.process.pid, signal.SIGKILL)  # mid-call, no goodbye, no clean-up
@@ -64,6 +67,12 @@ async def test_returning_caller_is_greeted_by_name_after_sigkill(tmp_path: Path)
             second.base_url, public_url=PUBLIC, auth_token=None, from_number=CALL_BACK_FROM
         ) as call:
             greeting = (await transcribe(await call.listen(timeout_s=20))).lower()
+            events = await call.wait_for_timeline(
+                lambda evs: any(e["event"] == "agent_said" for e in evs)
+            )
+    said = next(e["text"] for e in events if e["event"] == "agent_said")
     assert "welcome back" in greeting, greeting
-    assert "dana" in greeting, greeting
     assert "hudson" in greeting, greeting
+    # The name is checked in the words the agent spoke: Whisper tiny, the harness's ears,
+    # hears a lone "Dana" after "welcome back" as "gaina" now and then.
+    assert "Dana" in said, said
