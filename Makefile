@@ -35,9 +35,13 @@ browser:
 
 # mypy (config in pyproject.toml: strict on app/ and agents/) between ruff and pytest, so a
 # type error fails the run; its cache in .mypy_cache keeps repeat runs to a few seconds.
+# Two pytest workers (TEST_WORKERS=1 for one): the slow tests are whole calls that mostly
+# wait on real time, so two of them share two cores well. --dist loadscope keeps a module's
+# tests (and its server) on one worker.
+TEST_WORKERS ?= 2
 test: install-test browser lint
 	$(BIN)/mypy
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 chat: install
 	$(BIN)/tourline chat

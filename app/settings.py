@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     )
     """Web pages (comma-separated origins, e.g. ``https://app.example.com``) allowed to open
     ``WS /avatar`` besides the server's own; clients that send no Origin (apps) always may."""
+    avatar_secret: str | None = Field(
+        None, validation_alias=_env("TOURLINE_AVATAR_SECRET", "avatar_secret")
+    )
+    """The HS256 key that signs avatar tokens (a JWT whose ``sub`` is the caller id). Unset,
+    avatar clients can only use anonymous device ids."""
+    max_connections: int = Field(
+        1000, validation_alias=_env("TOURLINE_MAX_CONNECTIONS", "max_connections")
+    )
+    """Open connections (HTTP and WebSocket) the server holds at once; past it, new ones
+    are refused with 503 so the calls already answered stay fast."""
+    idle_timeout_s: float = Field(
+        10.0, validation_alias=_env("TOURLINE_IDLE_TIMEOUT_S", "idle_timeout_s")
+    )
+    """How long an HTTP connection may sit idle or dribble its headers before it is closed."""
     timezone: str = Field(
         "America/New_York", validation_alias=_env("TOURLINE_TIMEZONE", "timezone")
     )
