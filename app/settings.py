@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     compute_workers: int = Field(
         2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
     )
+    phrase_cache_dir: Path | None = Field(
+        None, validation_alias=_env("TOURLINE_PHRASE_CACHE_DIR", "phrase_cache_dir")
+    )
+    """Where the agent's rendered fixed phrases are kept across restarts; unset, a
+    ``phrases`` folder in the data dir. Servers with the same voice may share one."""
 
     # Memory
     memory_mode: Literal["persistent", "in_memory"] = Field(
@@ -142,6 +147,10 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         """The planner talks to an LLM only when the user configured one."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def resolved_phrase_cache_dir(self) -> Path:
+        return self.phrase_cache_dir or self.data_dir / "phrases"
 
     @property
     def resolved_database_url(self) -> str:

@@ -40,6 +40,8 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
         if not k.startswith(("OPENAI_", "TWILIO_", "TOURLINE_", "QDRANT_")) and k != "DATABASE_URL"
     }
     env["TOURLINE_DATA_DIR"] = str(data_dir)
+    if phrases := os.environ.get("TOURLINE_PHRASE_CACHE_DIR"):  # a cache, not configuration
+        env["TOURLINE_PHRASE_CACHE_DIR"] = phrases
     env.update(extra)
     return env
 

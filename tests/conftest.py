@@ -8,7 +8,9 @@ Set ``TOURLINE_TEST_POSTGRES_URL`` to point them at another server.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,23 @@ from psycopg import sql
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
+
+PHRASES = "TOURLINE_PHRASE_CACHE_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One phrase store for the whole run, shared by every server the tests start.
+
+    Why: each server start rendered the ~150 fixed phrases again (about 20 CPU-seconds);
+    with one store, the first start renders them and the other ~25 read them. A fresh
+    folder per run (made by the controlling process, inherited by xdist workers), so a run
+    never plays audio an earlier checkout rendered.
+    """
+    if PHRASES not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="tourline-test-phrases-")
+        os.environ[PHRASES] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
 
 _PG_CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/test",

@@ -15,6 +15,7 @@ rest of ``PiperVoice.synthesize`` keeps no state for English voices.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -139,6 +140,7 @@ class PiperTTS:
             config_path = config_path or default_config
         self.voice = _shared_piper(model_path, config_path, threads)
         self.sample_rate: int = int(self.voice.config.sample_rate)
+        self._model_file = model_path
         from piper.config import SynthesisConfig
 
         # Piper peak-normalises each sentence to full scale; volume < 1 leaves headroom so
@@ -162,6 +164,14 @@ class PiperTTS:
                 assert isinstance(audio, np.ndarray)
                 if audio.size:
                     yield array_to_pcm16(self._scaled(np.asarray(audio, dtype=np.float32)))
+
+    @property
+    def cache_key(self) -> str:
+        """What makes this voice's audio what it is: the model file, the synthesis settings
+        and this module's code (the phoneme fix-ups and scaling below)."""
+        model = self._model_file.stat()
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        return f"piper:{self._model_file.name}:{model.st_size}:{self.syn_config!r}:{code}"
 
     def _scaled(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """What ``PiperVoice.synthesize`` does after the model (we run the model ourselves)."""
@@ -218,6 +228,8 @@ class OpenAITTS:
         self.model = model
         self.voice = voice
         self.chunk_bytes = chunk_bytes
+        self.cache_key = f"openai:{base_url or 'api.openai.com'}:{model}:{voice}"
+        """Stored phrases save a paid request per fixed phrase at every start."""
 
     def synthesize(self, text: str) -> Iterator[bytes]:
         if not text or not text.strip():

@@ -9,6 +9,8 @@ Dana.") are cached too, in a bounded LRU, so a repeat or re-prompt is free.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import threading
 from collections import OrderedDict
@@ -20,6 +22,7 @@ import soxr
 from app.audio.codec import array_to_pcm16, pcm16_to_array
 from app.audio.tts import TextToSpeech
 from app.voice.compute_pool import BACKGROUND, NORMAL, URGENT, ComputePool
+from app.voice.phrase_store import PhraseStore
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,18 @@ class PhraseCache:
 class SpeechRenderer:
     """Renders sentences on the shared compute pool, resampled for one output rate."""
 
-    def __init__(self, tts: TextToSpeech, pool: ComputePool, cache: PhraseCache) -> None:
+    def __init__(
+        self,
+        tts: TextToSpeech,
+        pool: ComputePool,
+        cache: PhraseCache,
+        store: PhraseStore | None = None,
+    ) -> None:
         self.tts = tts
         self.pool = pool
         self.cache = cache
+        self.store = store
+        """Fixed phrases on disk across restarts (``prewarm`` only: never a caller's words)."""
         self._in_flight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
 
     def is_cached(self, text: str, rate: int) -> bool:
@@ -102,17 +113,23 @@ class SpeechRenderer:
         if not done.cancelled() and done.exception() is not None:
             log.warning("rendering %r failed: %r", key[0], done.exception())
 
-    def render_now(self, text: str, rate: int) -> bytes:
+    def render_now(self, text: str, rate: int, *, fixed: bool = False) -> bytes:
         """Synthesize (or reuse the voice's own-rate audio) and resample; cached for next time.
 
         The voice's native audio is cached too, so a phrase rendered for the phone (8 kHz)
         costs only a ~1 ms resample for an avatar client (16 kHz), not another synthesis.
+        A ``fixed`` phrase is also read from, or written to, the on-disk store.
         """
         native_rate = self.tts.sample_rate
         pcm = self.cache.get(text, native_rate)
+        store = self.store if fixed else None
+        if pcm is None and store is not None:
+            pcm = store.load(text)
         if pcm is None:
             pcm = clean_onset(b"".join(self.tts.synthesize(text)), native_rate)
-            self.cache.put(text, native_rate, pcm)
+            if store is not None:
+                store.save(text, pcm)
+        self.cache.put(text, native_rate, pcm)
         if native_rate != rate and pcm:
             samples = soxr.resample(pcm16_to_array(pcm), native_rate, rate, "HQ")
             pcm = array_to_pcm16(np.asarray(samples, dtype=np.int16))
@@ -130,7 +147,13 @@ class SpeechRenderer:
         ]
         await asyncio.gather(
             *(
-                self.pool.run("prewarm", self.render_now, text, rate, priority=priority)
+                self.pool.run(
+                    "prewarm",
+                    functools.partial(self.render_now, fixed=True),
+                    text,
+                    rate,
+                    priority=priority,
+                )
                 for text in missing
             )
         )
@@ -170,3 +193,9 @@ def render_priorities(chunks: list[str], is_ready: Callable[[str], bool]) -> lis
         urgent_given |= urgent
         priorities.append(URGENT if urgent or not priorities else NORMAL)
     return priorities
+
+
+def render_key() -> str:
+    """What of this module shapes a stored clip: a change to the onset cleaning starts a
+    fresh phrase store rather than replaying audio cleaned the old way."""
+    return inspect.getsource(clean_onset) + f"{ONSET_LEAD_MS},{ONSET_FADE_MS},{NEAR_SILENT}"

@@ -29,8 +29,9 @@ from app.audio.tts import TextToSpeech, load_tts
 from app.audio.vad import SileroVAD
 from app.settings import Settings
 from app.voice.compute_pool import URGENT, ComputePool
+from app.voice.phrase_store import PhraseStore
 from app.voice.ports import VoiceActivity
-from app.voice.speech_renderer import PhraseCache, SpeechRenderer
+from app.voice.speech_renderer import PhraseCache, SpeechRenderer, render_key
 
 SPARE_VADS = 8
 """VADs kept built for calls about to start (phone rate); refilled when half are taken."""
@@ -111,7 +112,10 @@ class VoiceKit:
         if hasattr(tts, "warmup"):
             timed("tts warm-up", tts.warmup)
         pool = ComputePool(settings.compute_workers)
-        renderer = SpeechRenderer(tts, pool, PhraseCache())
+        store = PhraseStore.for_voice(
+            settings.resolved_phrase_cache_dir, getattr(tts, "cache_key", None), render_key()
+        )
+        renderer = SpeechRenderer(tts, pool, PhraseCache(), store)
         kit = cls(settings, stt, tts, pool, renderer, load_ms)
         timed("spare vads", kit.prepare_vads)
         return kit

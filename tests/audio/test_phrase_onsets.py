@@ -22,7 +22,8 @@ from app.audio.tts import PiperTTS
 from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 from app.voice.compute_pool import ComputePool
-from app.voice.speech_renderer import NEAR_SILENT, PhraseCache, SpeechRenderer
+from app.voice.phrase_store import PhraseStore
+from app.voice.speech_renderer import NEAR_SILENT, PhraseCache, SpeechRenderer, render_key
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +43,12 @@ def renderer_for(tts: PiperTTS) -> SpeechRenderer:
 
 @pytest.fixture(scope="module")
 def cached(phrases: list[str], piper_tts: PiperTTS) -> dict[str, npt.NDArray[np.int16]]:
-    """Every fixed phrase as start-up leaves it in the cache."""
+    """Every fixed phrase as start-up leaves it in the cache: from the run's shared phrase
+    store when a server has already rendered them (the test run's conftest sets one)."""
     renderer = renderer_for(piper_tts)
+    renderer.store = PhraseStore.for_voice(
+        Settings().resolved_phrase_cache_dir, piper_tts.cache_key, render_key()
+    )
     try:
         asyncio.run(renderer.prewarm(phrases, rate=PHONE))
     finally:
