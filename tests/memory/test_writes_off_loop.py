@@ -27,8 +27,7 @@ from app.stores.conversations import exchanges, planner_snapshots
 
 BURST = 30
 COMMIT_S = 0.02
-"""A commit on a busy disk: 30 calls' first writes alone were 600 ms of loop time."""
-PROBE_S = 0.005
+"""A commit on a busy disk: 30 calls' first writes alone were 600 ms of loop time on the loop."""
 
 
 class SlowMemory:
@@ -81,17 +80,6 @@ def planners(tmp_path_factory: pytest.TempPathFactory) -> PlannerKit:
     return PlannerKit.build(Settings(data_dir=tmp_path_factory.mktemp("planner")))
 
 
-async def worst_loop_lag(work: asyncio.Future[object]) -> float:
-    """The longest the event loop was held (beyond a 5 ms tick) while ``work`` ran, in ms."""
-    worst = 0.0
-    while not work.done():
-        started = time.perf_counter()
-        await asyncio.sleep(PROBE_S)  # the probe's tick: how late it wakes is the measure
-        worst = max(worst, time.perf_counter() - started - PROBE_S)
-    await work
-    return worst * 1000
-
-
 async def one_call(planners: PlannerKit, memory: SlowMemory, n: int) -> None:
     """What a phone call writes: opened, a greeting heard, one turn, hung up."""
     conversation = await Conversation.open(
@@ -114,10 +102,10 @@ async def one_call(planners: PlannerKit, memory: SlowMemory, n: int) -> None:
 async def test_thirty_call_starts_do_not_hold_the_loop_on_memory_writes(
     planners: PlannerKit,
 ) -> None:
+    """Not timed (tests do not time things): every commit ran on a thread other than the
+    loop's, so a commit's latency can never be the loop's; bench/call_starts.py measures it."""
     memory = SlowMemory()
-    calls = asyncio.gather(*(one_call(planners, memory, n) for n in range(BURST)))
-    held_ms = await worst_loop_lag(calls)
-    assert held_ms < 100, f"{BURST} calls' memory writes held the event loop {held_ms:.0f} ms"
+    await asyncio.gather(*(one_call(planners, memory, n) for n in range(BURST)))
 
     for n in range(BURST):  # each call's writes landed whole and in order
         assert memory.written[f"CA{n}"] == [
@@ -129,7 +117,7 @@ async def test_thirty_call_starts_do_not_hold_the_loop_on_memory_writes(
             "snapshot",
             "end",
         ]
-    assert threading.current_thread().name not in memory.threads
+    assert memory.threads and threading.current_thread().name not in memory.threads
 
 
 async def test_a_call_is_open_in_memory_before_its_first_word(planners: PlannerKit) -> None:
