@@ -497,6 +497,8 @@ def test_unreachable_qdrant_server_fails_fast_and_clearly(data_dir: Path) -> Non
     started = time.monotonic()
     with pytest.raises(VectorBackendUnavailableError, match=f"127.0.0.1:{port}"):
         build_mem0(data_dir, qdrant_url=f"http://127.0.0.1:{port}")
+    # Start-up is not stuck retrying a dead server: 6x qdrant-client's 5 s request timeout
+    # (a refused connection fails at once), a bound a loaded machine does not reach.
     assert time.monotonic() - started < 30
     assert not (data_dir / "vectors").exists()
 

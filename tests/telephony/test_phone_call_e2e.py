@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,9 +64,10 @@ async def test_booking_a_tour_by_voice(server: RunningServer) -> None:
     async with TwilioCall.connect(
         server.base_url, public_url=PUBLIC, auth_token=TOKEN, from_number=caller
     ) as call:
-        started = time.monotonic()
+        # The agent speaks first: the caller has said nothing yet (listen raises NoReply
+        # otherwise; 15 s is only a bound for a hang). How soon is measured by
+        # bench/call_starts.py, not here: tests do not time things.
         greeting = await call.listen(timeout_s=15)
-        assert greeting.first_frame_at - started < 3.0, "the agent should speak first, quickly"
         heard = (await transcribe(greeting)).lower()
         heard_log.append(f"agent: {heard}")
         assert "thanks for calling" in heard, heard_log

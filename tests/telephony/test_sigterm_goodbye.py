@@ -24,7 +24,12 @@ from sim.twilio import (
     transcribe,
 )
 
-STOP_WITHIN_S = 20.0  # goodbye (≤ 5 s) + closing requests (≤ 5 s) + memory flush, on a busy box
+STOP_WITHIN_S = 60.0
+"""The server exits this soon after SIGTERM or the test fails: 3x what it allows itself
+(goodbye ≤ 5 s + closing requests ≤ 5 s + memory flush ≤ 10 s), so only a server that
+hangs fails, not a loaded machine. Counted from the signal, with this test's own listening
+and transcribing in it."""
+GOODBYE_WITHIN_S = 20.0  # 4x the server's 5 s to say goodbye: a bound, not a measure
 
 
 async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -> None:
@@ -42,10 +47,10 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
             server.process.send_signal(signal.SIGTERM)
             stopped_at = time.monotonic()
 
-            goodbye = await call.listen(timeout_s=10)
+            goodbye = await call.listen(timeout_s=GOODBYE_WITHIN_S)
             heard = (await transcribe(goodbye)).lower()
             assert "call back" in heard, f"the caller heard {heard!r}, not a goodbye"
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(GOODBYE_WITHIN_S):
                 await call.closed.wait()
             assert call.close_code == 1000, f"closed with {call.close_code} {call.close_reason!r}"
             assert goodbye.marks_heard, "the line closed before the goodbye was played"
@@ -54,7 +59,7 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
         code = await asyncio.to_thread(server.process.wait, STOP_WITHIN_S)
         took = time.monotonic() - stopped_at
         assert code == 0, f"exit status {code} after SIGTERM:\n{server.log()[-3000:]}"
-        assert took < STOP_WITHIN_S
+        assert took < STOP_WITHIN_S, f"the server took {took:.0f} s to exit after SIGTERM"
 
     memory = MemoryService.open(Settings(data_dir=data))
     try:
