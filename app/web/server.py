@@ -22,6 +22,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from app.voice.compute_pool import URGENT
 from app.web import memory_routes, pages
+from app.web.loop_lag import LoopLag
 
 log = logging.getLogger("tourline.server")
 ESSENTIAL_PHRASE_WORDS = 4
@@ -31,6 +32,7 @@ SHUTDOWN_GOODBYE = "Sorry, I have to go now. Please call back in a minute."
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app; heavy things load once in the lifespan, before traffic."""
+    loop_lag = LoopLag()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,11 +45,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.runtime = runtime
         # Then bind, and load models in the background so /healthz can say "loading".
         loading = asyncio.create_task(_load(runtime))
+        watching = asyncio.create_task(loop_lag.watch())
         yield
         runtime.ready = False
-        loading.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await loading
+        for task in (loading, watching):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await asyncio.to_thread(runtime.close)
 
     app = FastAPI(title="Tourline", lifespan=lifespan)
@@ -80,6 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
                 "models_ms": voice.load_ms,
                 "phrases_cached": len(voice.renderer.cache),
                 "warm": runtime.warm,  # every fixed phrase rendered (calls work before this)
+                # The event loop's worst lateness per second, last minute: [unix second, ms].
+                "loop_lag_ms": loop_lag.by_second(),
             }
         )
 
