@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     """Silence before the reply's first sound. The turn may end sooner (the reply is worked
     out meanwhile), but a caller pausing between two sentences goes on within ~400 ms, and a
     reply not yet heard is taken back without a sound."""
+    turn_quick_hold_ms: int = Field(
+        300, validation_alias=_env("TOURLINE_TURN_QUICK_HOLD_MS", "turn_quick_hold_ms")
+    )
+    """The same hold after words that read as a finished answer (the planner moves on with
+    them, or a question): such callers wait for the agent. At most ``turn_hold_ms``; a caller
+    seen to go on after a pause gets the longer, grown hold for the rest of the call."""
     barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
     no_input_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")

@@ -110,6 +110,7 @@ class _OpenTurn:
     task: asyncio.Task[None]  # transcript -> planner -> speech
     state: str | None = None  # the planner state before the reply, once the reply is planned
     reply: _Reply | None = None  # the reply, once it is being spoken
+    thought: Thought | None = None  # how finished the words sounded when the turn ended
 
 
 @dataclass
@@ -162,6 +163,8 @@ class RealtimeLoop:
         )
         self._barge_in_ms = settings.barge_in_ms
         self._hold_s = settings.turn_hold_ms / 1000
+        self._quick_hold_s = min(settings.turn_quick_hold_ms, settings.turn_hold_ms) / 1000
+        self._hold_grown = False  # this caller went on after a pause: no quick hold any more
         self._no_input_s = settings.no_input_timeout_s
 
         self.conversation: Conversation | None = None
@@ -441,7 +444,7 @@ class RealtimeLoop:
         self._audio.clear()
         task = self._spawn(self._take_turn(attempt, pause))
         quiet_since = self._clock.now() - (self._heard_ms - quiet_at_ms) / 1000
-        self._open_turn = _OpenTurn(audio, quiet_at_ms, quiet_since, task)
+        self._open_turn = _OpenTurn(audio, quiet_at_ms, quiet_since, task, thought=attempt.thought)
 
     def _take_back_if_continued(self) -> None:
         """The caller speaks again right after the pause that ended their turn: they were
@@ -474,6 +477,7 @@ class RealtimeLoop:
             if self._speaking:  # its first sound went out: this caller pauses longer
                 self._spawn(self._send_clear())
                 self._hold_s = min(max(self._hold_s, (pause_ms + 150) / 1000), MAX_HOLD_MS / 1000)
+                self._hold_grown = True
             self._speaking = False
         self._audio[:0] = turn.audio
         self.recorder.event(
@@ -680,11 +684,14 @@ class RealtimeLoop:
         """Start a turn's reply only ``turn_hold_ms`` after the caller went quiet: one who was
         only between sentences has gone on by then, and their reply is taken back unheard.
         A caller who went on after a reply had begun pauses longer: for them the hold grows
-        to their pause plus 150 ms (at most ``MAX_HOLD_MS``)."""
+        to their pause plus 150 ms (at most ``MAX_HOLD_MS``). After a finished answer the
+        hold is ``turn_quick_hold_ms``: about 100 ms of every such reply, for callers who wait."""
         turn = self._open_turn
         if turn is None or turn.task is not asyncio.current_task():
             return
-        wait = turn.quiet_since + self._hold_s - self._clock.now()
+        quick = turn.thought is Thought.COMPLETE and not self._hold_grown
+        hold = self._quick_hold_s if quick else self._hold_s
+        wait = turn.quiet_since + hold - self._clock.now()
         if wait > 0:
             await self._clock.sleep(wait)
 

@@ -45,8 +45,8 @@ async def test_a_finished_sentence_is_answered_once_after_the_hold(call: Call) -
     _greeting, reply = call.phone.replies()
     assert "Dana" in reply
     first_sound = next(s.at for s in call.phone.kinds("audio") if s.at > spoke_until)
-    # The agent waits out the hold (400 ms of quiet), then answers at once.
-    assert 0.4 <= first_sound - spoke_until < 0.7
+    # A finished answer: the agent waits out the quick hold (300 ms of quiet), then answers.
+    assert 0.3 <= first_sound - spoke_until < 0.4
     assert call.memory.said("user") == ["Hi, this is Dana Lee."]
 
 
