@@ -7,6 +7,7 @@ ecosystems already use.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,9 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CALLS_PER_CORE = 5
+"""Simultaneous noisy phone calls per core with p95 voice-to-voice under 1 s (measured on 2
+cores: 10 calls p95 0.69 s, 20 calls 1.09 s; bench/call_latency.py)."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -131,6 +135,9 @@ class Settings(BaseSettings):
     compute_workers: int = Field(
         2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
     )
+    max_calls: int | None = Field(None, validation_alias=_env("TOURLINE_MAX_CALLS", "max_calls"))
+    """Calls this process serves at once while keeping p95 voice-to-voice under 1 s; unset,
+    ``CALLS_PER_CORE`` per core (measured: docs/benchmarks.md, noisy phone lines)."""
     phrase_cache_dir: Path | None = Field(
         None, validation_alias=_env("TOURLINE_PHRASE_CACHE_DIR", "phrase_cache_dir")
     )
@@ -153,6 +160,10 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         """The planner talks to an LLM only when the user configured one."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def call_capacity(self) -> int:
+        return self.max_calls or CALLS_PER_CORE * (os.cpu_count() or 1)
 
     @property
     def resolved_phrase_cache_dir(self) -> Path:

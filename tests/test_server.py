@@ -17,10 +17,14 @@ FORM = {
 def test_health_turns_ready_and_an_unsigned_server_warns_loudly(tmp_path) -> None:
     """One start-up, two checks: /healthz says ok once loaded, and a server without
     TWILIO_AUTH_TOKEN answers unsigned webhooks but says so in its log."""
-    with running_server(tmp_path) as server:
+    with running_server(tmp_path, TOURLINE_MAX_CALLS="12") as server:
         response = httpx.get(f"{server.base_url}/healthz")
         assert response.status_code == 200
-        assert response.json()["status"] == "ok"
+        health = response.json()
+        assert health["status"] == "ok"
+        # What a load balancer or a fleet reads: no calls yet, room for the configured 12.
+        assert health["calls"] == {"active": 0, "capacity": 12, "full": False}
+        assert all(ms >= 0 for _second, ms in health["loop_lag_ms"])
         unsigned = httpx.post(f"{server.base_url}/twilio/voice", data=FORM)
         assert unsigned.status_code == 200 and "<Stream" in unsigned.text
     assert "planner ready" in server.log()

@@ -219,6 +219,11 @@ class RealtimeLoop:
         self._spawn(self._speak(self.conversation.greet(), trigger="greeting"))
 
     @classmethod
+    def active(cls) -> int:
+        """Calls in progress in this process, on every channel (the load behind capacity)."""
+        return len(cls._live)
+
+    @classmethod
     async def leave_all(cls, goodbye: str, within_s: float) -> int:
         """Say ``goodbye`` on every call in progress at once (see ``leave``); how many."""
         loops = list(cls._live)
