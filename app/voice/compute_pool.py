@@ -28,6 +28,9 @@ from typing import Any, Generic, TypeVar
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+BARGE = -1
+"""Is the caller talking over the agent? Served before everything else, on a thread of its
+own when every worker is busy: the agent keeps talking over the caller until it is answered."""
 URGENT = 0
 """What the caller is waiting for right now: end-of-turn STT, a reply's first audio."""
 NORMAL = 1
@@ -52,7 +55,8 @@ class ComputePool:
         if workers < 1:
             raise ValueError("the compute pool needs at least one worker")
         self.workers = workers
-        self._heavy = ThreadPoolExecutor(workers, thread_name_prefix="tourline-model")
+        # One thread more than ``workers``: only a BARGE job may use it.
+        self._heavy = ThreadPoolExecutor(workers + 1, thread_name_prefix="tourline-model")
         self._light = ThreadPoolExecutor(1, thread_name_prefix="tourline-vad")
         self._pending: list[_Job[Any]] = []
         self._running: dict[str, int] = defaultdict(int)
@@ -79,7 +83,7 @@ class ComputePool:
         return len(self._pending)
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self._active < self.workers and self._pending:
+        while self._pending:
             job = min(
                 self._pending,
                 key=lambda j: (
@@ -89,6 +93,8 @@ class ComputePool:
                     j.seq,
                 ),
             )
+            if self._active >= self.workers + (job.priority <= BARGE):
+                return
             if job.priority >= BACKGROUND and self._active:
                 return  # background work only on an idle pool: it must never slow a call
             if job.priority > URGENT and self._active_later >= max(1, self.workers - 1):

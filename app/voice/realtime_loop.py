@@ -39,7 +39,7 @@ from app.domain.state import PlannerState
 from app.domain.text import speakable_chunks
 from app.logging.flight_recorder import FlightRecorder
 from app.planner.agent_planner import AgentPlanner, PlannerKit
-from app.voice.compute_pool import URGENT
+from app.voice.compute_pool import BARGE, URGENT
 from app.voice.ports import SYSTEM_CLOCK, Clock, Voice
 from app.voice.speech_renderer import render_priorities
 from app.voice.turn_taking import Cue, Thought, TurnDetector, is_backchannel, judge_thought
@@ -186,6 +186,7 @@ class RealtimeLoop:
         self._segment_over_agent = False  # this caller segment began while the agent spoke
         self._segment_dismissed = False  # ...and was a backchannel
         self._barge_check: asyncio.Task[None] | None = None
+        self._checked_run_ms = 0.0  # the overlap's length at its last barge-in check
         self._last_pause: float | None = None
         self._digits = ""
         self._digit_timer: asyncio.Task[None] | None = None
@@ -547,31 +548,41 @@ class RealtimeLoop:
             return
         if self._segment_dismissed or self._barge_check is not None:
             return
-        if detector.talking and detector.run_ms >= self._barge_in_ms:
-            audio = bytes(self._audio)
-            self._barge_check = self._spawn(self._check_overlap(audio))
+        if detector.run_ms < self._checked_run_ms:
+            self._checked_run_ms = 0.0  # a new stretch of talking: judge it afresh
+        if not detector.talking or detector.run_ms < self._barge_in_ms:
+            return
+        if self._checked_run_ms and detector.run_ms < self._checked_run_ms + self._barge_in_ms:
+            return  # judged as a backchannel so far: look again once it has gone on as long
+        self._checked_run_ms = detector.run_ms
+        audio = bytes(self._audio)
+        self._barge_check = self._spawn(self._check_overlap(audio))
 
     async def _check_overlap(self, audio: bytes) -> None:
-        """Is the caller taking the turn, or just saying "uh-huh"? Ask the recognizer."""
+        """Is the caller taking the turn, or just saying "uh-huh"? Ask the recognizer, ahead
+        of every other call's work (``BARGE``): the agent talks over them until it knows."""
+        started = self._clock.now()
         try:
-            text = await self.voice.transcribe(
-                self.call_id, audio, self.input_rate, priority=URGENT
-            )
+            text = await self.voice.transcribe(self.call_id, audio, self.input_rate, priority=BARGE)
         finally:
             self._barge_check = None
+        ms = round((self._clock.now() - started) * 1000, 2)
         if not self._speaking or not self._detector.in_speech:
             return
         if is_backchannel(text) and not self._detector.talking:
             self._segment_dismissed = True
-            self.recorder.event("backchannel", text=text)
+            self.recorder.event("backchannel", text=text, stt_ms=ms)
             return
         if is_backchannel(text):
-            return  # still talking: judge again at BACKCHANNEL_MAX_MS
-        self._barge_in(text)
+            # Still talking: judge again on longer audio (a short overlap's words are often
+            # misheard), and at BACKCHANNEL_MAX_MS it is a turn whatever the words.
+            self.recorder.event("overlap_checked", text=text, stt_ms=ms)
+            return
+        self._barge_in(text, stt_ms=ms)
 
-    def _barge_in(self, heard_so_far: str) -> None:
+    def _barge_in(self, heard_so_far: str, **timing: float) -> None:
         reply = self._reply
-        self.recorder.event("barge_in", caller_so_far=heard_so_far)
+        self.recorder.event("barge_in", caller_so_far=heard_so_far, **timing)
         self._segment_over_agent = False
         if self._reply_task is not None:
             self._reply_task.cancel()
