@@ -202,7 +202,8 @@ class VoiceKit:
     async def transcribe(
         self, owner: str, pcm16: bytes, sample_rate: int, *, priority: int = URGENT
     ) -> str:
-        """Text of one stretch of caller audio, on the pool (resampled for the recognizer)."""
+        """A quick look at a short stretch of caller audio (the barge-in check), on the pool
+        (resampled for the recognizer): never redone with a longer window."""
         return await self.pool.run(
             owner, self._transcribe_now, pcm16, sample_rate, priority=priority
         )
@@ -240,7 +241,9 @@ class VoiceKit:
         self.pool.forget(owner)
 
     def _transcribe_now(self, pcm16: bytes, sample_rate: int) -> str:
-        return self.stt.transcribe(_for_stt(pcm16, sample_rate))
+        audio = _for_stt(pcm16, sample_rate)
+        glance = getattr(self.stt, "glance", None)  # Whisper's quick look, when it has one
+        return str(glance(audio)) if glance is not None else self.stt.transcribe(audio)
 
     def _hear_now(self, pcm16: bytes, sample_rate: int, hints: Sequence[str]) -> Transcript:
         return transcribe_detailed(self.stt, _for_stt(pcm16, sample_rate), hints)

