@@ -97,8 +97,11 @@ class Player:
         if timeout_s is not None and timeout_s <= 0:
             await asyncio.sleep(0)
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+        # lands as the event fires, and then ``run`` never ends and a hang-up hangs.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await changed.wait()
 
     # -- inbound from the server
 
