@@ -14,7 +14,9 @@ replies sent whole); ``listen`` returns a stretch of agent speech with its ``age
 events.
 
 Caller speech is Piper's (the phone simulator's shared voice), resampled to the client's
-declared rate. Every timestamp is ``time.monotonic()`` seconds.
+declared rate. ``snr_db`` puts the session on a noisy line (sim/line_noise.py) as the phone
+simulator does: the same noise under speech and between utterances, voiced flags from the
+clean speech. Every timestamp is ``time.monotonic()`` seconds.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from app.audio.codec import Resampler, pcm16_to_array
+from sim.line_noise import LineNoise, noise_level_for
 from sim.twilio.clock import MediaClock
-from sim.twilio.voice import shared_stt, shared_voice
+from sim.twilio.voice import SPEECH_LEVEL_DBFS, shared_stt, shared_voice
 
 __all__ = [
     "AgentReply",
@@ -47,6 +50,7 @@ __all__ = [
     "SessionClosed",
     "Utterance",
     "avatar_url",
+    "clean_speech",
     "errors_of",
     "fresh_user",
     "raw_session",
@@ -102,22 +106,46 @@ def render_speech(text: str, rate: int = 16000, seed: int = 11) -> AvatarSpeech:
         cached = _CACHE.get((text, rate))
     if cached is not None:
         return cached
+    clean = clean_speech(text, rate)
+    noise = _noise(clean.size, seed)
+    mixed = np.clip(clean.astype(np.int32) + noise, -32768, 32767).astype(np.int16)
+    speech = _framed(text, rate, clean, mixed)
+    with _CACHE_LOCK:
+        _CACHE[(text, rate)] = speech
+    return speech
+
+
+_CLEAN: dict[tuple[str, int], npt.NDArray[np.int16]] = {}
+
+
+def clean_speech(text: str, rate: int = 16000) -> npt.NDArray[np.int16]:
+    """Piper speech at ``rate``, padded to whole frames, no noise (cached; use a thread)."""
+    with _CACHE_LOCK:
+        cached = _CLEAN.get((text, rate))
+    if cached is not None:
+        return cached
     tts = shared_voice().tts
     pcm = pcm16_to_array(b"".join(tts.synthesize(text)))
     resampler = Resampler(tts.sample_rate, rate)
     clean = np.concatenate([resampler.process(pcm), resampler.flush()]).astype(np.int16)
     frame = rate * FRAME_MS // 1000
     clean = np.concatenate([clean, np.zeros((-clean.size) % frame, dtype=np.int16)])
-    noise = _noise(clean.size, seed)
-    mixed = np.clip(clean.astype(np.int32) + noise, -32768, 32767).astype("<i2")
+    with _CACHE_LOCK:
+        _CLEAN[(text, rate)] = clean
+    return clean
+
+
+def _framed(
+    text: str, rate: int, clean: npt.NDArray[np.int16], mixed: npt.NDArray[np.int16]
+) -> AvatarSpeech:
+    """20 ms frames of ``mixed``, voiced where the ``clean`` speech is (not the noise)."""
+    frame = rate * FRAME_MS // 1000
+    out = mixed.astype("<i2")
     frames, voiced = [], []
     for i in range(0, clean.size, frame):
-        frames.append(mixed[i : i + frame].tobytes())
+        frames.append(out[i : i + frame].tobytes())
         voiced.append(_dbfs(clean[i : i + frame]) > VOICED_DBFS)
-    speech = AvatarSpeech(text, rate, tuple(frames), tuple(voiced))
-    with _CACHE_LOCK:
-        _CACHE[(text, rate)] = speech
-    return speech
+    return AvatarSpeech(text, rate, tuple(frames), tuple(voiced))
 
 
 def _noise(n: int, seed: int) -> npt.NDArray[np.int32]:
@@ -211,6 +239,8 @@ class AvatarClient:
         playback_marks: bool,
         quiet_s: float,
         reader: bool = False,
+        snr_db: float | None = None,
+        noise_seed: int = 5,
     ) -> None:
         self.ws = ws
         self.reader = reader
@@ -232,6 +262,11 @@ class AvatarClient:
         self._speech: list[_Queued] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._streaming = False
+        self.snr_db = snr_db
+        self._line: LineNoise | None = None
+        if snr_db is not None:
+            level = noise_level_for(SPEECH_LEVEL_DBFS, snr_db)
+            self._line = LineNoise(sample_rate, level, seed=noise_seed)
         self._noise_frames = self._make_noise(sample_rate)
 
     # -- set-up
@@ -253,13 +288,16 @@ class AvatarClient:
         hello: dict[str, Any] | None = None,
         wait_ready: bool = True,
         reader: bool = False,
+        snr_db: float | None = None,
+        noise_seed: int = 5,
     ) -> AsyncIterator[AvatarClient]:
         """Open ``WS /avatar``, send hello, wait for ``ready``; says ``bye`` on exit if open.
 
         ``user``: a device id (str), a ``user`` object, or None to send the ``token`` alone.
         A phone number, email or user id needs a ``token`` (``app.channels.avatar.tokens``).
         ``hello`` replaces the whole hello message (for bad-input tests). ``reader``: a text
-        chat, not a speaker (see the module docstring).
+        chat, not a speaker (see the module docstring). ``snr_db``: a noisy line (None =
+        the quiet -60 dBFS one), seeded by ``noise_seed``.
         """
         ws = await ws_connect(
             avatar_url(base_url),
@@ -276,6 +314,8 @@ class AvatarClient:
             playback_marks=playback_marks,
             quiet_s=quiet_s,
             reader=reader,
+            snr_db=snr_db,
+            noise_seed=noise_seed,
         )
         if hello is None:
             hello = {
@@ -341,7 +381,7 @@ class AvatarClient:
 
     async def say(self, text: str) -> Utterance:
         """Speak a line at real time into the stream (starts streaming if it wasn't)."""
-        speech = await asyncio.to_thread(render_speech, text, self.sample_rate)
+        speech = await asyncio.to_thread(self.render, text)
         self.start_streaming()
         future: asyncio.Future[Utterance] = asyncio.get_running_loop().create_future()
         if self.closed.is_set():
@@ -349,9 +389,20 @@ class AvatarClient:
         self._speech.append(_Queued(speech, future))
         return await future
 
+    def render(self, text: str) -> AvatarSpeech:
+        """``text`` as this client would send it: on its own line's noise, if it has one."""
+        if self._line is None:
+            return render_speech(text, self.sample_rate)
+        clean = clean_speech(text, self.sample_rate)
+        return _framed(text, self.sample_rate, clean, self._line.mix(clean))
+
     def _make_noise(self, rate: int) -> list[bytes]:
         frame = rate * FRAME_MS // 1000
-        noise = _noise(frame * 250, seed=5).astype("<i2").tobytes()
+        if self._line is not None:
+            line = np.rint(self._line.take(frame * 250)).astype(np.int32)
+            noise = np.clip(line, -32768, 32767).astype("<i2").tobytes()
+        else:
+            noise = _noise(frame * 250, seed=5).astype("<i2").tobytes()
         return [noise[i : i + frame * 2] for i in range(0, len(noise), frame * 2)]
 
     async def _send_audio(self) -> None:

@@ -1,5 +1,10 @@
 """The caller's voice: lines rendered as 20 ms μ-law frames with line noise mixed in.
 
+The line is quiet (-60 dBFS white noise) unless the voice is given an ``snr_db``: then it
+carries phone-line noise (sim/line_noise.py) at the caller's speech level minus that SNR,
+under speech and between utterances alike (``silence_frames``). ``on_line`` makes one such
+voice per call, sharing Piper and the clean renders.
+
 Each frame is flagged voiced or not, so latency can start at the last voiced frame rather
 than at trailing silence. Piper and Whisper take seconds to load, so one of each is shared
 by every call in a process (``shared_voice``, ``shared_stt``, ``preload_models``).
@@ -23,12 +28,17 @@ from app.audio.codec import (
     pcm16_to_array,
     ulaw_encode,
 )
+from sim.line_noise import LineNoise, noise_level_for
 from sim.twilio.clock import FRAME_S
 
 LINE_NOISE_DBFS: Final = -60.0
 """A quiet phone line: low-level noise, never digital zero (VADs treat the two differently)."""
 VOICED_DBFS: Final = -40.0
 """A frame of caller audio is "voiced" above this RMS level (Piper speech sits near -20)."""
+SPEECH_LEVEL_DBFS: Final = -19.0
+"""The caller's active speech level an SNR is quoted against: the median of Piper's lines
+after resampling to 8 kHz (each line measures -22 to -16 dBFS, so a line's own SNR is
+within about 3 dB of the call's)."""
 
 
 def _dbfs(samples: npt.NDArray[np.int16]) -> float:
@@ -61,12 +71,34 @@ class CallerVoice:
     Piper's sampling noise is off by default so a test hears the same audio every run.
     """
 
-    def __init__(self, tts: Any = None, *, seed: int = 7, steady: bool = True) -> None:
+    def __init__(
+        self,
+        tts: Any = None,
+        *,
+        seed: int = 7,
+        steady: bool = True,
+        snr_db: float | None = None,
+        speech_level_dbfs: float = SPEECH_LEVEL_DBFS,
+        clean_cache: dict[str, npt.NDArray[np.int16]] | None = None,
+    ) -> None:
         self._tts = tts
         self._steady = steady
         self._cache: dict[str, Speech] = {}
+        self._clean: dict[str, npt.NDArray[np.int16]] = {} if clean_cache is None else clean_cache
         self._lock = threading.Lock()
         self._rng = np.random.default_rng(seed)
+        self.snr_db = snr_db
+        self._line: LineNoise | None = None
+        if snr_db is not None:
+            level = noise_level_for(speech_level_dbfs, snr_db)
+            self._line = LineNoise(PHONE_SAMPLE_RATE, level, seed=seed)
+
+    def on_line(self, snr_db: float | None, *, seed: int) -> CallerVoice:
+        """The same caller on another line: its own noise (``snr_db``; None = quiet), sharing
+        Piper and the clean renders, so per-call noise costs no synthesis."""
+        return CallerVoice(
+            self.tts, seed=seed, steady=self._steady, snr_db=snr_db, clean_cache=self._clean
+        )
 
     @property
     def tts(self) -> Any:
@@ -86,14 +118,21 @@ class CallerVoice:
             cached = self._cache.get(text)
         if cached is not None:
             return cached
-        tts = self.tts
-        pcm = pcm16_to_array(b"".join(tts.synthesize(text)))
-        resampler = Resampler(tts.sample_rate, PHONE_SAMPLE_RATE)
-        pcm8k = np.concatenate([resampler.process(pcm), resampler.flush()])
-        speech = self.from_pcm8k(pcm8k, text=text)
+        speech = self.from_pcm8k(self.clean_pcm8k(text), text=text)
         with self._lock:
             self._cache[text] = speech
         return speech
+
+    def clean_pcm8k(self, text: str) -> npt.NDArray[np.int16]:
+        """Piper's speech for ``text`` at 8 kHz without any line noise (cached)."""
+        pcm8k = self._clean.get(text)
+        if pcm8k is None:
+            tts = self.tts
+            pcm = pcm16_to_array(b"".join(tts.synthesize(text)))
+            resampler = Resampler(tts.sample_rate, PHONE_SAMPLE_RATE)
+            pcm8k = np.concatenate([resampler.process(pcm), resampler.flush()]).astype(np.int16)
+            self._clean[text] = pcm8k
+        return pcm8k
 
     def prerender(self, texts: Sequence[str]) -> None:
         """Render (and cache) a script up front."""
@@ -117,6 +156,8 @@ class CallerVoice:
         return Speech(text, tuple(frames), tuple(voiced))
 
     def _noise(self, n: int) -> npt.NDArray[np.int32]:
+        if self._line is not None:
+            return np.rint(self._line.take(n)).astype(np.int32)
         sigma = 32768.0 * 10 ** (LINE_NOISE_DBFS / 20)
         return np.rint(self._rng.normal(0.0, sigma, n)).astype(np.int32)
 
@@ -124,7 +165,7 @@ class CallerVoice:
         """``count`` frames of line noise (what an idle phone line sounds like)."""
         with self._lock:
             noise = self._noise(count * ULAW_FRAME_BYTES)
-        codes = ulaw_encode(noise.astype(np.int16)).tobytes()
+        codes = ulaw_encode(np.clip(noise, -32768, 32767).astype(np.int16)).tobytes()
         return [codes[i : i + ULAW_FRAME_BYTES] for i in range(0, len(codes), ULAW_FRAME_BYTES)]
 
 
