@@ -373,7 +373,11 @@ class RealtimeLoop:
         task.add_done_callback(functools.partial(self._attempt_done, attempt))
 
     def _drop_attempt(self) -> None:
+        """The caller went on: this transcription is stale. A queued one never runs; one
+        already decoding finishes unused (the timeline counts those: wasted recognizer time)."""
         if self._attempt is not None:
+            if not self._attempt.task.done():
+                self.recorder.event("stt_dropped")
             self._attempt.task.cancel()
             self._attempt = None
 
