@@ -94,6 +94,17 @@ def create_app(settings: Settings) -> FastAPI:
             }
         )
 
+    @app.get("/readyz")
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        """Whether this process takes new calls (for a load balancer): not while loading, not
+        when full. ``/healthz`` stays liveness: a full server is healthy."""
+        active, capacity = RealtimeLoop.active(), runtime.settings.call_capacity
+        reason = "loading" if not runtime.ready else "full" if active >= capacity else None
+        body = {"ready": reason is None, "calls": {"active": active, "capacity": capacity}}
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=503 if reason else 200)
+
     return app
 
 
