@@ -7,33 +7,9 @@ turn-taking and the rule planner are real; the models and the clock are fakes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
-
-import pytest
-
-from app.planner.agent_planner import PlannerKit
-from app.settings import Settings
-from tests.voice.virtual import VirtualCall, virtual_call
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/New_York"))
-
+from tests.voice.virtual import VirtualCall
 
 Call = VirtualCall
-
-
-@pytest.fixture(scope="module")
-def planners(tmp_path_factory: pytest.TempPathFactory) -> PlannerKit:
-    data_dir = tmp_path_factory.mktemp("planner")
-    return PlannerKit.build(Settings(data_dir=data_dir), clock=lambda: NOW)
-
-
-@pytest.fixture
-async def call(tmp_path: Path, planners: PlannerKit) -> AsyncIterator[Call]:
-    async with virtual_call(tmp_path, planners) as started:
-        yield started
 
 
 async def test_a_finished_sentence_is_answered_once_after_the_hold(call: Call) -> None:
