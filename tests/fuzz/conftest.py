@@ -54,3 +54,12 @@ def assert_clear_reason(reason: str) -> None:
     assert len(reason) <= 200, reason
     assert len(reason[:120].encode()) <= MAX_CLOSE_REASON_BYTES
     assert "Traceback" not in reason
+
+
+def key_paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path inside a message (so any one field can be swapped out)."""
+    paths = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            paths += key_paths(inner, (*prefix, key))
+    return paths

@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.channels.avatar import protocol as avatar
-from tests.fuzz.conftest import assert_clear_reason, dumps, json_values
+from tests.fuzz.conftest import assert_clear_reason, dumps, json_values, key_paths
 
 CLOSE_CODES = {
     None,
@@ -77,20 +77,12 @@ def test_any_binary_message_is_audio_or_a_protocol_error(data: bytes) -> None:
         assert result == avatar.Audio(data)
 
 
-def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    paths = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            paths += _paths(inner, (*prefix, key))
-    return paths
-
-
 @given(st.sampled_from(TYPES), st.data(), json_values)
 def test_valid_shapes_with_a_wrong_field_are_refused_cleanly(
     kind: str, data: st.DataObject, replacement: Any
 ) -> None:
     message = valid(kind)
-    path = data.draw(st.sampled_from(_paths(message)), label="field")
+    path = data.draw(st.sampled_from(key_paths(message)), label="field")
     target = message
     for key in path[:-1]:
         target = target[key]

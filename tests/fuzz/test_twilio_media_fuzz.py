@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.channels.twilio import media_protocol as twilio
-from tests.fuzz.conftest import assert_clear_reason, dumps, json_values
+from tests.fuzz.conftest import assert_clear_reason, dumps, json_values, key_paths
 
 CLOSE_CODES = {
     None,
@@ -73,22 +73,13 @@ def test_any_text_or_bytes_is_an_event_or_a_protocol_error(data: str | bytes) ->
     parse_or_error(data)
 
 
-def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every key path inside a message (so any one field can be swapped out)."""
-    paths = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            paths += _paths(inner, (*prefix, key))
-    return paths
-
-
 @given(st.sampled_from(EVENTS), st.data(), json_values)
 @example("media", None, float("inf"))  # caught by a test: int(inf) raised OverflowError
 def test_valid_shapes_with_a_wrong_field_are_refused_cleanly(
     event: str, data: st.DataObject | None, replacement: Any
 ) -> None:
     message = valid(event)
-    paths = _paths(message)
+    paths = key_paths(message)
     path = (
         data.draw(st.sampled_from(paths), label="field")
         if data is not None
