@@ -44,6 +44,8 @@ class Runtime:
     """Every part a call needs is loaded (the server's ``/healthz``)."""
     warm: bool = False
     """Every fixed phrase is rendered too (calls work before this)."""
+    draining: bool = False
+    """Stopping (SIGTERM): the calls in progress go on, no new call is taken."""
 
     @classmethod
     def open(

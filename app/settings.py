@@ -136,6 +136,9 @@ class Settings(BaseSettings):
         2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
     )
     max_calls: int | None = Field(None, validation_alias=_env("TOURLINE_MAX_CALLS", "max_calls"))
+    drain_s: float = Field(20.0, validation_alias=_env("TOURLINE_DRAIN_S", "drain_s"))
+    """On SIGTERM, how long calls in progress may go on before they hear a goodbye; meanwhile
+    ``/readyz`` says "draining" and new callers hear that the line is busy."""
     """Calls this process serves at once while keeping p95 voice-to-voice under 1 s; unset,
     ``CALLS_PER_CORE`` per core (measured: docs/benchmarks.md, noisy phone lines)."""
     phrase_cache_dir: Path | None = Field(

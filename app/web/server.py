@@ -23,7 +23,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from app.voice.compute_pool import URGENT
 from app.voice.realtime_loop import RealtimeLoop
-from app.web import memory_routes, pages
+from app.web import memory_routes, metrics_route, pages
 from app.web.loop_lag import LoopLag
 
 log = logging.getLogger("tourline.server")
@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_websocket_route("/twilio/media", media_stream)
     install_avatar(app, settings)  # WS /avatar
     app.include_router(pages.router)  # GET / and GET /dashboard
+    app.include_router(metrics_route.router(loop_lag))  # GET /metrics (Prometheus)
 
     @app.get("/healthz")
     async def healthz(runtime: RuntimeDep) -> JSONResponse:
@@ -99,13 +100,22 @@ def create_app(settings: Settings) -> FastAPI:
         """Whether this process takes new calls (for a load balancer): not while loading, not
         when full. ``/healthz`` stays liveness: a full server is healthy."""
         active, capacity = RealtimeLoop.active(), runtime.settings.call_capacity
-        reason = "loading" if not runtime.ready else "full" if active >= capacity else None
+        reason = _not_ready_because(runtime, active, capacity)
         body = {"ready": reason is None, "calls": {"active": active, "capacity": capacity}}
         if reason is not None:
             body["reason"] = reason
         return JSONResponse(body, status_code=503 if reason else 200)
 
     return app
+
+
+def _not_ready_because(runtime: Runtime, active: int, capacity: int) -> str | None:
+    """Why this process should get no new call right now, if it should not."""
+    if runtime.draining:
+        return "draining"
+    if not runtime.ready:
+        return "loading"
+    return "full" if active >= capacity else None
 
 
 async def _load(runtime: Runtime) -> None:

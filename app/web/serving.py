@@ -11,8 +11,10 @@ Three things uvicorn does not do on its own (checked against uvicorn 0.54):
 - Its access log prints every request path, and the memory API's paths hold caller ids:
   ``MaskedAccessLog`` masks them as every other log line does.
 - SIGTERM closes calls with 1012 and no word to the caller, and the process then dies by
-  the signal. ``TourlineServer`` first tells each call goodbye (a few seconds at most),
-  then shuts down as usual (memory is flushed in the app's lifespan) and exits 0.
+  the signal. ``TourlineServer`` drains first: ``/readyz`` says "draining" and new callers
+  hear that the line is busy, while the calls in progress go on for up to ``drain_s``; any
+  still on the line then hear a goodbye (a few seconds at most). Then it shuts down as usual
+  (memory is flushed in the app's lifespan) and exits 0. A second SIGTERM skips the wait.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from types import FrameType
 from urllib.parse import unquote
 
@@ -34,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.domain.identity import masked
+from app.runtime import Runtime
 from app.settings import Settings
 from app.voice.realtime_loop import RealtimeLoop
 from app.web.server import SHUTDOWN_GOODBYE, create_app
@@ -43,6 +46,7 @@ log = logging.getLogger("tourline.serving")
 GOODBYE_WITHIN_S = 5.0
 """The longest a stop waits for calls to hear the goodbye (the sentence lasts ~3 s)."""
 GRACEFUL_SHUTDOWN_S = 5
+DRAIN_POLL_S = 0.2
 """After the goodbyes, how long uvicorn waits for requests still running before cancelling."""
 FULL_MESSAGE = "The server is at its connection limit; please try again in a minute.\n"
 FULL_LOG_EVERY_S = 10.0
@@ -139,13 +143,53 @@ class ConnectionCap:
 
 
 class TourlineServer(uvicorn.Server):
-    """uvicorn's server, with goodbyes on SIGTERM and a clean exit after them."""
+    """uvicorn's server, with a drain and goodbyes on SIGTERM and a clean exit after them."""
+
+    def __init__(
+        self, config: uvicorn.Config, *, runtime_of: Callable[[], Runtime | None], drain_s: float
+    ) -> None:
+        super().__init__(config)
+        self._runtime_of = runtime_of
+        self._drain_s = drain_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_asked = False
+        self._drain: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self.should_exit:
-            self.should_exit = True  # a requested stop: exit 0 (uvicorn re-raises the signal)
+            # A requested stop: exit 0 (uvicorn would re-raise the signal). The first one
+            # drains; a second one stops at once (the goodbyes are still said).
+            if not self._drain_asked and self._loop is not None and self._drain_s > 0:
+                self._drain_asked = True
+                self._loop.call_soon_threadsafe(self._begin_drain)
+            else:
+                self.should_exit = True
             return
         super().handle_exit(sig, frame)
+
+    def _begin_drain(self) -> None:
+        assert self._loop is not None
+        self._drain = self._loop.create_task(self._drain_calls())
+
+    async def _drain_calls(self) -> None:
+        """Take no new call; let the ones in progress finish, up to the deadline."""
+        runtime = self._runtime_of()
+        if runtime is not None:
+            runtime.draining = True
+        deadline = time.monotonic() + self._drain_s
+        if RealtimeLoop.active():
+            log.info(
+                "stopping: %d call(s) may go on for up to %.0f s",
+                RealtimeLoop.active(),
+                self._drain_s,
+            )
+        while RealtimeLoop.active() and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL_S)  # a poll of the call count, not a synchronization
+        self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -184,7 +228,8 @@ class MaskedAccessLog(logging.Filter):
 
 def build_server(settings: Settings, host: str, port: int, log_level: str) -> TourlineServer:
     """The configured server for ``create_app(settings)``; ``.run()`` serves until stopped."""
-    cap = ConnectionCap(create_app(settings), settings.max_connections)
+    app = create_app(settings)
+    cap = ConnectionCap(app, settings.max_connections)
     config = uvicorn.Config(
         cap,
         host=host,
@@ -195,7 +240,11 @@ def build_server(settings: Settings, host: str, port: int, log_level: str) -> To
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     logging.getLogger("uvicorn.access").addFilter(MaskedAccessLog())
-    server = TourlineServer(config)
+    server = TourlineServer(
+        config,
+        runtime_of=lambda: getattr(app.state, "runtime", None),
+        drain_s=settings.drain_s,
+    )
     state: ServerState = server.server_state
     cap.connections = state.connections
     return server

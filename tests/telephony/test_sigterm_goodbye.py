@@ -1,5 +1,9 @@
-"""SIGTERM during a call: the caller hears a short goodbye before the line closes, the call
-is kept in memory, and the server exits 0 (issue 12, item 10).
+"""SIGTERM during a call: the server drains, then says goodbye, and exits 0.
+
+While draining, ``/readyz`` says so and a new caller hears that the line is busy; the call in
+progress goes on, and one still on the line at the deadline (``TOURLINE_DRAIN_S``) hears a
+short goodbye before the line closes; the call is kept in memory. A call that ends by itself
+during the drain lets the server exit at once, with no goodbye (issues 12 item 10, 14 item 3).
 
 Before, the media socket was dropped with close code 1012 in mid-silence and the process
 died by the signal.
@@ -12,6 +16,8 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
+
 from app.memory.service import MemoryService
 from app.settings import Settings
 from sim.server import running_server
@@ -20,8 +26,11 @@ from sim.twilio import (
     TEST_TOKEN,
     TwilioCall,
     fresh_number,
+    new_sid,
+    post_voice_webhook,
     preload_models,
     transcribe,
+    twilio_form,
 )
 
 STOP_WITHIN_S = 60.0
@@ -36,7 +45,7 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
     await preload_models()
     data = tmp_path / "data"
     env = {"TWILIO_AUTH_TOKEN": TEST_TOKEN, "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL}
-    with running_server(data, **env) as server:
+    with running_server(data, TOURLINE_DRAIN_S="2", **env) as server:
         async with TwilioCall.connect(
             server.base_url,
             public_url=TEST_PUBLIC_URL,
@@ -46,6 +55,7 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
             await call.listen(timeout_s=15)  # the greeting
             server.process.send_signal(signal.SIGTERM)
             stopped_at = time.monotonic()
+            await refuses_new_calls(server.base_url)  # within the 2 s drain
 
             goodbye = await call.listen(timeout_s=GOODBYE_WITHIN_S)
             heard = (await transcribe(goodbye)).lower()
@@ -60,6 +70,7 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
         took = time.monotonic() - stopped_at
         assert code == 0, f"exit status {code} after SIGTERM:\n{server.log()[-3000:]}"
         assert took < STOP_WITHIN_S, f"the server took {took:.0f} s to exit after SIGTERM"
+        assert "said goodbye on 1 call" in server.log()
 
     memory = MemoryService.open(Settings(data_dir=data))
     try:
@@ -69,3 +80,40 @@ async def test_sigterm_says_goodbye_keeps_the_call_and_exits_0(tmp_path: Path) -
         assert any("call back" in s for s in said), said
     finally:
         memory.close()
+
+
+async def refuses_new_calls(base_url: str) -> None:
+    """Draining: a load balancer reads 503 "draining", and a call that still arrives hears
+    that the line is busy (TwiML <Say> and <Hangup>, no media stream)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        for _ in range(50):  # poll: the drain starts on the server's next loop turn
+            ready = await http.get("/readyz")
+            if ready.status_code == 503:
+                break
+            await asyncio.sleep(0.02)  # the poll's pace, not a synchronization
+    assert ready.status_code == 503 and ready.json()["reason"] == "draining", ready.text
+    twiml = await post_voice_webhook(
+        base_url, TEST_PUBLIC_URL, TEST_TOKEN, twilio_form(new_sid("CA"), fresh_number())
+    )
+    assert "busy" in twiml and "<Hangup" in twiml and "<Stream" not in twiml, twiml
+
+
+async def test_a_call_that_ends_during_the_drain_lets_the_server_exit_without_a_goodbye(
+    tmp_path: Path,
+) -> None:
+    env = {"TWILIO_AUTH_TOKEN": TEST_TOKEN, "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL}
+    with running_server(tmp_path / "data", TOURLINE_DRAIN_S="120", **env) as server:
+        async with TwilioCall.connect(
+            server.base_url,
+            public_url=TEST_PUBLIC_URL,
+            auth_token=TEST_TOKEN,
+            from_number=fresh_number(),
+        ) as call:
+            await call.listen(timeout_s=15)  # the greeting
+            server.process.send_signal(signal.SIGTERM)
+            await refuses_new_calls(server.base_url)
+            assert not call.closed.is_set(), "the call in progress was cut by the drain"
+        # The caller hung up: nothing is left to wait for, long before the 120 s deadline.
+        code = await asyncio.to_thread(server.process.wait, STOP_WITHIN_S)
+        assert code == 0, server.log()[-3000:]
+    assert "said goodbye" not in server.log()

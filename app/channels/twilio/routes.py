@@ -10,7 +10,12 @@ from fastapi.responses import JSONResponse, Response
 
 from app.channels.api_key import require_api_key
 from app.channels.deps import RuntimeDep
-from app.channels.twilio.twilio_http import connect_twiml, public_base, signature_checker
+from app.channels.twilio.twilio_http import (
+    busy_twiml,
+    connect_twiml,
+    public_base,
+    signature_checker,
+)
 from app.domain.identity import masked
 from app.logging.flight_recorder import FlightRecorder, read_timeline
 from app.settings import Settings
@@ -42,6 +47,9 @@ async def incoming_call(request: Request, runtime: RuntimeDep) -> Response:
     form = await _signed_form(request, settings)
     if form is None:
         return Response("invalid signature", status_code=403, media_type="text/plain")
+    if runtime.draining:  # stopping: this call should have gone to another replica
+        log.info("draining: turned away call %s", form.get("CallSid"))
+        return Response(busy_twiml(), media_type="application/xml")
     base = public_base(settings.public_url, request.headers.get("host"))
     log.info("incoming call %s from %s", form.get("CallSid"), masked(form.get("From")))
     checker = signature_checker(settings)

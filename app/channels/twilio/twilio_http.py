@@ -65,6 +65,17 @@ def forwarded(params: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+BUSY_MESSAGE = "Sorry, this line is busy right now. Please call back in a minute."
+
+
+def busy_twiml() -> str:
+    """What a caller hears when this server takes no new calls (it is stopping)."""
+    response = VoiceResponse()
+    response.say(BUSY_MESSAGE)
+    response.hangup()
+    return str(response)
+
+
 def connect_twiml(base: str, params: Mapping[str, str], token: str | None = None) -> str:
     """<Connect><Stream> with the caller's number, call id and call token as <Parameter>s."""
     response = VoiceResponse()
