@@ -40,6 +40,9 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
         if not k.startswith(("OPENAI_", "TWILIO_", "TOURLINE_", "QDRANT_")) and k != "DATABASE_URL"
     }
     env["TOURLINE_DATA_DIR"] = str(data_dir)
+    # A harness stops its server when it is done, calls or no calls: no drain unless a test
+    # asks for one (TOURLINE_DRAIN_S in ``extra``), so teardown is never a 20 s wait.
+    env["TOURLINE_DRAIN_S"] = "0"
     if phrases := os.environ.get("TOURLINE_PHRASE_CACHE_DIR"):  # a cache, not configuration
         env["TOURLINE_PHRASE_CACHE_DIR"] = phrases
     env.update(extra)
