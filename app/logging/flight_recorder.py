@@ -11,6 +11,9 @@ opens the file on the recorder's first line and flushes what it wrote after each
 a crash of the server keeps the timeline up to the last few milliseconds. Readers see every
 line queued before they asked: ``read_timeline`` waits for the writer first, and ``close``
 off an event loop (scripts, tests) waits for the recorder's lines to be written.
+
+Each event also goes to ``app.logging.metrics.observe``, so ``GET /metrics`` counts what the
+timelines record without any metrics code in the calls themselves.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import time
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, TextIO
+
+from app.logging.metrics import observe
 
 log = logging.getLogger("tourline.timeline")
 
@@ -134,6 +139,7 @@ class FlightRecorder:
         record = {"t_ms": self.now_ms(), "event": name, **fields}
         if not self._closed:
             _writer.put(self, json.dumps(record, default=str) + "\n")
+            observe(name, fields)  # the same figures, aggregated for /metrics
 
     def stage_start(self, stage: str) -> None:
         self._open_stages[stage] = time.perf_counter()

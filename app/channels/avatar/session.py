@@ -33,6 +33,7 @@ from app.channels.deps import RuntimeDep
 from app.channels.rate_limit import TokenBucket
 from app.domain.identity import masked
 from app.logging.flight_recorder import FlightRecorder
+from app.logging.metrics import ws_closed
 from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
 
@@ -118,6 +119,7 @@ class AvatarSession:
         """Say why (an ``error`` event, unless it is a normal close), then close."""
         if self.websocket.client_state != WebSocketState.CONNECTED:
             return
+        ws_closed("avatar", code)  # /metrics: errors by close code
         with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
             if error is not None:
                 await self.websocket.send_text(avatar.dumps(avatar.error(error, reason)))
