@@ -1,8 +1,10 @@
-"""``GET /metrics`` on a real server after a real phone call with one caller turn.
+"""``GET /metrics`` and ``GET /readyz`` on a real server around a real phone call.
 
 What an operator's Prometheus would scrape: the call counted while it ran and gone after the
 hang-up, its voice-to-voice latency and STT time observed, in text the official parser
-reads, and none of it without the API key.
+reads, and none of it without the API key. What a load balancer reads: with room for one
+call, the server says it is full (503, "full") while that call is on the line, stays alive
+(``/healthz`` 200), and takes calls again after the hang-up.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         "TWILIO_AUTH_TOKEN": TEST_TOKEN,
         "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL,
         "TOURLINE_API_KEY": KEY,
+        "TOURLINE_MAX_CALLS": "1",
     }
     with running_server(data, **env) as running:
         yield running
@@ -65,7 +68,10 @@ async def test_one_call_with_one_turn_shows_in_metrics(server: RunningServer) ->
 
         before = await scrape()
         assert before["tourline_active_calls"] == 0
-        assert before["tourline_call_capacity"] >= 1
+        assert before["tourline_call_capacity"] == 1
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["calls"] == {"active": 0, "capacity": 1}
         async with TwilioCall.connect(
             server.base_url,
             public_url=TEST_PUBLIC_URL,
@@ -74,6 +80,9 @@ async def test_one_call_with_one_turn_shows_in_metrics(server: RunningServer) ->
         ) as call:
             await call.listen(timeout_s=20)  # the greeting: the call is live
             assert (await scrape())["tourline_active_calls"] == 1
+            full = await http.get("/readyz")
+            assert full.status_code == 503 and full.json()["reason"] == "full", full.text
+            assert (await http.get("/healthz")).status_code == 200  # alive, just full
             await call.say("Hi, I'd like to book a tour of a studio.")
             await call.listen(timeout_s=30)  # the agent's answer to that turn
         await call.stream.wait_closed(timeout_s=10)
@@ -85,6 +94,7 @@ async def test_one_call_with_one_turn_shows_in_metrics(server: RunningServer) ->
             await asyncio.sleep(0.05)  # the poll's pace, not a synchronization
             after = await scrape()
         assert after["tourline_active_calls"] == 0
+        assert (await http.get("/readyz")).status_code == 200  # room again
 
     def grew(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
