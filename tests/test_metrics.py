@@ -115,11 +115,12 @@ def test_the_flight_recorder_feeds_the_process_metrics(tmp_path: Path) -> None:
 
 def test_the_exposition_parses_and_carries_load_figures() -> None:
     metrics = Metrics()
-    metrics.set_load(active_calls=3, capacity=10, loop_lag_ms=12.0)
+    metrics.set_load(active_calls=3, capacity=10, loop_lag_ms=12.0, memory_backlog=4)
     families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
     assert families["tourline_active_calls"].samples[0].value == 3
     assert families["tourline_call_capacity"].samples[0].value == 10
     assert families["tourline_event_loop_lag_seconds"].samples[0].value == 0.012
+    assert families["tourline_memory_backlog"].samples[0].value == 4
     assert families["tourline_voice_to_voice_seconds"].type == "histogram"
     assert families["tourline_barge_ins"].type == "counter"
     assert all(f.documentation for f in families.values()), "every metric has a help string"
@@ -139,3 +140,4 @@ def test_without_an_api_key_configured_metrics_are_open_like_the_other_admin_rou
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     assert families["tourline_call_capacity"].samples[0].value == 7
     assert families["tourline_active_calls"].samples[0].value == 0
+    assert families["tourline_memory_backlog"].samples[0].value == 0  # no memory: no backlog

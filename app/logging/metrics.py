@@ -66,6 +66,12 @@ class Metrics:
             "every call's audio shares.",
             registry=r,
         )
+        self.memory_backlog = Gauge(
+            "tourline_memory_backlog",
+            "Memory jobs (consolidation, indexing) queued or running in this process: a "
+            "backlog that keeps growing means memories are written faster than indexed.",
+            registry=r,
+        )
         self.voice_to_voice = Histogram(
             "tourline_voice_to_voice_seconds",
             "Server side, from the caller's end of speech to the reply's first audio frame out.",
@@ -158,11 +164,14 @@ class Metrics:
         if code != CLOSE_NORMAL:
             self.ws_error_closes.labels(socket=socket, code=str(code)).inc()
 
-    def set_load(self, *, active_calls: int, capacity: int, loop_lag_ms: float) -> None:
+    def set_load(
+        self, *, active_calls: int, capacity: int, loop_lag_ms: float, memory_backlog: int = 0
+    ) -> None:
         """The figures read at scrape time rather than from events."""
         self.active_calls.set(active_calls)
         self.call_capacity.set(capacity)
         self.loop_lag.set(loop_lag_ms / 1000)
+        self.memory_backlog.set(memory_backlog)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything in this registry."""

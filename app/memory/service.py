@@ -350,6 +350,11 @@ class MemoryService:
             "upcoming_booking": upcoming.model_dump(mode="json") if upcoming else None,
         }
 
+    @property
+    def backlog(self) -> int:
+        """Memory jobs (consolidation, indexing) queued or running: cheap, for /metrics."""
+        return self._worker.pending
+
     def health(self) -> dict[str, Any]:
         counts: dict[str, Any] = {}
         ok = True

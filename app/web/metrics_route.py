@@ -23,6 +23,7 @@ def router(loop_lag: LoopLag) -> APIRouter:
             active_calls=RealtimeLoop.active(),
             capacity=runtime.settings.call_capacity,
             loop_lag_ms=seconds[-1][1] if seconds else 0.0,
+            memory_backlog=runtime.memory.backlog if runtime.memory is not None else 0,
         )
         return Response(METRICS.render(), media_type=CONTENT_TYPE)
 

@@ -104,3 +104,4 @@ async def test_one_call_with_one_turn_shows_in_metrics(server: RunningServer) ->
     assert grew("tourline_end_of_turn_wait_seconds_count") >= 1
     assert grew("tourline_tts_first_audio_seconds_count") >= 1
     assert grew("tourline_memory_context_load_seconds_count") == 1  # one caller, loaded once
+    assert "tourline_memory_backlog" in after  # the real memory's job queue, read at scrape
