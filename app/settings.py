@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     idle_timeout_s: float = Field(
         10.0, validation_alias=_env("TOURLINE_IDLE_TIMEOUT_S", "idle_timeout_s")
     )
-    """How long an HTTP connection may sit idle or dribble its headers before it is closed."""
+    """How long an HTTP connection may sit idle or dribble its headers (or a request body
+    pause between two chunks) before it is closed."""
+    max_body_bytes: int = Field(
+        1_048_576, validation_alias=_env("TOURLINE_MAX_BODY_BYTES", "max_body_bytes")
+    )
+    """The largest request body accepted (413 past it); Twilio's webhooks are a few KB."""
     timezone: str = Field(
         "America/New_York", validation_alias=_env("TOURLINE_TIMEZONE", "timezone")
     )

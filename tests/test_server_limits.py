@@ -1,5 +1,6 @@
-"""Strangers can't stall ``tourline serve``: idle and slow-header connections are closed, and
-past the connection cap newcomers get a 503 that says why (issue 12, item 7).
+"""Strangers can't stall ``tourline serve``: idle and slow-header connections are closed,
+past the connection cap newcomers get a 503 that says why (issue 12, item 7), and request
+bodies that are too large or stall get a 413 / 408 while the server goes on.
 
 Real loopback sockets against the real server, with a 1 s idle timeout and a cap of 4
 connections so each check takes seconds.
@@ -25,6 +26,7 @@ from sim.server import RunningServer, running_server
 
 IDLE_S = 1.0
 CAP = 4
+MAX_BODY = 64 * 1024
 SLACK_S = 4.0
 """The server must have closed a stalled connection within IDLE_S + SLACK_S (5x the idle
 timeout): the bound exists so a server that never closes fails, and a loaded machine that
@@ -33,7 +35,11 @@ closes late does not."""
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    env = {"TOURLINE_IDLE_TIMEOUT_S": str(IDLE_S), "TOURLINE_MAX_CONNECTIONS": str(CAP)}
+    env = {
+        "TOURLINE_IDLE_TIMEOUT_S": str(IDLE_S),
+        "TOURLINE_MAX_CONNECTIONS": str(CAP),
+        "TOURLINE_MAX_BODY_BYTES": str(MAX_BODY),
+    }
     with running_server(tmp_path_factory.mktemp("limits"), **env) as running:
         yield running
 
@@ -147,3 +153,54 @@ async def health_recovers(server: RunningServer, within_s: float = 10.0) -> bool
                 return True
             await asyncio.sleep(0.1)  # polling interval, not a guess at when it is done
     return False
+
+
+def read_response(sock: socket.socket, within_s: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``within_s``)."""
+    sock.settimeout(within_s)
+    data = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data
+
+
+def test_a_declared_huge_body_is_refused_before_it_is_read(server: RunningServer) -> None:
+    with raw_socket(server) as sock:
+        sock.sendall(
+            b"POST /twilio/voice HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 1000000000\r\n\r\nFrom=%2B12125550199"
+        )
+        reply = read_response(sock, IDLE_S + SLACK_S)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert f"larger than this server accepts ({MAX_BODY} bytes)".encode() in reply
+
+
+def test_a_chunked_body_past_the_limit_is_refused(server: RunningServer) -> None:
+    chunk = b"a" * 16384
+    with raw_socket(server) as sock:
+        sock.sendall(
+            b"POST /twilio/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            for _ in range(MAX_BODY // len(chunk) + 2):  # one chunk more than the limit
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        reply = read_response(sock, IDLE_S + SLACK_S)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+def test_a_body_that_stalls_gets_a_408_and_the_server_goes_on(server: RunningServer) -> None:
+    with raw_socket(server) as sock:
+        sock.sendall(
+            b"POST /twilio/voice HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 100\r\n\r\nFrom=%2B1212"  # 12 of the 100 bytes, then nothing
+        )
+        reply = read_response(sock, IDLE_S + SLACK_S)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"did not arrive in time" in reply
+    assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
+    assert "Traceback" not in server.log(), "a refused body left a traceback in the log"

@@ -1,6 +1,6 @@
 """How ``tourline serve`` runs the app under uvicorn, so strangers can't stall it.
 
-Three things uvicorn does not do on its own (checked against uvicorn 0.54):
+What uvicorn does not do on its own (checked against uvicorn 0.54):
 
 - A connection that never finishes its request head is never closed: the keep-alive timer
   only starts after a first response, and any byte (one header letter a second, Slowloris)
@@ -8,6 +8,8 @@ Three things uvicorn does not do on its own (checked against uvicorn 0.54):
 - ``limit_concurrency`` does not refuse WebSocket upgrades and answers others with a bare
   "Service Unavailable". ``ConnectionCap`` refuses both, past ``max_connections`` open
   connections (idle ones, HTTP and WebSocket alike), with a 503 and a sentence that says why.
+- A request body is read whatever its size and however slowly it comes: ``BodyGuard``
+  (``app/web/body_guard.py``) answers 413 past ``max_body_bytes`` and 408 when a body stalls.
 - Its access log prints every request path, and the memory API's paths hold caller ids:
   ``MaskedAccessLog`` masks them as every other log line does.
 - SIGTERM closes calls with 1012 and no word to the caller, and the process then dies by
@@ -39,6 +41,7 @@ from app.domain.identity import masked
 from app.runtime import Runtime
 from app.settings import Settings
 from app.voice.realtime_loop import RealtimeLoop
+from app.web.body_guard import BodyGuard
 from app.web.server import SHUTDOWN_GOODBYE, create_app
 
 log = logging.getLogger("tourline.serving")
@@ -229,7 +232,10 @@ class MaskedAccessLog(logging.Filter):
 def build_server(settings: Settings, host: str, port: int, log_level: str) -> TourlineServer:
     """The configured server for ``create_app(settings)``; ``.run()`` serves until stopped."""
     app = create_app(settings)
-    cap = ConnectionCap(app, settings.max_connections)
+    guarded = BodyGuard(
+        app, max_bytes=settings.max_body_bytes, chunk_timeout_s=settings.idle_timeout_s
+    )
+    cap = ConnectionCap(guarded, settings.max_connections)
     config = uvicorn.Config(
         cap,
         host=host,
