@@ -12,6 +12,7 @@ server must refuse to start before it binds. The planner and the voice models lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from app.domain.catalog import Catalog
 from app.memory.mem0_engine import VectorBackendUnavailableError
 from app.memory.service import MemoryService
+from app.messaging.sender import OutboxSender
 from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
 from app.voice.voice_kit import VoiceKit
@@ -46,6 +48,9 @@ class Runtime:
     """Every fixed phrase is rendered too (calls work before this)."""
     draining: bool = False
     """Stopping (SIGTERM): the calls in progress go on, no new call is taken."""
+    _sender: OutboxSender | None = field(default=None, repr=False)
+    _sending: bool = field(default=False, repr=False)  # a background sender ran here
+    _stop_sending: bool = field(default=False, repr=False)
 
     @classmethod
     def open(
@@ -90,6 +95,14 @@ class Runtime:
         self._voice = VoiceKit.load(self.settings)
         return self._voice
 
+    def _flush_messages(self) -> None:
+        try:
+            sender = self.outbox_sender()
+            if sender is not None:
+                sender.flush()
+        except Exception:
+            log.warning("sending the outbox at exit failed; a server sends it later", exc_info=True)
+
     @property
     def planners(self) -> PlannerKit:
         if self._planners is None:
@@ -102,9 +115,43 @@ class Runtime:
             raise NotLoadedError("the voice models are not loaded yet")
         return self._voice
 
+    def outbox_sender(self) -> OutboxSender | None:
+        """The sender of confirmations and reminders, once the planners are loaded; None
+        when no channel is configured (the agent then offers none)."""
+        if self._sender is None and self._planners is not None and self.settings.message_channels:
+            outbox = self._planners.desk.outbox
+            if outbox is not None:
+                self._sender = OutboxSender.build(self.settings, outbox, self.catalog)
+                self._planners.desk.on_queued = self._sender.wake
+        return self._sender
+
+    async def send_messages(self) -> None:
+        """The server's background sender: waits for the planners, then sends until
+        ``stop_messages``."""
+        self._sending = True
+        while self._planners is None and not self._stop_sending:
+            await asyncio.sleep(0.2)
+        sender = None if self._stop_sending else self.outbox_sender()
+        if sender is not None:
+            await sender.run()
+
+    async def stop_messages(self, task: asyncio.Task[None], timeout_s: float = 30.0) -> None:
+        """SIGTERM: let the sender finish the message in flight, then stop it."""
+        self._stop_sending = True
+        if self._sender is not None:
+            self._sender.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except Exception:
+            task.cancel()
+            log.warning("the outbox sender did not stop in %.0f s", timeout_s, exc_info=True)
+
     def close(self) -> None:
-        """Stop the voice workers and close memory (flushing what is queued)."""
+        """Send the messages due (when no background sender ran: ``tourline chat``), stop
+        the voice workers and close memory (flushing what is queued)."""
         self.ready = False
+        if not self._sending:
+            self._flush_messages()
         if self._voice is not None:
             self._voice.close()
             self._voice = None

@@ -141,11 +141,12 @@ class Settings(BaseSettings):
         2, validation_alias=_env("TOURLINE_COMPUTE_WORKERS", "compute_workers")
     )
     max_calls: int | None = Field(None, validation_alias=_env("TOURLINE_MAX_CALLS", "max_calls"))
+    """Calls this process serves at once while keeping p95 voice-to-voice under 1 s; unset,
+    ``CALLS_PER_CORE`` per core (measured: docs/benchmarks.md, noisy phone lines). Past it,
+    a phone caller is put on hold and redirected, an avatar is told the line is busy."""
     drain_s: float = Field(20.0, validation_alias=_env("TOURLINE_DRAIN_S", "drain_s"))
     """On SIGTERM, how long calls in progress may go on before they hear a goodbye; meanwhile
     ``/readyz`` says "draining" and new callers hear that the line is busy."""
-    """Calls this process serves at once while keeping p95 voice-to-voice under 1 s; unset,
-    ``CALLS_PER_CORE`` per core (measured: docs/benchmarks.md, noisy phone lines)."""
     phrase_cache_dir: Path | None = Field(
         None, validation_alias=_env("TOURLINE_PHRASE_CACHE_DIR", "phrase_cache_dir")
     )
@@ -157,17 +158,75 @@ class Settings(BaseSettings):
         "persistent", validation_alias=_env("TOURLINE_MEMORY_MODE", "memory_mode")
     )
 
+    # Messaging: confirmations and reminders (SMS/WhatsApp through Twilio, email via SMTP)
+    twilio_account_sid: str | None = Field(
+        None, validation_alias=_env("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    )
+    twilio_from_number: str | None = Field(
+        None, validation_alias=_env("TWILIO_FROM_NUMBER", "twilio_from_number")
+    )
+    twilio_messaging_service_sid: str | None = Field(
+        None,
+        validation_alias=_env("TWILIO_MESSAGING_SERVICE_SID", "twilio_messaging_service_sid"),
+    )
+    twilio_api_base_url: str = Field(
+        "https://api.twilio.com",
+        validation_alias=_env("TWILIO_API_BASE_URL", "twilio_api_base_url"),
+    )
+    twilio_whatsapp_from: str | None = Field(
+        None, validation_alias=_env("TWILIO_WHATSAPP_FROM", "twilio_whatsapp_from")
+    )
+    smtp_url: str | None = Field(None, validation_alias=_env("SMTP_URL", "smtp_url"))
+    """``smtp://user:pass@host:587?starttls=true``, ``smtps://…:465`` (implicit TLS), or
+    ``smtp://host:25`` (plain, for a relay on the same host)."""
+    smtp_from: str | None = Field(None, validation_alias=_env("SMTP_FROM", "smtp_from"))
+    reminders: str = Field("24h,2h", validation_alias=_env("TOURLINE_REMINDERS", "reminders"))
+    """Reminders before each tour, e.g. ``24h,2h`` or ``90m``; empty: none."""
+
     # Stores
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "database_url"))
     qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL", "qdrant_url"))
     qdrant_api_key: str | None = Field(
         None, validation_alias=_env("QDRANT_API_KEY", "qdrant_api_key")
     )
+    vector_store: Literal["auto", "embedded", "qdrant", "postgres"] = Field(
+        "auto", validation_alias=_env("TOURLINE_VECTOR_STORE", "vector_store")
+    )
+    """Where memory vectors live: ``embedded`` (Qdrant Edge, one process per data dir),
+    ``qdrant`` (the server at ``QDRANT_URL``), ``postgres`` (the ``DATABASE_URL`` database,
+    for a fleet on PostgreSQL alone); ``auto``: qdrant if ``QDRANT_URL`` is set, else
+    embedded."""
 
     @property
     def llm_enabled(self) -> bool:
         """The planner talks to an LLM only when the user configured one."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def sms_configured(self) -> bool:
+        """Texts can go out: an account, its token, and a from-number or messaging service."""
+        sender = self.twilio_from_number or self.twilio_messaging_service_sid
+        return bool(self.twilio_account_sid and self.twilio_auth_token and sender)
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        sender = self.twilio_whatsapp_from
+        return bool(self.twilio_account_sid and self.twilio_auth_token and sender)
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.smtp_url and self.smtp_from)
+
+    @property
+    def message_channels(self) -> frozenset[str]:
+        """The outbox channels this process can really send on (``sms``, ``whatsapp``,
+        ``email``): the agent offers only these."""
+        found = {
+            ("sms", self.sms_configured),
+            ("whatsapp", self.whatsapp_configured),
+            ("email", self.email_configured),
+        }
+        return frozenset(name for name, ok in found if ok)
 
     @property
     def call_capacity(self) -> int:

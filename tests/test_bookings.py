@@ -9,8 +9,19 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, MetaData, String, Table, insert, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    select,
+)
 
+from app.domain.state import Booking
 from app.stores.bookings import (
     CODE_ALPHABET,
     BookingCancelled,
@@ -21,6 +32,7 @@ from app.stores.bookings import (
     new_confirmation_code,
 )
 from app.stores.database import create_db_engine, init_schema
+from app.stores.outbox import OutboxPolicy, OutboxStore, Route
 
 NY = ZoneInfo("America/New_York")
 TEN_AM = datetime(2031, 5, 6, 10, 0, tzinfo=NY)
@@ -296,3 +308,79 @@ def test_a_bookings_table_from_an_older_version_takes_long_caller_ids(db_url: st
             assert columns["caller_id"].length == 320
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------- writes in the same transaction
+
+
+class Crash(Exception):
+    """Stands in for a process dying after the booking row changed, before the commit."""
+
+
+def _crash(conn: Connection, booking: Booking) -> None:
+    conn.execute(insert(_probe(conn)).values(code=booking.confirmation_code))
+    raise Crash
+
+
+def _probe(conn: Connection) -> Table:
+    """A scratch table written by ``also``: it must roll back with the booking."""
+    table = Table("also_probe", MetaData(), Column("code", String(16)))
+    table.create(conn, checkfirst=True)
+    return table
+
+
+def _probe_rows(engine: Engine) -> list[str]:
+    if not inspect(engine).has_table("also_probe"):
+        return []
+    with engine.connect() as conn:
+        return list(conn.scalars(select(_probe(conn).c.code)))
+
+
+def test_a_write_in_the_bookings_transaction_commits_with_it(
+    store: BookingStore, engine: Engine
+) -> None:
+    seen: list[str] = []
+
+    def also(conn: Connection, booking: Booking) -> None:
+        seen.append(booking.confirmation_code)
+
+    booking = store.book("hudson-360", "in_person", TEN_AM, CALLER, "Dana", also=also)
+    moved = store.reschedule(booking.confirmation_code, TEN_AM + timedelta(hours=2), also=also)
+    store.cancel(booking.confirmation_code, also=also)
+    store.cancel(booking.confirmation_code, also=also)  # cancelling twice: no second write
+    assert seen == [booking.confirmation_code] * 3
+    assert moved.start == TEN_AM + timedelta(hours=2)
+
+
+def test_a_failing_write_in_the_transaction_undoes_the_booking_change(
+    store: BookingStore, engine: Engine
+) -> None:
+    with pytest.raises(Crash):
+        store.book("hudson-360", "in_person", TEN_AM, CALLER, "Dana", also=_crash)
+    assert store.is_free("hudson-360", TEN_AM)
+
+    booking = store.book("hudson-360", "in_person", TEN_AM, CALLER, "Dana")
+    code = booking.confirmation_code
+    with pytest.raises(Crash):
+        store.reschedule(code, TEN_AM + timedelta(hours=1), also=_crash)
+    with pytest.raises(Crash):
+        store.cancel(code, also=_crash)
+    assert store.get(code) == booking  # neither moved nor cancelled
+    assert _probe_rows(engine) == []
+
+
+def test_forgetting_a_caller_deletes_the_messages_owed_to_them(
+    store: BookingStore, engine: Engine
+) -> None:
+    outbox = OutboxStore(engine, OutboxPolicy(frozenset({"sms"})))
+
+    def queue(conn: Connection, booking: Booking) -> None:
+        outbox.on_booked(conn, booking, CALLER, Route("sms", CALLER, final=True))
+
+    store.book("maple", "in_person", TEN_AM, CALLER, "Dana", also=queue)
+    other = "+12125550111"
+    outbox.queue("confirmation", "sms", other, caller_id=other, body="hi")
+    assert len(outbox.for_caller(CALLER)) == 1
+    store.cancel_all_for_caller(CALLER)
+    assert outbox.for_caller(CALLER) == []
+    assert len(outbox.for_caller(other)) == 1

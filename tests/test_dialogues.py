@@ -198,6 +198,14 @@ def check_outcome(run: Run, outcome: dict[str, Any]) -> None:
         )
 
 
+def check_messages(run: Run, expected: list[str]) -> None:
+    """The outbox rows the call queued: what the agent promised is what will be sent."""
+    outbox = run.kit.desk.outbox
+    assert outbox is not None
+    found = [f"{m.kind} {m.channel} {m.address} {m.status}" for m in outbox.all()]
+    assert found == expected, f"outbox holds {found}\n\n{run.show()}"
+
+
 def _check_which_booking(run: Run, booking: Booking, status: str) -> None:
     """Kept, moved and cancelled tours are the caller's earlier one; a new one is new."""
     earlier = run.prebooked
@@ -227,6 +235,8 @@ def check(run: Run, dialogue: dict[str, Any]) -> None:
             assert text in reply, f"expected {text!r} in reply {index}\n\n{run.show()}"
     check_state(run, expect.get("state", {}))
     check_outcome(run, expect.get("outcome", {"status": "none"}))
+    if "messages" in expect:
+        check_messages(run, expect["messages"])
     assert run.planner.ended == expect.get("ended", False), (
         f"ended is {run.planner.ended}, expected {expect.get('ended', False)}\n\n{run.show()}"
     )
@@ -235,11 +245,35 @@ def check(run: Run, dialogue: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the tests
 
 
-def _kit(tmp_path: Path, now: datetime, engine: Engine | None = None) -> PlannerKit:
+# What a dialogue's line can send (``messaging:`` in the fixture; default both). Nothing is
+# sent here (no sender runs): the agent only offers what is configured.
+TEXT = {
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_auth_token": "t",
+    "twilio_from_number": "+12125550100",
+}
+EMAIL = {"smtp_url": "smtp://127.0.0.1:2525", "smtp_from": "tours@example.com"}
+NO_MESSAGING: dict[str, Any] = dict.fromkeys(
+    ("twilio_account_sid", "twilio_auth_token", "twilio_from_number", "smtp_url", "smtp_from")
+)
+MESSAGING = {"both": {**TEXT, **EMAIL}, "text": TEXT, "email": EMAIL, "none": {}}
+
+
+def _kit(
+    tmp_path: Path, now: datetime, engine: Engine | None = None, messaging: str = "both"
+) -> PlannerKit:
     settings = Settings(
-        data_dir=tmp_path, openai_api_key=None, openai_base_url=None, database_url=None
+        data_dir=tmp_path,
+        openai_api_key=None,
+        openai_base_url=None,
+        database_url=None,
+        **{**NO_MESSAGING, **MESSAGING[messaging]},
     )
     return PlannerKit.build(settings, engine=engine, clock=lambda: now)
+
+
+def _messaging(dialogue: dict[str, Any]) -> str:
+    return str(dialogue.get("messaging", "both"))
 
 
 def _now(dialogue: dict[str, Any]) -> datetime:
@@ -254,7 +288,7 @@ def run_dialogue(dialogue: dict[str, Any], kit: PlannerKit) -> Run:
 
 @pytest.mark.parametrize("dialogue", DIALOGUES, ids=[d["name"] for d in DIALOGUES])
 def test_dialogue_sqlite(dialogue: dict[str, Any], tmp_path: Path) -> None:
-    run_dialogue(dialogue, _kit(tmp_path, _now(dialogue)))
+    run_dialogue(dialogue, _kit(tmp_path, _now(dialogue), messaging=_messaging(dialogue)))
 
 
 POSTGRES_DIALOGUES = [d for d in DIALOGUES if POSTGRES_TAGS & set(d.get("tags", []))]
@@ -275,7 +309,8 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 def test_dialogue_postgres(
     dialogue: dict[str, Any], tmp_path: Path, postgres_engine: Engine
 ) -> None:
-    run_dialogue(dialogue, _kit(tmp_path, _now(dialogue), engine=postgres_engine))
+    kit = _kit(tmp_path, _now(dialogue), engine=postgres_engine, messaging=_messaging(dialogue))
+    run_dialogue(dialogue, kit)
 
 
 # ---------------------------------------------------------------- the fixture itself

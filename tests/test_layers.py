@@ -18,6 +18,7 @@ LAYERS = [
     {"stores", "audio"},
     {"planner"},
     {"memory"},
+    {"messaging"},
     {"conversation"},
     {"voice"},
     {"runtime"},

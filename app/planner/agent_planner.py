@@ -24,11 +24,12 @@ from app.domain.text import split_sentences
 from app.planner import names
 from app.planner.prompts import Prompts
 from app.planner.rules import RulePlanner
-from app.planner.tour_desk import TourDesk
+from app.planner.tour_desk import Contact, TourDesk
 from app.planner.understanding import understand
 from app.settings import Settings
 from app.stores.bookings import BookingStore
 from app.stores.database import create_db_engine, init_schema
+from app.stores.outbox import OutboxPolicy, OutboxStore, Route
 
 DTMF_MEANINGS = {"1": "yes", "2": "no", "0": "repeat that", "*": "start over", "#": "yes"}
 # Questions a single key answers: yes/no, or a pick among numbered options.
@@ -173,6 +174,7 @@ class DryRunDesk(TourDesk):
         caller_id: str,
         caller_name: str | None,
         email: str | None = None,
+        contact: Contact | None = None,
     ) -> Booking:
         raise WouldChangeBookings
 
@@ -181,6 +183,12 @@ class DryRunDesk(TourDesk):
 
     def cancel(self, code: str) -> Booking:
         raise WouldChangeBookings
+
+    def _route(self, code: str, route: Route, booking: Booking | None = None) -> None:
+        pass  # decides like the real desk (same channels), writes nothing
+
+    def release_confirmation(self, code: str) -> None:
+        pass
 
 
 @dataclass
@@ -209,7 +217,8 @@ class PlannerKit:
             engine = create_db_engine(settings.resolved_database_url)
             init_schema(engine)
         bookings = BookingStore(engine, timezone=str(catalog.tz))
-        desk = TourDesk(catalog, bookings, clock=clock)
+        outbox = OutboxStore(engine, OutboxPolicy.from_settings(settings))
+        desk = TourDesk(catalog, bookings, clock=clock, outbox=outbox)
         brain: PlannerBrain
         dry_run: PlannerBrain | None = None
         if settings.llm_enabled:
@@ -218,7 +227,8 @@ class PlannerKit:
             brain = LLMBrain(settings, desk, prompts, fallback=RulePlanner(desk, prompts))
         else:
             brain = RuleBrain(RulePlanner(desk, prompts))
-            dry_run = RuleBrain(RulePlanner(DryRunDesk(catalog, bookings, clock=clock), prompts))
+            dry_desk = DryRunDesk(catalog, bookings, clock=clock, outbox=outbox)
+            dry_run = RuleBrain(RulePlanner(dry_desk, prompts))
         warm_up_parsers(desk.now())
         understand("hudson three sixty at noon", desk.now(), catalog)  # builds the matchers
         return cls(settings, catalog, prompts, bookings, desk, brain, dry_run)

@@ -24,7 +24,7 @@ from app.domain.catalog import normalize_words
 from app.domain.identity import normalize_phone
 from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState, TourType
 from app.planner.prompts import Prompts
-from app.planner.tour_desk import TourDesk
+from app.planner.tour_desk import Contact, TourDesk
 from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, normalize_code
 
@@ -80,6 +80,19 @@ def parse_clock(value: Any) -> time:
     return time(hour, minute)
 
 
+def offer_only(definitions: list[dict[str, Any]], offered: tuple[str, ...]) -> None:
+    """Let the model choose only the confirmation channels this line can send: without
+    any, ``contact_preference`` is not a parameter at all."""
+    for definition in definitions:
+        properties = definition["function"]["parameters"].get("properties", {})
+        if "contact_preference" not in properties:
+            continue
+        if offered:
+            properties["contact_preference"]["enum"] = [*offered, "call"]
+        else:
+            del properties["contact_preference"]
+
+
 def _slot(dt: datetime) -> dict[str, str]:
     return {"start": dt.isoformat(), "spoken": spoken.when(dt)}
 
@@ -94,6 +107,7 @@ class TourTools:
         self.definitions = load_definitions(
             prompts_dir / "tools.yaml", list(self.catalog.properties)
         )
+        offer_only(self.definitions, desk.offered)
         self._handlers = {
             "check_availability": self.check_availability,
             "book_tour": self.book_tour,
@@ -178,6 +192,7 @@ class TourTools:
                 state.caller_id or state.phone or state.email or "anonymous",
                 state.caller_name,
                 state.email,
+                Contact(state.phone, state.email, state.contact_preference),
             )
         except (BookingError, ValueError):
             return await self._not_booked(state, tour_type, property_id, start, "booked")
@@ -196,6 +211,7 @@ class TourTools:
             "code_spelled": spoken.spell(code),
             "tour": spoken.tour(tour_type, self.catalog.name_of(property_id)),
             "when": spoken.when(booking.start),
+            "confirmation": await asyncio.to_thread(self._confirmation, state, booking),
         }
 
     async def update_preferences(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
@@ -210,6 +226,10 @@ class TourTools:
         notes = self._fit_notes(state)
         if notes:
             result["notes"] = notes
+        booking = _active(state.booking)
+        contacts = {"contact_preference", "email", "phone"}
+        if booking is not None and contacts & set(changed) and state.contact_preference:
+            result["confirmation"] = await asyncio.to_thread(self._confirmation, state, booking)
         return result
 
     async def reschedule_tour(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
@@ -246,10 +266,49 @@ class TourTools:
         return {"cancelled": True, "when": spoken.when(cancelled.start)}
 
     async def end_call(self, state: PlannerState, args: dict[str, Any]) -> dict[str, Any]:
+        booking = _active(state.booking)
+        if booking is not None:  # held confirmations go by their default route now
+            await asyncio.to_thread(self.desk.release_confirmation, booking.confirmation_code)
         state.update(ended=True)
         return {"ok": True, "note": "The line closes after your reply."}
 
     # ------------------------------------------------------------------ helpers
+
+    def _confirmation(self, state: PlannerState, booking: Booking) -> str:
+        """What the model may tell the caller about their confirmation message: only what
+        this line can send (the same rules as the deterministic planner)."""
+        offered = self.desk.offered
+        code = booking.confirmation_code
+        if not offered:
+            return (
+                "This line can't text or email yet. Read the code aloud and tell the caller "
+                "we can't text or email from this line yet; never offer a text or an email."
+            )
+        preference = state.contact_preference
+        contact = Contact(state.phone, state.email, preference)
+        if preference == "call":
+            self.desk.send_confirmation(code, contact)
+            return "The caller wants no message; none will be sent."
+        if preference in offered and self.desk.send_confirmation(code, contact, booking):
+            where = state.phone if preference == "text" else state.email
+            return f"It will be sent by {preference} to {where}. Tell the caller."
+        if preference in offered:
+            missing = "mobile number" if preference == "text" else "email address"
+            return f"Ask for their {missing} (then call update_preferences) to send it."
+        if offered == ("text",) and state.phone:
+            self.desk.send_confirmation(code, Contact(state.phone, None, "text"), booking)
+            return "It will be texted to the number they are calling from. Tell the caller."
+        choices = " or ".join(offered)
+        note = (
+            f"Ask whether they want it by {choices}"
+            if len(offered) > 1
+            else (f"Offer to send it by {choices}")
+        )
+        if preference is not None:
+            note = f"This line can't send {preference}. " + note
+        return (
+            note + "; this line can send nothing else. Record the answer with update_preferences."
+        )
 
     def _apply(self, values: dict[str, Any], state: PlannerState) -> list[str]:
         """Validate every value first (all or nothing), then record the changes."""

@@ -26,7 +26,7 @@ from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.domain.text import split_sentences
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
-from app.planner.tour_desk import TourDesk
+from app.planner.tour_desk import Contact, TourDesk
 from app.planner.understanding import Understanding, sounds_like_yes, understand
 from app.planner.unit_fit import unit_fit_notes
 from app.stores.bookings import BookingError, SlotTaken
@@ -40,11 +40,14 @@ OPTIONAL_FIELDS = (
     "budget",
     "contact_preference",
     "email",
+    "text_number",
 )
 # What a tour needs before its time is checked, in this order; then a time, then a name.
 REQUIRED_ORDER = ("property", "tour_type")
 # Asked once each, right after a booking, when still unknown.
-AFTER_BOOKING = ("contact_preference", "email", "unit_size_later")
+AFTER_BOOKING = ("contact_preference", "email", "text_number", "unit_size_later")
+# Notes in ``asked_once`` that the confirmation's route was settled (or said unavailable).
+CONFIRMATION_SETTLED = "confirmation_route"
 _TOUR_FIELDS = frozenset({"property_id", "tour_type", "tour_time"})  # read back by "confirm"
 NAME_QUESTIONS = frozenset({"name", "spell_name", "confirm_name"})
 MAX_SAME_QUESTION = 2
@@ -400,8 +403,16 @@ class RulePlanner:
             out.asked = out.progress = True
 
     def _on_contact_preference(self, state: PlannerState, u: Understanding, out: Reply) -> None:
-        if u.contact_preference is None and u.email:
+        if u.contact_preference is not None:
+            return
+        offered = self.desk.offered
+        if u.email:
             state.update(contact_preference="email")
+        elif u.phone and "text" in offered:
+            state.update(contact_preference="text")
+        elif u.affirm and len(offered) == 1:  # "Would you like it by text?" "Yes."
+            state.update(contact_preference="text" if offered == ("text",) else "email")
+            out.progress = True
 
     def _choose_offered(self, state: PlannerState, u: Understanding) -> datetime | None:
         slots = state.offered_slots
@@ -774,6 +785,8 @@ class RulePlanner:
                         code=booking.confirmation_code,
                     )
                 )
+                if self.desk.has_messages(booking.confirmation_code):
+                    self._settled(state)  # the move is sent the way its confirmation went
             else:
                 booking = self.desk.book(
                     state.property_id,
@@ -782,6 +795,7 @@ class RulePlanner:
                     caller_id=state.caller_id or state.phone or state.email or "anonymous",
                     caller_name=state.caller_name,
                     email=state.email,
+                    contact=Contact(state.phone, state.email, state.contact_preference),
                 )
                 code = booking.confirmation_code
                 out.add(
@@ -989,17 +1003,70 @@ class RulePlanner:
         """Right after booking: the optional questions, each at most once; then "anything else?"."""
         just_booked = "booking" in state.changed or state.awaiting in AFTER_BOOKING
         if just_booked:
-            for question in AFTER_BOOKING:
-                if question in state.asked_once or question in state.skipped:
-                    continue
-                if question == "contact_preference" and state.contact_preference is None:
-                    return self._ask(state, out, question)
-                wants_email = state.contact_preference == "email" and not state.email
-                if question == "email" and wants_email:
-                    return self._ask(state, out, question)
-                if question == "unit_size_later" and state.unit_size is None:
-                    return self._ask(state, out, question)
+            asked = self._confirmation_route(state, out)
+            if asked is not None:
+                return asked
+            question = "unit_size_later"
+            done = question in state.asked_once or question in state.skipped
+            if not done and state.unit_size is None:
+                return self._ask(state, out, question)
         return self._ask(state, out, "anything_else")
+
+    def _confirmation_route(self, state: PlannerState, out: Reply) -> list[str] | None:
+        """How the confirmation goes, promising only what this line can send.
+
+        Nothing configured: the code was read aloud, and the caller hears that we can't
+        text or email yet. One channel: a phone caller is told it's texted to this number
+        (no question), others are asked for their number or email. Both: "by text or by
+        email?". The answer routes the booking's held messages (``TourDesk``); the goodbye
+        or the hold deadline sends them by the default route when no answer came."""
+        booking = _active_booking(state)
+        if booking is None or CONFIRMATION_SETTLED in state.asked_once:
+            return None
+        say, offered = self.prompts.say, self.desk.offered
+        if not offered:
+            out.add(say("booking.no_messages"))
+            return self._settled(state)
+        preference = state.contact_preference
+        if preference is not None and preference != "call" and preference not in offered:
+            out.add(say("booking.channel_unavailable", channel=_channel(preference)))
+            preference = None
+        contact = Contact(state.phone, state.email, preference)
+        if preference is not None:
+            if self.desk.send_confirmation(booking.confirmation_code, contact, booking):
+                if preference != "call" and "contact_preference" not in state.changed:
+                    out.add(say("booking.will_send", channel=_channel(preference)))
+                return self._settled(state)
+            missing = "email" if preference == "email" else "text_number"
+            if missing in state.asked_once or missing in state.skipped:
+                return self._settled(state)  # the goodbye sends it the default way, if any
+            return self._ask(state, out, missing)
+        if "contact_preference" in state.skipped:  # "no thanks": nothing is sent
+            self.desk.send_confirmation(booking.confirmation_code, Contact(preference="call"))
+            return self._settled(state)
+        if "contact_preference" in state.asked_once:
+            return None  # asked, not answered: the goodbye sends it the default way
+        if offered == ("text",) and state.phone:
+            self.desk.send_confirmation(
+                booking.confirmation_code, Contact(state.phone, None, "text"), booking
+            )
+            out.add(say("booking.will_text_this_number"))
+            return self._settled(state)
+        if offered == ("email",) and state.email:
+            self.desk.send_confirmation(
+                booking.confirmation_code, Contact(None, state.email, "email"), booking
+            )
+            out.add(say("booking.will_email", email=state.email))
+            return self._settled(state)
+        if len(offered) == 1:
+            question = "contact_text_only" if offered == ("text",) else "contact_email_only"
+            return self._ask(state, out, question, awaiting="contact_preference")
+        return self._ask(state, out, "contact_preference")
+
+    def _settled(self, state: PlannerState) -> list[str] | None:
+        """Note the route as settled; None: the after-booking questions go on."""
+        state.update(asked_once=[*state.asked_once, CONFIRMATION_SETTLED])
+        return None
 
     def _confirm_or_offer(self, state: PlannerState, out: Reply) -> list[str]:
         assert state.tour_time and state.tour_type and state.property_id
@@ -1169,6 +1236,7 @@ class RulePlanner:
     def _goodbye(self, state: PlannerState, out: Reply) -> list[str]:
         booking = state.booking
         if booking and booking.status == "booked":
+            self.desk.release_confirmation(booking.confirmation_code)
             out.add(
                 self.prompts.say(
                     "conversation.goodbye_booked",

@@ -5,18 +5,24 @@ holds at most one active booking, via a partial unique index. Two processes, or 
 in one process, racing for the same slot therefore can't both win: the loser gets
 ``SlotTaken``. Every method is a short synchronous transaction; async callers should run
 them in a worker thread.
+
+Each write takes an optional ``also``: more writes run on the same connection, in the same
+transaction, after the booking row changed (the outbox queues the messages the change owes
+the caller there). Both commit together or not at all.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
     Engine,
     Index,
     Row,
@@ -32,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.identity import MAX_CALLER_ID_LENGTH
 from app.domain.state import Booking, TourType
+from app.stores import outbox
 from app.stores.database import Base, UTCDateTime, widen_varchar
 
 PROPERTY_TIMEZONE = "America/New_York"
@@ -43,6 +50,9 @@ _CODE_ATTEMPTS = 10
 _CODE_SEPARATORS = re.compile(r"[\s\-]+")
 
 _TOUR_TYPES: tuple[str, ...] = get_args(TourType)
+
+AlsoWrite = Callable[[Connection, Booking], None]
+"""Writes to make in the booking change's own transaction, given the changed booking."""
 
 
 class BookingError(Exception):
@@ -146,6 +156,7 @@ class BookingStore:
         self._engine = engine
         self._tz = ZoneInfo(timezone)
         _T.create(engine, checkfirst=True)
+        outbox.create_table(engine)
         upgrade_schema(engine)
 
     # -- writes ------------------------------------------------------------------------
@@ -158,6 +169,7 @@ class BookingStore:
         caller_id: str,
         caller_name: str | None = None,
         email: str | None = None,
+        also: AlsoWrite | None = None,
     ) -> Booking:
         """Book a slot, or raise ``SlotTaken`` if it already has an active booking."""
         if tour_type not in _TOUR_TYPES:
@@ -184,7 +196,10 @@ class BookingStore:
             try:
                 with self._engine.begin() as conn:
                     row = conn.execute(insert(_T).values(values).returning(*_T.c)).one()
-                return self._to_booking(row)
+                    booking = self._to_booking(row)
+                    if also is not None:
+                        also(conn, booking)
+                return booking
             except IntegrityError as exc:
                 # Either the slot is taken or (rarely) the random code already exists.
                 # Asking afterwards avoids parsing backend-specific error messages.
@@ -197,8 +212,9 @@ class BookingStore:
         assert last_error is not None
         raise last_error
 
-    def cancel(self, code: str) -> Booking:
-        """Cancel a booking and free its slot; cancelling twice is harmless."""
+    def cancel(self, code: str, also: AlsoWrite | None = None) -> Booking:
+        """Cancel a booking and free its slot; cancelling twice is harmless (and runs
+        ``also`` only the first time)."""
         wanted = normalize_code(code)
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
@@ -208,14 +224,17 @@ class BookingStore:
                 .values(status="cancelled", updated_at=now)
                 .returning(*_T.c)
             ).first()
-        if row is not None:
-            return self._to_booking(row)
+            cancelled = None if row is None else self._to_booking(row)
+            if cancelled is not None and also is not None:
+                also(conn, cancelled)
+        if cancelled is not None:
+            return cancelled
         existing = self.get(wanted)
         if existing is None:
             raise BookingNotFound(code)
         return existing
 
-    def reschedule(self, code: str, new_start: datetime) -> Booking:
+    def reschedule(self, code: str, new_start: datetime, also: AlsoWrite | None = None) -> Booking:
         """Move an active booking to ``new_start`` at the same property, keeping its code.
 
         One UPDATE statement: the old slot is freed and the new one taken atomically, and if
@@ -233,20 +252,23 @@ class BookingStore:
                     .values(start=new_start, updated_at=now)
                     .returning(*_T.c)
                 ).first()
+                moved = None if row is None else self._to_booking(row)
+                if moved is not None and also is not None:
+                    also(conn, moved)
         except IntegrityError as exc:
             existing = self.get(wanted)
             property_id = existing.property_id if existing else "?"
             raise SlotTaken(property_id, new_start) from exc
-        if row is not None:
-            return self._to_booking(row)
+        if moved is not None:
+            return moved
         if self.get(wanted) is None:
             raise BookingNotFound(code)
         raise BookingCancelled(wanted)
 
     def cancel_all_for_caller(self, caller_id: str) -> int:
         """Cancel every active booking of a caller and drop who made any of their bookings
-        ("forget me": the rows keep only building, time and status); returns how many
-        were cancelled."""
+        ("forget me": the rows keep only building, time and status), and delete the messages
+        owed to them; returns how many were cancelled."""
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             result = conn.execute(
@@ -259,6 +281,7 @@ class BookingStore:
                 .where(_T.c.caller_id == caller_id)
                 .values(caller_id=FORGOTTEN, caller_name=None, email=None, updated_at=now)
             )
+            outbox.forget_caller(conn, caller_id)
         return int(result.rowcount)
 
     # -- reads -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Messages that are really sent: the outbox sender, SMS/WhatsApp via Twilio, email via SMTP."""
