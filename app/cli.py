@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from app.memory.service import MemoryService
 
 EXIT_STORE_LOCKED = 3  # same code as `tourline chat`: another process owns the data dir
-EXIT_UNAVAILABLE = 4  # the configured vector backend could not be reached
+EXIT_UNAVAILABLE = 4  # the configured stores cannot be reached or used as set
 
 cli = typer.Typer(
     name="tourline",
@@ -36,8 +36,15 @@ def serve(
 ) -> None:
     """Start the HTTP/WebSocket server (Twilio webhooks, media streams, health)."""
     from app.memory.owner_lock import advertise
+    from app.memory.service import check_store_settings
+    from app.stores.database import StoreSetupError
     from app.web.serving import serve as serve_app
 
+    try:
+        check_store_settings(get_settings())
+    except StoreSetupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -105,6 +112,7 @@ def _open_memory() -> MemoryService:
     from app.memory.mem0_engine import VectorBackendUnavailableError
     from app.memory.owner_lock import EmbeddedStoreLockedError
     from app.memory.service import MemoryService
+    from app.stores.database import StoreSetupError
 
     try:
         return MemoryService.open(get_settings())
@@ -112,6 +120,9 @@ def _open_memory() -> MemoryService:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_STORE_LOCKED) from None
     except VectorBackendUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    except StoreSetupError as exc:  # a store the settings cannot use as asked
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
 

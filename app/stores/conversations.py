@@ -36,6 +36,7 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    MetaData,
     Row,
     String,
     Table,
@@ -46,15 +47,19 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from app.domain.identity import MAX_CALLER_ID_LENGTH
 from app.stores.database import Base, UTCDateTime
 
-CHANNELS: tuple[str, ...] = ("phone", "avatar", "livekit", "chat")
+CHANNELS: tuple[str, ...] = ("phone", "avatar", "livekit", "chat", "sms", "whatsapp")
+TEXT_CHANNELS: tuple[str, ...] = ("sms", "whatsapp")
+"""Text threads: a "call" on these is a text session, open across messages and processes."""
 ROLES: tuple[str, ...] = ("user", "agent")
 CALLER_ID_LENGTH = MAX_CALLER_ID_LENGTH
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
@@ -70,7 +75,9 @@ calls = Table(
     Column("outcome", String(32)),  # completed | abandoned, once ended
     Column("summary", Text),
     Column("consolidated", Boolean, nullable=False, default=False),
-    CheckConstraint("channel IN ('phone', 'avatar', 'livekit', 'chat')", name="ck_calls_channel"),
+    CheckConstraint(
+        "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")", name="ck_calls_channel"
+    ),
     Index("ix_calls_caller", "caller_id", "started_at"),
     Index("ix_calls_pending", "consolidated", "ended_at"),
 )
@@ -208,6 +215,7 @@ class ConversationStore:
         self.engine = engine
         for table in (calls, exchanges, planner_snapshots, forgotten_calls):
             table.create(engine, checkfirst=True)
+        upgrade_schema(engine)
 
     # -- writes on the caller's path ---------------------------------------------------
 
@@ -355,10 +363,14 @@ class ConversationStore:
                     .values(summary=summary, consolidated=True)
                 )
 
-    def open_calls(self) -> list[CallRecord]:
-        """Calls that never ended (their process died, or they are still live elsewhere)."""
+    def open_calls(self, channels: Iterable[str] | None = None) -> list[CallRecord]:
+        """Calls that never ended (their process died, or they are still live elsewhere);
+        only those on ``channels`` when given."""
+        query = select(calls).where(calls.c.ended_at.is_(None))
+        if channels is not None:
+            query = query.where(calls.c.channel.in_(list(channels)))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(calls).where(calls.c.ended_at.is_(None))).all()
+            rows = conn.execute(query).all()
         return [_call(r) for r in rows]
 
     def last_activity(self, call_id: str) -> datetime | None:
@@ -415,6 +427,17 @@ class ConversationStore:
                 .limit(1)
             )
 
+    def latest_call(self, caller_id: str, channel: str) -> CallRecord | None:
+        """The caller's most recent call on ``channel`` (a text thread's current session)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(calls)
+                .where(calls.c.caller_id == caller_id, calls.c.channel == channel)
+                .order_by(calls.c.started_at.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _call(row)
+
     def recent_calls(self, caller_id: str, limit: int = 10) -> list[CallRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -429,6 +452,20 @@ class ConversationStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(exchanges).where(exchanges.c.call_id == call_id).order_by(exchanges.c.id)
+            ).all()
+        return [_exchange(r) for r in rows]
+
+    def text_exchanges(self, caller_id: str, limit: int = 100) -> list[Exchange]:
+        """The caller's text messages and the replies to them, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(exchanges)
+                .where(
+                    exchanges.c.caller_id == caller_id,
+                    exchanges.c.channel.in_(TEXT_CHANNELS),
+                )
+                .order_by(exchanges.c.id.desc())
+                .limit(limit)
             ).all()
         return [_exchange(r) for r in rows]
 
@@ -529,6 +566,83 @@ class ConversationStore:
         return found is not None
 
 
+def upgrade_schema(engine: Engine) -> bool:
+    """Let a ``calls`` table made by an older Tourline take every channel in ``CHANNELS``.
+
+    ``create_all`` never alters a table that exists, and the channel check lives in the
+    table: on PostgreSQL a named constraint (dropped and added again, in one transaction),
+    on SQLite the ``CREATE TABLE`` text, which no ALTER can change (the table is rebuilt
+    under the write lock: new table, rows copied, old one dropped, renamed, indexes made
+    again). A no-op once done, and safe when several processes start at once. Returns True
+    if it changed the table.
+    """
+    if engine.dialect.name == "postgresql":
+        return _upgrade_postgres(engine)
+    if engine.dialect.name == "sqlite":
+        return _upgrade_sqlite(engine)
+    return False
+
+
+_CHANNEL_CHECK = "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")"
+_PG_CHECK_DEF = text(
+    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conname = 'ck_calls_channel' AND conrelid = to_regclass('calls')"
+)
+_UPGRADE_LOCK = 0x746C63616C6C73  # any constant: one upgrade of this database at a time
+
+
+def _knows_every_channel(check: str | None) -> bool:
+    return check is not None and all(f"'{c}'" in check for c in CHANNELS)
+
+
+def _upgrade_postgres(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        if _knows_every_channel(conn.scalar(_PG_CHECK_DEF)):
+            return False
+    with engine.begin() as conn:
+        conn.execute(select(func.pg_advisory_xact_lock(_UPGRADE_LOCK)))
+        if _knows_every_channel(conn.scalar(_PG_CHECK_DEF)):
+            return False  # another process upgraded it while we waited
+        conn.exec_driver_sql("ALTER TABLE calls DROP CONSTRAINT IF EXISTS ck_calls_channel")
+        conn.exec_driver_sql(
+            f"ALTER TABLE calls ADD CONSTRAINT ck_calls_channel CHECK ({_CHANNEL_CHECK})"
+        )
+    return True
+
+
+_SQLITE_DDL = text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'calls'")
+
+
+def _upgrade_sqlite(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        if _knows_every_channel(conn.scalar(_SQLITE_DDL)):
+            return False
+    # pysqlite opens transactions only before DML: drive BEGIN/COMMIT ourselves, so the
+    # rebuild is one transaction and holds the write lock from its first read.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            if _knows_every_channel(conn.scalar(_SQLITE_DDL)):
+                conn.exec_driver_sql("ROLLBACK")
+                return False
+            fresh = calls.to_metadata(MetaData(), name="calls_upgrade")
+            kept = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+            columns = ", ".join(f'"{c.name}"' for c in calls.columns if c.name in kept)
+            conn.execute(CreateTable(fresh))
+            conn.exec_driver_sql(
+                f"INSERT INTO calls_upgrade ({columns}) SELECT {columns} FROM calls"
+            )
+            conn.exec_driver_sql("DROP TABLE calls")
+            conn.exec_driver_sql("ALTER TABLE calls_upgrade RENAME TO calls")
+            for index in calls.indexes:
+                conn.execute(CreateIndex(index))
+            conn.exec_driver_sql("COMMIT")
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+    return True
+
+
 def _lock_caller(conn: Connection, caller_id: str, *, exclusive: bool = False) -> None:
     """On PostgreSQL, order this transaction against a purge of the same caller.
 
@@ -600,6 +714,7 @@ def _snapshot(row: Row[Any]) -> Snapshot:
 __all__ = [
     "CHANNELS",
     "ROLES",
+    "TEXT_CHANNELS",
     "CallForgottenError",
     "CallRecord",
     "ConversationStore",
@@ -610,4 +725,5 @@ __all__ = [
     "exchanges",
     "forgotten_calls",
     "planner_snapshots",
+    "upgrade_schema",
 ]

@@ -6,6 +6,7 @@ SQLAlchemy engine and the same tables, so every store runs one code path on both
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,57 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre"}
+    | {"fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse"}
+)
+_OCTAL = re.compile(r"\\([0-7]{3})")  # /proc/mounts escapes spaces and tabs in paths
+
+
+class StoreSetupError(RuntimeError):
+    """The settings point at a store that cannot be used as asked; the message says what to
+    do. Start-up (``tourline serve``, the CLI) shows it as one sentence, not a traceback."""
+
+
+class DatabaseLocationError(StoreSetupError):
+    """The SQLite file is somewhere it cannot be shared safely (a network file system)."""
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str | None:
+    """The file system type ``path`` lives on, from ``/proc/mounts`` (None if unknown)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    target = str(path.expanduser().resolve())
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _OCTAL.sub(lambda m: chr(int(m[1], 8)), fields[1])  # "\040" is a space
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def refuse_network_sqlite(path: Path, mounts: str | None = None) -> None:
+    """SQLite's locks do not hold across machines: replicas sharing a SQLite file on a
+    network share would corrupt it, so say what to use instead and refuse to start."""
+    kind = filesystem_type(path, mounts)
+    if kind not in NETWORK_FILESYSTEMS:
+        return
+    raise DatabaseLocationError(
+        f"The SQLite database {path} is on a network file system ({kind}). SQLite's locks "
+        "do not hold across machines, so servers sharing it would corrupt it. Keep "
+        "TOURLINE_DATA_DIR on a local disk, and to run several replicas point them all at "
+        "PostgreSQL (DATABASE_URL=postgresql://user:password@host:5432/tourline), each "
+        'with its own TOURLINE_DATA_DIR: see README, "Running several replicas".'
+    )
+
+
 def _sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL, or None for in-memory / URI databases."""
     database = make_url(url).database
@@ -87,6 +139,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         path = _sqlite_file(url)
         if path is not None:
             path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            refuse_network_sqlite(path)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
@@ -103,6 +156,7 @@ def init_schema(engine: Engine) -> None:
     """
     # Each import registers that store's tables on Base.
     import app.stores.bookings
+    import app.stores.claims
     import app.stores.conversations
 
     Base.metadata.create_all(engine)
