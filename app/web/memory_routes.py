@@ -34,6 +34,8 @@ from app.domain.state import PlannerState
 from app.memory.service import MemoryService
 from app.memory.worker import WorkerClosedError
 from app.stores.conversations import calls
+from app.stores.opt_outs import OptOutStore
+from app.stores.outbox import OutboxStore
 
 __all__ = ["MIN_SEARCH_SCORE", "caller_key", "router"]
 
@@ -243,7 +245,53 @@ async def get_caller(caller_id: str, memory: Memory) -> dict[str, Any]:
     profile = await _run("caller lookup", memory.caller_profile, cid)
     if profile is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no caller {cid} is known")
+    profile["messages"], profile["texts_opted_out"] = await _run(
+        "caller messages", _messages, memory, cid
+    )
     return profile
+
+
+MESSAGES_SHOWN = 100
+
+
+def _messages(memory: MemoryService, cid: str) -> tuple[list[dict[str, Any]], bool]:
+    """The caller's texts, newest first: what they texted in and the replies (text
+    sessions), and what the outbox sent them (confirmations, reminders...) with its
+    delivery status; and whether they opted out of texts."""
+    found: list[dict[str, Any]] = []
+    for e in memory.store.text_exchanges(cid, MESSAGES_SHOWN):
+        inbound = e.role == "user"
+        found.append(
+            {
+                "direction": "in" if inbound else "out",
+                "kind": "message" if inbound else "reply",
+                "channel": e.channel,
+                "text": e.text,
+                "status": "received" if inbound else "replied",
+                "at": _iso_utc(e.created_at),
+                "call_id": e.call_id,
+                "error": None,
+            }
+        )
+    for m in OutboxStore(memory.engine).for_caller(cid, MESSAGES_SHOWN):
+        found.append(
+            {
+                "direction": "out",
+                "kind": m.kind,
+                "channel": m.channel,
+                "text": m.body,
+                "status": m.status,
+                "at": _iso_utc(m.sent_at or m.created_at),
+                "call_id": None,
+                "error": m.last_error,
+                "booking_code": m.booking_code,
+                "address": m.address,
+                "attempts": m.attempts,
+            }
+        )
+    found.sort(key=lambda item: item["at"] or "", reverse=True)
+    opted_out = OptOutStore(memory.engine).is_opted_out(cid)
+    return found[:MESSAGES_SHOWN], opted_out
 
 
 @router.delete("/callers/{caller_id}")

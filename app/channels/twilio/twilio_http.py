@@ -16,12 +16,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import threading
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
@@ -33,6 +35,29 @@ FORWARDED_PARAMS = ("From", "To", "CallSid")
 TOKEN_PARAM = "Token"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters XML 1.0 can't hold, even escaped (NUL, most control characters, surrogates)."""
+
+
+log = logging.getLogger("tourline.twilio")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters no XML document can hold (escaping is TwiML's job)."""
+    return _NOT_XML.sub("", text)
+
+
+async def signed_form(request: Request, settings: Settings) -> dict[str, str] | None:
+    """The POSTed form if its signature checks out (or checks are off), else None.
+
+    Signed over ``TOURLINE_PUBLIC_URL`` + the path (and query) Twilio called."""
+    checker = signature_checker(settings)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    signature = request.headers.get("x-twilio-signature")
+    query = request.url.query
+    path_and_query = request.url.path + (f"?{query}" if query else "")
+    if not checker.webhook_ok(path_and_query, form, signature):
+        log.warning("refused %s: bad or missing X-Twilio-Signature", request.url.path)
+        return None
+    return form
 
 
 def public_base(public_url: str | None, host_header: str | None) -> str:
@@ -72,6 +97,38 @@ def busy_twiml() -> str:
     """What a caller hears when this server takes no new calls (it is stopping)."""
     response = VoiceResponse()
     response.say(BUSY_MESSAGE)
+    response.hangup()
+    return str(response)
+
+
+HOLD_MESSAGE = "All our lines are busy right now. Please hold a moment."
+HOLD_AGAIN_MESSAGE = "Thanks for holding."
+FULL_MESSAGE = (
+    "Sorry, all our lines are still busy. Please call back in a few minutes, "
+    "and we'll be glad to help you then. Goodbye."
+)
+HOLD_PAUSE_S = 8
+"""Silence between two tries while a caller holds (Twilio's <Pause>, whole seconds)."""
+HOLD_ATTEMPTS = 4
+"""Tries before the caller is asked to call back: about half a minute on hold."""
+ATTEMPT_PARAM = "attempt"
+
+
+def hold_twiml(redirect_url: str, attempt: int) -> str:
+    """This process is full: ask the caller to hold, then try again by POSTing the webhook
+    to ``redirect_url`` (the public URL: behind a load balancer it may reach another
+    replica). The first try says why; later ones only thank the caller."""
+    response = VoiceResponse()
+    response.say(HOLD_MESSAGE if attempt <= 1 else HOLD_AGAIN_MESSAGE)
+    response.pause(length=HOLD_PAUSE_S)
+    response.redirect(redirect_url, method="POST")
+    return str(response)
+
+
+def full_twiml() -> str:
+    """Still full after ``HOLD_ATTEMPTS`` tries: a polite goodbye, asking to call back."""
+    response = VoiceResponse()
+    response.say(FULL_MESSAGE)
     response.hangup()
     return str(response)
 

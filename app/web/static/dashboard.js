@@ -1,5 +1,6 @@
 // The dashboard: callers and avatar users, their profile, memories, calls and each call's
-// timeline, a memory search, and "forget this caller". Everything comes from the memory API.
+// timeline, their text messages (in and out, with delivery status) beside the calls, a memory
+// search, and "forget this caller". Everything comes from the memory API.
 import { api, ApiError, apiKey, el, setApiKey, when } from "/static/api.js";
 
 const AGENT = "tourline";
@@ -96,8 +97,18 @@ async function select(callerId) {
       el("button", { type: "submit", class: "secondary" }, "Search"),
     ),
     el("ul", { id: "memories" }, memoryItems(caller.memories || [])),
-    el("h3", {}, "Recent calls"),
-    el("ul", { class: "calls" }, (caller.calls || []).map(callItem)),
+    el(
+      "div",
+      { class: "beside", style: "display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem" },
+      el("div", {}, el("h3", {}, "Recent calls"), el("ul", { class: "calls" }, (caller.calls || []).map(callItem))),
+      el(
+        "div",
+        {},
+        el("h3", {}, "Messages"),
+        caller.texts_opted_out ? el("p", { id: "opted-out", class: "hint" }, "Opted out of texts (STOP): nothing is sent until they text START.") : null,
+        el("ul", { id: "messages", class: "calls" }, messageItems(caller.messages || [])),
+      ),
+    ),
   ];
   box.replaceChildren(...parts.filter(Boolean));
 }
@@ -128,7 +139,35 @@ async function search(event, callerId) {
   }
 }
 
+// Text channels have no audio timeline: their messages are listed beside the calls.
+const TEXT_CHANNELS = ["sms", "whatsapp"];
+const STATUS_KIND = { failed: "error", skipped: "error", sent: "ok", replied: "ok", received: "ok" };
+
+function messageItems(rows) {
+  if (!rows.length) return [el("li", { class: "empty" }, "No text messages.")];
+  return rows.map((m) =>
+    el(
+      "li",
+      { "data-message": m.direction, "data-status": m.status },
+      el("span", { class: "badge" }, m.channel || "?"),
+      ` ${m.direction === "in" ? "from caller" : "to caller"} · ${m.kind} · ${when(m.at)} `,
+      el("span", { class: "status " + (STATUS_KIND[m.status] || "") }, m.status),
+      m.text ? el("div", {}, m.text) : null,
+      m.error ? el("div", { class: "hint" }, `Error: ${m.error}`) : null,
+    ),
+  );
+}
+
 function callItem(call) {
+  if (TEXT_CHANNELS.includes(call.channel)) {
+    return el(
+      "li",
+      { "data-call": call.call_id },
+      el("span", { class: "badge" }, call.channel),
+      ` ${when(call.started_at)} · ${call.exchanges} message(s) · ${call.outcome || "open"}`,
+      call.summary ? el("div", { class: "hint" }, call.summary) : null,
+    );
+  }
   const holder = el("div", { class: "timeline" });
   const toggle = el("button", { class: "secondary", type: "button" }, "Timeline");
   toggle.addEventListener("click", () => showTimeline(call.call_id, holder, toggle));
