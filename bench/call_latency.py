@@ -150,6 +150,7 @@ class TurnResult:
     latency_s: float | None  # None: no reply
     extra_replies: int = 0
     cut: bool = False  # the reply was cleared / interrupted before it finished
+    at_s: float | None = None  # when the reply's first frame arrived (time.monotonic)
 
 
 @dataclass
@@ -223,7 +224,9 @@ async def run_call(
                     continue
                 assert sent.last_voiced_frame_at is not None
                 turn = TurnResult(
-                    reply.first_frame_at - sent.last_voiced_frame_at, cut=reply.cleared
+                    reply.first_frame_at - sent.last_voiced_frame_at,
+                    cut=reply.cleared,
+                    at_s=reply.first_frame_at,
                 )
                 # A second burst of agent audio before the caller speaks again is a 2nd reply.
                 while call.unheard_media():

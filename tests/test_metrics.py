@@ -115,9 +115,12 @@ def test_the_flight_recorder_feeds_the_process_metrics(tmp_path: Path) -> None:
 
 def test_the_exposition_parses_and_carries_load_figures() -> None:
     metrics = Metrics()
-    metrics.set_load(active_calls=3, capacity=10, loop_lag_ms=12.0, memory_backlog=4)
+    metrics.set_load(
+        active_calls={"phone": 3, "avatar": 1}, capacity=10, loop_lag_ms=12.0, memory_backlog=4
+    )
     families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
-    assert families["tourline_active_calls"].samples[0].value == 3
+    active = {s.labels["channel"]: s.value for s in families["tourline_active_calls"].samples}
+    assert active == {"phone": 3, "avatar": 1}
     assert families["tourline_call_capacity"].samples[0].value == 10
     assert families["tourline_event_loop_lag_seconds"].samples[0].value == 0.012
     assert families["tourline_memory_backlog"].samples[0].value == 4
@@ -139,5 +142,6 @@ def test_without_an_api_key_configured_metrics_are_open_like_the_other_admin_rou
     assert response.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     assert families["tourline_call_capacity"].samples[0].value == 7
-    assert families["tourline_active_calls"].samples[0].value == 0
+    active = {s.labels["channel"]: s.value for s in families["tourline_active_calls"].samples}
+    assert active == {"phone": 0, "avatar": 0, "livekit": 0}
     assert families["tourline_memory_backlog"].samples[0].value == 0  # no memory: no backlog

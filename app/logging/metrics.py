@@ -13,19 +13,32 @@ seconds, as Prometheus names them (``*_seconds``); the timeline's milliseconds a
 
 from __future__ import annotations
 
+import statistics
+import threading
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["CONTENT_TYPE", "METRICS", "Metrics", "observe", "ws_closed"]
+__all__ = [
+    "CONTENT_TYPE",
+    "METRICS",
+    "Metrics",
+    "call_held",
+    "call_rejected",
+    "observe",
+    "ws_closed",
+]
 
 VOICE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 """Caller stops -> first reply audio: 100 ms to 3 s is where calls live, 5 s is broken."""
 STAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 """One stage of a turn (STT, first audio, the end-of-turn wait, a memory load)."""
 CLOSE_NORMAL = 1000
+RECENT = 500
+"""Turns kept per stage for the dashboard's p50/p95 (exact, unlike a histogram's buckets)."""
 
 _COUNTED = {
     "barge_in": "barge_ins",
@@ -44,6 +57,18 @@ def _seconds(value: Any) -> float | None:
     return max(0.0, float(value)) / 1000
 
 
+def _count_of(histogram: Histogram) -> int:
+    """How many observations a histogram holds, as its scrape shows it."""
+    return int(
+        sum(
+            sample.value
+            for family in histogram.collect()
+            for sample in family.samples
+            if sample.name.endswith("_count")
+        )
+    )
+
+
 class Metrics:
     """The metric objects, in their own registry."""
 
@@ -52,7 +77,21 @@ class Metrics:
         r = self.registry
         self.active_calls = Gauge(
             "tourline_active_calls",
-            "Calls in progress in this process (every channel).",
+            "Calls in progress in this process, by channel (phone, avatar, livekit).",
+            ["channel"],
+            registry=r,
+        )
+        self.calls_rejected = Counter(
+            "tourline_calls_rejected",
+            "Callers turned away: full (still no room after holding, or an avatar socket "
+            "closed 1013) or draining (this process is stopping), by channel.",
+            ["reason", "channel"],
+            registry=r,
+        )
+        self.calls_held = Counter(
+            "tourline_calls_held",
+            "Webhooks answered 'all lines busy, please hold' with a redirect, because this "
+            "process was full (one per round a caller waits).",
             registry=r,
         )
         self.call_capacity = Gauge(
@@ -96,6 +135,12 @@ class Metrics:
             buckets=STAGE_BUCKETS,
             registry=r,
         )
+        self.planner = Histogram(
+            "tourline_planner_seconds",
+            "Planning a reply to a caller turn (the planner's whole answer).",
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
         self.context_load = Histogram(
             "tourline_memory_context_load_seconds",
             "Loading what memory holds about the caller, at the start of a call.",
@@ -134,6 +179,8 @@ class Metrics:
             ["socket", "code"],
             registry=r,
         )
+        self._recent: dict[int, deque[float]] = {}  # id(histogram) -> its latest seconds
+        self._recent_lock = threading.Lock()
 
     def observe(self, name: str, fields: Mapping[str, Any]) -> None:
         """Account for one timeline event; events without a metric are ignored."""
@@ -143,6 +190,9 @@ class Metrics:
         elif name == "first_frame_out":
             if fields.get("trigger") == "turn":
                 self._time(self.voice_to_voice, fields.get("ms_since_speech_end"))
+        elif name == "planner_done":
+            if fields.get("trigger") == "turn":
+                self._time(self.planner, fields.get("ms"))
         elif name == "stt_done":
             self._time(self.stt, fields.get("ms"))
         elif name == "tts_first_audio":
@@ -164,11 +214,21 @@ class Metrics:
         if code != CLOSE_NORMAL:
             self.ws_error_closes.labels(socket=socket, code=str(code)).inc()
 
+    def rejected(self, reason: str, channel: str = "phone") -> None:
+        """A caller turned away for ``reason`` (``full`` or ``draining``)."""
+        self.calls_rejected.labels(reason=reason, channel=channel).inc()
+
     def set_load(
-        self, *, active_calls: int, capacity: int, loop_lag_ms: float, memory_backlog: int = 0
+        self,
+        *,
+        active_calls: Mapping[str, int],
+        capacity: int,
+        loop_lag_ms: float,
+        memory_backlog: int = 0,
     ) -> None:
-        """The figures read at scrape time rather than from events."""
-        self.active_calls.set(active_calls)
+        """The figures read at scrape time rather than from events (calls by channel)."""
+        for channel, count in active_calls.items():
+            self.active_calls.labels(channel=channel).set(count)
         self.call_capacity.set(capacity)
         self.loop_lag.set(loop_lag_ms / 1000)
         self.memory_backlog.set(memory_backlog)
@@ -177,11 +237,44 @@ class Metrics:
         """The Prometheus text exposition of everything in this registry."""
         return generate_latest(self.registry)
 
-    @staticmethod
-    def _time(histogram: Histogram, ms: Any) -> None:
+    def value(self, sample: str, **labels: str) -> float:
+        """One sample as a scrape reads it (0 when it has none yet)."""
+        found = self.registry.get_sample_value(sample, labels)
+        return found if found is not None else 0.0
+
+    def total(self, sample: str) -> float:
+        """A sample summed over all its labels (e.g. rejected calls of every reason)."""
+        return sum(
+            s.value
+            for family in self.registry.collect()
+            for s in family.samples
+            if s.name == sample
+        )
+
+    def recent(self, histogram: Histogram) -> dict[str, float | int | None]:
+        """p50/p95 in ms over the latest ``RECENT`` observations of one histogram, and the
+        count since start: what the dashboard shows beside the histogram itself."""
+        with self._recent_lock:
+            values = sorted(self._recent.get(id(histogram), ()))
+        count = _count_of(histogram)
+        if not values:
+            return {"p50_ms": None, "p95_ms": None, "n": 0, "count": count}
+        cuts = statistics.quantiles(values, n=20, method="inclusive") if len(values) > 1 else []
+        p95 = cuts[18] if cuts else values[0]
+        return {
+            "p50_ms": round(statistics.median(values) * 1000, 1),
+            "p95_ms": round(p95 * 1000, 1),
+            "n": len(values),
+            "count": count,
+        }
+
+    def _time(self, histogram: Histogram, ms: Any) -> None:
         seconds = _seconds(ms)
         if seconds is not None:
             histogram.observe(seconds)
+            with self._recent_lock:
+                window = self._recent.setdefault(id(histogram), deque(maxlen=RECENT))
+                window.append(seconds)
 
 
 METRICS = Metrics()
@@ -191,6 +284,16 @@ METRICS = Metrics()
 def observe(name: str, fields: Mapping[str, Any]) -> None:
     """The flight recorder's observer: every timeline event of every call comes here."""
     METRICS.observe(name, fields)
+
+
+def call_rejected(reason: str, channel: str = "phone") -> None:
+    """A channel turned a caller away (see :meth:`Metrics.rejected`)."""
+    METRICS.rejected(reason, channel)
+
+
+def call_held() -> None:
+    """The webhook asked a caller to hold (this process is full) and to try again."""
+    METRICS.calls_held.inc()
 
 
 def ws_closed(socket: str, code: int) -> None:

@@ -225,6 +225,11 @@ class RealtimeLoop:
         return len(cls._live)
 
     @classmethod
+    def live_calls(cls) -> list[tuple[str, str]]:
+        """``(call_id, channel)`` of each call in progress: for admission and metrics."""
+        return [(loop.call_id, loop.channel) for loop in list(cls._live)]
+
+    @classmethod
     async def leave_all(cls, goodbye: str, within_s: float) -> int:
         """Say ``goodbye`` on every call in progress at once (see ``leave``); how many."""
         loops = list(cls._live)

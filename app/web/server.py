@@ -13,14 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from app.channels.admission import ADMISSIONS
 from app.channels.api_key import open_api_warning
 from app.channels.avatar.routes import install as install_avatar
 from app.channels.deps import RuntimeDep
 from app.channels.twilio import routes as twilio_routes
+from app.channels.twilio import sms_routes
 from app.channels.twilio.media_socket import media_stream
 from app.memory.owner_lock import EmbeddedStoreLockedError
 from app.runtime import Runtime
 from app.settings import Settings
+from app.stores.database import StoreSetupError
 from app.voice.compute_pool import URGENT
 from app.voice.realtime_loop import RealtimeLoop
 from app.web import memory_routes, metrics_route, pages
@@ -41,15 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
         # Memory first: if another process owns this data dir, refuse to start at all.
         try:
             runtime = await asyncio.to_thread(Runtime.open_memory, settings)
-        except EmbeddedStoreLockedError as exc:
+        except (EmbeddedStoreLockedError, StoreSetupError) as exc:
             log.error("%s", exc)
             raise
         app.state.runtime = runtime
         # Then bind, and load models in the background so /healthz can say "loading".
         loading = asyncio.create_task(_load(runtime))
         watching = asyncio.create_task(loop_lag.watch())
+        sending = asyncio.create_task(runtime.send_messages())  # the outbox sender
         yield
         runtime.ready = False
+        await runtime.stop_messages(sending)  # finish the message in flight
         for task in (loading, watching):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -70,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     if (warning := open_api_warning(settings)) is not None:
         log.warning(warning)
     app.include_router(twilio_routes.router)
+    app.include_router(sms_routes.router)  # POST /twilio/sms (texts, and their sessions)
     app.include_router(memory_routes.router)
     app.add_api_websocket_route("/twilio/media", media_stream)
     install_avatar(app, settings)  # WS /avatar
@@ -98,8 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz")
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
         """Whether this process takes new calls (for a load balancer): not while loading, not
-        when full. ``/healthz`` stays liveness: a full server is healthy."""
-        active, capacity = RealtimeLoop.active(), runtime.settings.call_capacity
+        when full. ``/healthz`` stays liveness: a full server is healthy. Calls admitted whose
+        stream has not started yet count (``app.channels.admission``)."""
+        active, capacity = ADMISSIONS.occupied(), runtime.settings.call_capacity
         reason = _not_ready_because(runtime, active, capacity)
         body = {"ready": reason is None, "calls": {"active": active, "capacity": capacity}}
         if reason is not None:

@@ -48,6 +48,7 @@ def client(signed: bool) -> TestClient:
         data_dir=Path("/nonexistent/tourline-fuzz"),
         twilio_auth_token=TOKEN if signed else None,
         public_url=PUBLIC,
+        max_calls=1_000_000,  # every example is a new call whose stream never comes
     )
     app = FastAPI()
     app.include_router(router)

@@ -26,6 +26,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.audio.codec import Resampler, array_to_pcm16
+from app.channels.admission import ADMISSIONS
 from app.channels.avatar import protocol as avatar
 from app.channels.avatar.secret import signing_secret
 from app.channels.avatar.transport import AvatarTransport
@@ -33,7 +34,7 @@ from app.channels.deps import RuntimeDep
 from app.channels.rate_limit import TokenBucket
 from app.domain.identity import masked
 from app.logging.flight_recorder import FlightRecorder
-from app.logging.metrics import ws_closed
+from app.logging.metrics import call_rejected, ws_closed
 from app.runtime import Runtime
 from app.voice.realtime_loop import RealtimeLoop
 
@@ -370,4 +371,24 @@ async def avatar_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
             )
             await websocket.close(code=avatar.CLOSE_TRY_AGAIN, reason="loading")
         return
-    await AvatarSession(websocket, runtime).run()
+    session = AvatarSession(websocket, runtime)
+    capacity = runtime.settings.call_capacity
+    if runtime.draining or not ADMISSIONS.try_admit(session.session_id, capacity, "avatar"):
+        await _turn_away(websocket, "draining" if runtime.draining else "full")
+        return
+    await session.run()
+
+
+async def _turn_away(websocket: WebSocket, reason: str) -> None:
+    """No room for another call (or stopping): a ``busy`` error, then 1013 (try again
+    later) with ``full`` or ``draining`` as the close reason. Counted as rejected."""
+    call_rejected(reason, "avatar")
+    log.info("avatar socket turned away: %s", reason)
+    message = (
+        "every line is busy; try again in a minute"
+        if reason == "full"
+        else "the server is stopping; try again in a minute"
+    )
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+        await websocket.send_text(avatar.dumps(avatar.error("busy", message)))
+        await websocket.close(code=avatar.CLOSE_TRY_AGAIN, reason=reason)
