@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: serve install install-test browser test lint bench chat
+.PHONY: serve install install-test browser proxy test lint bench chat
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,14 @@ browser:
 # wait on real time, so two of them share two cores well. --dist loadscope keeps a module's
 # tests (and its server) on one worker.
 TEST_WORKERS ?= 2
-test: install-test browser lint
+# Debian's Caddy for the load-balancer tests of deploy/Caddyfile (same archive, no downloads).
+proxy:
+	@command -v caddy >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq caddy >/dev/null; }
+
+test: install-test browser proxy lint
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 

@@ -1,11 +1,12 @@
 """What every call in a worker process shares: memory, the planner kit and the speech models.
 
-Built once per process. The worker runs its jobs as threads of one process (see
-``agents.worker``) because the embedded memory store has one owner per data dir: one
-process, one ``MemoryService``, models loaded once. A worker pointed at the same
-``DATABASE_URL`` and ``QDRANT_URL`` as the Twilio server shares caller memory with it; with
-the embedded store it needs a data dir of its own (``TOURLINE_DATA_DIR``), else opening
-fails with ``EmbeddedStoreLockedError`` and its one sentence on what to do.
+Built once per process: the worker's, when jobs run as threads (the embedded memory store
+has one owner per data dir: one process, one ``MemoryService``, models loaded once), or each
+job process's own, when the stores are servers (see ``executor.plan_jobs``). A worker
+pointed at the same ``DATABASE_URL`` and ``QDRANT_URL`` as the Twilio server shares caller
+memory with it; with the embedded store it needs a data dir of its own
+(``TOURLINE_DATA_DIR``), else opening fails with ``EmbeddedStoreLockedError`` and its one
+sentence on what to do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from app.planner.agent_planner import PlannerKit
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
 
-__all__ = ["WorkerRuntime", "close_shared_runtime", "shared_runtime"]
+__all__ = ["WorkerRuntime", "check_stores", "close_shared_runtime", "shared_runtime"]
 
 log = logging.getLogger("tourline.livekit")
 
@@ -83,3 +84,9 @@ def close_shared_runtime() -> None:
         runtime, _SHARED = _SHARED, None
     if runtime is not None:
         runtime.close()
+
+
+def check_stores(settings: Settings) -> None:
+    """Open memory's stores and close them again: a worker whose job processes open their
+    own fails at start, not in every job, when the database can't be reached."""
+    Runtime.open_memory(settings).close()

@@ -6,14 +6,18 @@ through LiveKit SIP. Each job identifies the caller, runs a ``TourAgent`` in an
 ``AgentSession`` and hangs up (deletes the room) once the session closes. Set
 ``LIVEKIT_AGENT_NAME`` for explicit dispatch (a SIP dispatch rule naming this agent).
 
-Jobs run as threads of this one process, not LiveKit's default process pool: the
-embedded memory store allows one owner per data dir, and the speech models are loaded
-once and shared (both are thread-safe; see ``app/audio``). Memory and models are opened
-before the worker registers, so a locked data dir fails at start with one clear sentence.
+With server backends (PostgreSQL through ``DATABASE_URL`` and a vector store on a server)
+jobs run as processes, LiveKit's default, so one worker uses every core; each job process
+opens its own memory and models. With the embedded store (one owner per data dir) they run
+as threads of this one process, sharing one memory and one set of models (thread-safe; see
+``app/audio``). ``executor.plan_jobs`` decides. Either way the stores are opened before the
+worker registers: a locked data dir fails at start with one clear sentence, and an
+unreachable database at start rather than in every job.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import warnings
@@ -29,11 +33,13 @@ from livekit.agents import (
 )
 
 from app.channels.livekit.caller import caller_id_of
-from app.channels.livekit.runtime import close_shared_runtime, shared_runtime
+from app.channels.livekit.executor import apply_job_plan, plan_jobs
+from app.channels.livekit.runtime import check_stores, close_shared_runtime, shared_runtime
 from app.channels.livekit.session import new_session
 from app.channels.livekit.tour_agent import TourAgent
 from app.domain.identity import InvalidCallerId, masked
 from app.memory.owner_lock import EmbeddedStoreLockedError
+from app.settings import get_settings
 
 __all__ = ["EXIT_STORE_LOCKED", "entrypoint", "main", "server"]
 
@@ -44,10 +50,12 @@ _SERVING_COMMANDS = {"dev", "start", "console", "connect"}
 
 
 def _prewarm(proc: JobProcess) -> None:
-    """Every job thread finds memory and models already loaded."""
+    """Every job finds memory and models loaded: a job process loads its own while it
+    waits in LiveKit's idle pool; job threads share the worker's."""
     shared_runtime()
 
 
+# Threads until ``main`` reads the settings: `apply_job_plan` switches to processes.
 server = AgentServer(job_executor_type=JobExecutorType.THREAD, setup_fnc=_prewarm)
 
 
@@ -78,6 +86,9 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason=f"session closed: {ev.reason.value}")
 
     session.on("close", _on_close)
+    if plan_jobs(runtime.settings).processes:
+        # This process hosts this one job: flush its memory work before LiveKit ends it.
+        ctx.add_shutdown_callback(_close_process_runtime)
     await session.start(
         agent,
         room=ctx.room,
@@ -88,12 +99,23 @@ async def entrypoint(ctx: JobContext) -> None:
     )
 
 
+async def _close_process_runtime() -> None:
+    await asyncio.to_thread(close_shared_runtime)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """LiveKit's CLI (dev, start, console...), with memory and models opened first."""
+    """LiveKit's CLI (dev, start, console...), with threads or processes chosen from the
+    settings and the stores checked first (with threads, memory and models opened)."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in _SERVING_COMMANDS:
+        settings = get_settings()
+        plan = plan_jobs(settings)
+        apply_job_plan(server, plan)
         try:
-            shared_runtime()
+            if plan.processes:
+                check_stores(settings)  # each job process opens its own
+            else:
+                shared_runtime()
         except EmbeddedStoreLockedError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_STORE_LOCKED) from None
