@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     them, or a question): such callers wait for the agent. At most ``turn_hold_ms``; a caller
     seen to go on after a pause gets the longer, grown hold for the rest of the call."""
     barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
+    context_timeout_ms: int = Field(
+        500, validation_alias=_env("TOURLINE_CONTEXT_TIMEOUT_MS", "context_timeout_ms")
+    )
+    """The longest a call's greeting waits for the caller's memory; past it the caller is
+    greeted as a stranger (and the log says so) rather than kept waiting in silence."""
     no_input_timeout_s: float = Field(
         8.0, validation_alias=_env("TOURLINE_NO_INPUT_TIMEOUT_S", "no_input_timeout_s")
     )

@@ -166,6 +166,7 @@ class RealtimeLoop:
         self._quick_hold_s = min(settings.turn_quick_hold_ms, settings.turn_hold_ms) / 1000
         self._hold_grown = False  # this caller went on after a pause: no quick hold any more
         self._no_input_s = settings.no_input_timeout_s
+        self._context_timeout_s = settings.context_timeout_ms / 1000
 
         self.conversation: Conversation | None = None
         self.finished = asyncio.Event()  # the agent ended the conversation and was heard
@@ -212,6 +213,7 @@ class RealtimeLoop:
             call_id=self.call_id,
             channel=self.channel,
             recorder=self.recorder,
+            context_timeout_s=self._context_timeout_s,
             # A database's commits go off the loop that carries every call's audio; an
             # in-process memory (tests' lists) is written in place.
             writes_off_loop=self.memory is not None and self.memory.commits_writes,

@@ -114,6 +114,10 @@ def fleet(fleet_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
         "TWILIO_AUTH_TOKEN": TEST_TOKEN,
         "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL,
         "TOURLINE_VECTOR_STORE": VECTOR_STORE,
+        # This module checks recall across replicas, not the greeting's memory budget:
+        # three servers beside the rest of the suite on two cores can take over the 0.5 s
+        # default to load a context, and the caller would be (rightly) greeted as new.
+        "TOURLINE_CONTEXT_TIMEOUT_MS": "5000",
     }
     contexts = [
         running_server(tmp_path_factory.mktemp(f"replica{i}"), timeout_s=START_S, **env)
