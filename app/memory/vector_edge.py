@@ -46,6 +46,7 @@ import qdrant_edge as qe
 from mem0.vector_stores.base import VectorStoreBase
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.memory.filter_ops import range_ops as checked_range_ops
 from app.memory.owner_lock import EmbeddedStoreLockedError
 
 __all__ = [
@@ -514,8 +515,6 @@ class EdgeVectorStore(VectorStoreBase):  # type: ignore[misc]  # mem0 is untyped
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
-_RANGE_OPS = ("gt", "gte", "lt", "lte")
-_SUPPORTED_OPS = {"eq", "ne", "in", "nin", "contains", "icontains", *_RANGE_OPS}
 _LOGICAL = {"$or": "OR", "$not": "NOT", "$and": "AND"}
 
 
@@ -560,20 +559,8 @@ def _field_conditions(key: str, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple, set)):
             return [qe.FieldCondition(key, match=qe.MatchAny(list(value)))]
         return [_equals(key, value)]
-    ops = set(value)
-    unknown = ops - _SUPPORTED_OPS
-    if unknown:
-        raise ValueError(
-            f"Unsupported filter operator(s) for field {key!r}: {sorted(unknown)}. "
-            f"Supported: {sorted(_SUPPORTED_OPS)}"
-        )
-    range_ops = {op: value[op] for op in _RANGE_OPS if op in value}
+    range_ops = checked_range_ops(key, value)
     if range_ops:
-        if ops - set(range_ops):
-            raise ValueError(
-                f"Cannot mix range operators with {sorted(ops - set(range_ops))} for field "
-                f"{key!r}; use AND to combine them"
-            )
         if all(isinstance(v, str) and _ISO_DATETIME.match(v) for v in range_ops.values()):
             return [qe.FieldCondition(key, range=qe.RangeDateTime(**range_ops))]
         try:

@@ -69,6 +69,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 
+from app.memory.filter_ops import range_ops as checked_range_ops
 from app.stores.database import create_db_engine
 
 __all__ = [
@@ -531,8 +532,6 @@ class PgPointClient:
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
-_RANGE_OPS = ("gt", "gte", "lt", "lte")
-_SUPPORTED_OPS = {"eq", "ne", "in", "nin", "contains", "icontains", *_RANGE_OPS}
 _LOGICAL = {"$or": "OR", "$not": "NOT", "$and": "AND"}
 
 
@@ -580,20 +579,8 @@ def _field_matches(payload: Mapping[str, Any], key: str, value: Any) -> bool:
         if isinstance(value, (list, tuple, set)):
             return any(_same(s, v) for s in stored for v in value)
         return any(_same(s, value) for s in stored)
-    ops = set(value)
-    unknown = ops - _SUPPORTED_OPS
-    if unknown:
-        raise ValueError(
-            f"Unsupported filter operator(s) for field {key!r}: {sorted(unknown)}. "
-            f"Supported: {sorted(_SUPPORTED_OPS)}"
-        )
-    range_ops = {op: value[op] for op in _RANGE_OPS if op in value}
+    range_ops = checked_range_ops(key, value)
     if range_ops:
-        if ops - set(range_ops):
-            raise ValueError(
-                f"Cannot mix range operators with {sorted(ops - set(range_ops))} for field "
-                f"{key!r}; use AND to combine them"
-            )
         return any(_in_range(s, range_ops, key) for s in stored)
     if "eq" in value:
         return any(_same(s, value["eq"]) for s in stored)
