@@ -237,17 +237,18 @@ def _word_probabilities(
     return scored
 
 
-_MODELS: dict[tuple[str, str, int, int], WhisperModel] = {}
+_MODELS: dict[tuple[str, str, int, int, str], WhisperModel] = {}
 _MODELS_LOCK = threading.Lock()
 LOAD_SECONDS: dict[str, float] = {}
 """Wall time of each model load in this process (read by the benchmark and health logs)."""
 
 
 def _shared_whisper(
-    model_dir: Path, compute_type: str, cpu_threads: int, num_workers: int
+    model_dir: Path, compute_type: str, cpu_threads: int, num_workers: int, purpose: str = "turns"
 ) -> WhisperModel:
-    """Load a WhisperModel once per process and configuration; every caller shares it."""
-    key = (str(model_dir), compute_type, cpu_threads, num_workers)
+    """Load a WhisperModel once per process, configuration and ``purpose``; every caller
+    shares it. A purpose of its own is a replica of its own (see ``WhisperSTT.glance``)."""
+    key = (str(model_dir), compute_type, cpu_threads, num_workers, purpose)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
@@ -267,8 +268,9 @@ def _shared_whisper(
                 local_files_only=True,
             )
             model.model = _ScoringDecoder(model.model)
-            LOAD_SECONDS["whisper"] = time.perf_counter() - started
-            log.info("loaded whisper %s in %.2fs", model_dir, LOAD_SECONDS["whisper"])
+            name = "whisper" if purpose == "turns" else f"whisper {purpose}"
+            LOAD_SECONDS[name] = time.perf_counter() - started
+            log.info("loaded %s %s in %.2fs", name, model_dir, LOAD_SECONDS[name])
             _MODELS[key] = model
         return model
 
@@ -301,6 +303,8 @@ class WhisperSTT:
             raise ValueError("encoder_window_s must be between 8 and 30 seconds (or None)")
         self.model_dir = model_dir or whisper_model_dir()
         self.model = _shared_whisper(self.model_dir, compute_type, cpu_threads, num_workers)
+        self._replica = (compute_type, cpu_threads)
+        self._glance_model: WhisperModel | None = None
         self.beam_size = beam_size
         self.initial_prompt = initial_prompt
         self.encoder_window_s = encoder_window_s
@@ -327,8 +331,19 @@ class WhisperSTT:
         audio = _to_float32(pcm16_16k)
         if audio.size < STT_SAMPLE_RATE // 10:
             return ""
-        text = self._windowed(audio, False, None).text
+        text = self._windowed(audio, False, None, self._glancer()).text
         return "" if _looks_degenerate(text, audio.size / STT_SAMPLE_RATE) else text
+
+    def _glancer(self) -> WhisperModel:
+        """The glance's own model replica. CTranslate2 runs one job at a time per replica,
+        so on the shared one a glance queued behind another call's whole-turn decode
+        (100-300 ms at ten calls) while the agent talked over the caller."""
+        if self._glance_model is None:
+            compute_type, cpu_threads = self._replica
+            self._glance_model = _shared_whisper(
+                self.model_dir, compute_type, cpu_threads, 1, purpose="glance"
+            )
+        return self._glance_model
 
     def _transcribe(
         self, pcm16_16k: AudioInput, *, scored: bool, hints: Sequence[str] = ()
@@ -353,23 +368,31 @@ class WhisperSTT:
         return heard
 
     def _windowed(
-        self, audio: npt.NDArray[np.float32], scored: bool, hotwords: str | None
+        self,
+        audio: npt.NDArray[np.float32],
+        scored: bool,
+        hotwords: str | None,
+        model: WhisperModel | None = None,
     ) -> Transcript:
         """One decode with the short encoder window, if one is set."""
         if not self.encoder_window_s:
-            return self._decode(audio, scored, hotwords)
+            return self._decode(audio, scored, hotwords, model)
         _WINDOW.frames = int(self.encoder_window_s * 100)  # 100 mel frames per second
         try:
-            return self._decode(audio, scored, hotwords)
+            return self._decode(audio, scored, hotwords, model)
         finally:
             _WINDOW.frames = None
 
     def _decode(
-        self, audio: npt.NDArray[np.float32], scored: bool, hotwords: str | None = None
+        self,
+        audio: npt.NDArray[np.float32],
+        scored: bool,
+        hotwords: str | None = None,
+        model: WhisperModel | None = None,
     ) -> Transcript:
         _SCORES.steps = [] if scored else None
         try:
-            segments = self._segments(audio, hotwords)
+            segments = self._segments(audio, hotwords, model)
             scores = _SCORES.steps or []
         finally:
             _SCORES.steps = None
@@ -400,8 +423,13 @@ class WhisperSTT:
             self._words = Tokenizer(self.model.hf_tokenizer, multilingual, "transcribe", "en")
         return self._words
 
-    def _segments(self, audio: npt.NDArray[np.float32], hotwords: str | None) -> list[Any]:
-        segments, _info = self.model.transcribe(
+    def _segments(
+        self,
+        audio: npt.NDArray[np.float32],
+        hotwords: str | None,
+        model: WhisperModel | None = None,
+    ) -> list[Any]:
+        segments, _info = (model or self.model).transcribe(
             audio,
             language="en",
             task="transcribe",
@@ -418,8 +446,10 @@ class WhisperSTT:
         return list(segments)  # lazy: decoding happens while iterating
 
     def warmup(self) -> None:
-        """Run one short decode so the first caller does not pay CTranslate2's first-call cost."""
+        """Run one short decode so the first caller does not pay CTranslate2's first-call cost
+        (and load the glance's replica, so the first barge-in does not pay for that)."""
         self.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.float32))
+        self.glance(np.zeros(STT_SAMPLE_RATE // 2, dtype=np.float32))
 
 
 MAX_TOKENS_PER_S = 8
