@@ -14,8 +14,9 @@ Rows hold a hash of the caller id, not the id: a claim left behind by a killed p
 must not keep a forgotten caller's number in the database.
 
 A lease, not a lock held by a connection: a process killed mid-consolidation leaves a row
-behind, and another process may take it once ``expires_at`` has passed. Owners renew the
-lease between steps of a long run and stop if they lost it.
+behind, and another process may take it once ``expires_at`` has passed, or at once when
+the holder was a process on the same host that no longer exists (a restart after kill -9).
+Owners renew the lease between steps of a long run and stop if they lost it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ def process_owner() -> str:
     return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
+def _dead_here(owner: str) -> bool:
+    """Whether ``owner`` (see ``process_owner``) was a process on this host that has ended.
+    A process elsewhere, or one we can't tell about, is taken as alive: its lease lapses."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:100] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process's other owner name: alive by definition
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's live process
+    return False
+
+
 class ClaimStore:
     """Take, renew and release leased claims on callers; see the module docstring."""
 
@@ -81,7 +101,20 @@ class ClaimStore:
         )
         # RETURNING, not rowcount: drivers count a skipped DO UPDATE differently.
         with self.engine.begin() as conn:
-            return conn.execute(stmt.returning(table.c.owner)).first() is not None
+            if conn.execute(stmt.returning(table.c.owner)).first() is not None:
+                return True
+        holder = self.holder(caller_id)
+        if holder is None or not _dead_here(holder):
+            return False
+        # The holder was a process on this host that is gone (a kill -9 and a restart):
+        # take its lease now rather than after it lapses, if no one else did meanwhile.
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(table)
+                .where(table.c.caller_key == _key(caller_id), table.c.owner == holder)
+                .values(owner=owner, expires_at=now + timedelta(seconds=lease_s))
+            )
+        return bool(taken.rowcount)
 
     def renew(self, caller_id: str, owner: str, lease_s: float = DEFAULT_LEASE_S) -> bool:
         """Extend our lease; False if it is no longer ours (it lapsed and was taken)."""

@@ -8,7 +8,11 @@ and on the real PostgreSQL (a database of this module's own).
 
 from __future__ import annotations
 
+import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -26,7 +30,7 @@ from app.memory.caller_memories import CallerMemories
 from app.memory.consolidation import ClaimLostError, ConsolidationReport, Consolidator
 from app.memory.facts import FactExtractor
 from app.settings import Settings
-from app.stores.claims import ClaimStore
+from app.stores.claims import ClaimStore, process_owner
 from app.stores.conversations import ConversationStore
 from app.stores.database import create_db_engine, init_schema
 
@@ -237,3 +241,21 @@ def test_the_memory_service_takes_claims(tmp_path: Path) -> None:
     with MemoryService.open(settings) as service:
         assert isinstance(service.consolidator.claims, ClaimStore)
         assert isinstance(service.memories, CallerMemories)
+
+
+def test_a_claim_of_a_process_gone_from_this_host_is_taken_at_once(engines: list[Engine]) -> None:
+    """A restart after kill -9 on the same box need not wait out the dead process's lease;
+    a holder on another host (or one still running here) is waited for."""
+    claims = ClaimStore(engines[0])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()[:100]
+    caller = fresh_caller()
+    assert claims.claim(caller, f"{here}:{gone.pid}:dead", lease_s=600)
+    assert claims.claim(caller, process_owner())
+    other = fresh_caller()
+    assert claims.claim(other, f"{here}:{os.getpid()}:alive", lease_s=600)
+    assert not claims.claim(other, process_owner())
+    elsewhere = fresh_caller()
+    assert claims.claim(elsewhere, f"another-host:{gone.pid}:x", lease_s=600)
+    assert not claims.claim(elsewhere, process_owner())
