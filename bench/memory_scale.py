@@ -34,8 +34,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,16 +53,13 @@ from app.stores.conversations import calls, planner_snapshots
 from app.stores.database import create_db_engine
 from app.web.memory_routes import MIN_SEARCH_SCORE
 from bench.memory_labels import CALLERS, UNRELATED, LabelledCaller
+from bench.postgres import postgres_schema
 from bench.report import machine_line, percentile, summary_ms, write_section
 
 PER_CALLER = 20
 DIM = 384
 SQL_CHUNK = 5000
 POINT_CHUNK = 2000
-PG_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-)
 MEM0_P95_TOTAL_S = 1.4  # mem0 paper: p95 total per memory query
 ZEP_P95_RETRIEVAL_MS = 155  # Zep: p95 retrieval
 CUTOFFS = tuple(round(0.78 + 0.005 * i, 3) for i in range(13))  # 0.78 ... 0.84
@@ -107,34 +102,6 @@ def settings_for(data_dir: Path, database_url: str | None = None) -> Settings:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-@contextmanager
-def postgres_schema(explicit: str | None) -> Iterator[str | None]:
-    """A SQLAlchemy URL in a fresh schema of a reachable PostgreSQL, or None."""
-    import psycopg
-    from psycopg import sql
-
-    admin, base = None, None
-    for url in (explicit,) if explicit else PG_CANDIDATES:
-        try:
-            admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
-            base = url
-            break
-        except psycopg.OperationalError:
-            continue
-    if admin is None or base is None:
-        yield None
-        return
-    schema = f"bench_memory_{uuid.uuid4().hex[:10]}"
-    admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        driver = base.replace("postgresql://", "postgresql+psycopg://", 1)
-        joiner = "&" if "?" in driver else "?"
-        yield f"{driver}{joiner}options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        admin.close()
 
 
 # --------------------------------------------------------------------------- 1. writes
@@ -556,7 +523,7 @@ def main() -> None:
     writes: dict[str, dict[str, float] | None] = {"SQLite (WAL, data dir)": None}
     writes["SQLite (WAL, data dir)"] = write_latency(None, args.writes)
     if not args.no_postgres:
-        with postgres_schema(args.postgres) as pg:
+        with postgres_schema(args.postgres, "bench_memory") as pg:
             writes["PostgreSQL (local)"] = write_latency(pg, args.writes) if pg else None
     print("labelled recall ...", flush=True)
     labelled = recall_run()

@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -43,15 +42,12 @@ from app.settings import Settings
 from app.stores.database import create_db_engine, init_schema
 from app.stores.opt_outs import OptOutStore
 from app.stores.outbox import OutboxPolicy, OutboxStore
+from bench.postgres import postgres_schema
 from bench.report import machine_line, percentile, write_section
 from tests.fakes.twilio_rest import FakeTwilioRest
 
 NY = ZoneInfo("America/New_York")
 SID, TOKEN = "AC" + "2" * 32, "bench-token"
-PG_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-)
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=NY)
 
 
@@ -70,33 +66,6 @@ def settings_for(data_dir: Path, twilio: FakeTwilioRest, database_url: str | Non
         smtp_from=None,
         reminders="",
     )
-
-
-@contextmanager
-def postgres_schema(explicit: str | None) -> Iterator[str | None]:
-    """A SQLAlchemy URL in a fresh schema of a reachable PostgreSQL, or None."""
-    import psycopg
-    from psycopg import sql
-
-    admin, base = None, None
-    for url in (explicit,) if explicit else PG_CANDIDATES:
-        try:
-            admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
-            base = url
-            break
-        except psycopg.OperationalError:
-            continue
-    if admin is None or base is None:
-        yield None
-        return
-    schema = f"bench_outbox_{uuid.uuid4().hex[:10]}"
-    admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        driver = base.replace("postgresql://", "postgresql+psycopg://", 1)
-        yield f"{driver}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        admin.close()
 
 
 def _sender(url: str, settings: Settings) -> OutboxSender:
@@ -251,7 +220,7 @@ def main() -> None:
         sqlite_url = f"sqlite:///{Path(tmp) / 'outbox.db'}"
         rows.append(measure("SQLite", sqlite_url, twilio, args, Path(tmp)))
         if not args.no_postgres:
-            with postgres_schema(args.postgres) as pg_url:
+            with postgres_schema(args.postgres, "bench_outbox") as pg_url:
                 if pg_url is None:
                     print("PostgreSQL not reachable: skipped")
                 else:

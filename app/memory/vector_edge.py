@@ -46,8 +46,9 @@ import qdrant_edge as qe
 from mem0.vector_stores.base import VectorStoreBase
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.memory.filter_ops import range_ops as checked_range_ops
 from app.memory.owner_lock import EmbeddedStoreLockedError
+from app.memory.store_contract import check_batch
+from app.memory.store_contract import range_ops as checked_range_ops
 
 __all__ = [
     "DEFAULT_INDEXES",
@@ -323,10 +324,7 @@ class EdgeVectorStore(VectorStoreBase):  # type: ignore[misc]  # mem0 is untyped
         payloads: Sequence[Mapping[str, Any]] | None = None,
         ids: Sequence[Any] | None = None,
     ) -> None:
-        if payloads is not None and len(payloads) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(payloads)} payloads")
-        if ids is not None and len(ids) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
+        check_batch(vectors, payloads, ids)
         points = []
         for i, vector in enumerate(vectors):
             point_id = _point_id(ids[i]) if ids is not None else str(uuid.uuid4())

@@ -69,7 +69,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 
-from app.memory.filter_ops import range_ops as checked_range_ops
+from app.memory.store_contract import check_batch
+from app.memory.store_contract import range_ops as checked_range_ops
 from app.stores.database import create_db_engine
 
 __all__ = [
@@ -205,10 +206,7 @@ class PgVectorStore(VectorStoreBase):  # type: ignore[misc]  # mem0 is untyped: 
         payloads: Sequence[Mapping[str, Any]] | None = None,
         ids: Sequence[Any] | None = None,
     ) -> None:
-        if payloads is not None and len(payloads) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(payloads)} payloads")
-        if ids is not None and len(ids) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
+        check_batch(vectors, payloads, ids)
         rows = []
         for i, vector in enumerate(vectors):
             payload = dict(payloads[i]) if payloads is not None else {}

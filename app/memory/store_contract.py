@@ -1,12 +1,13 @@
-"""mem0's filter operators, checked once for every vector store that reads them.
+"""What mem0 hands a vector store, checked once for every store that takes it.
 
 The embedded Edge store turns a filter into Qdrant conditions and the PostgreSQL store
-checks it in Python, but both must accept and refuse the same filters with the same words.
+checks it in Python, but both must accept and refuse the same filters and batches with the
+same words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RANGE_OPS = ("gt", "gte", "lt", "lte")
@@ -30,3 +31,15 @@ def range_ops(key: str, value: Mapping[str, Any]) -> dict[str, Any]:
             f"{key!r}; use AND to combine them"
         )
     return ranges
+
+
+def check_batch(
+    vectors: Sequence[object],
+    payloads: Sequence[object] | None,
+    ids: Sequence[object] | None,
+) -> None:
+    """An insert's payloads and ids, when given, line up with its vectors."""
+    if payloads is not None and len(payloads) != len(vectors):
+        raise ValueError(f"{len(vectors)} vectors but {len(payloads)} payloads")
+    if ids is not None and len(ids) != len(vectors):
+        raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
