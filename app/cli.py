@@ -203,8 +203,18 @@ def import_cmd(
             "them), skip (keep the stored one) or replace (take the file's).",
         ),
     ] = OnConflict.FAIL,
+    restore_forgotten: Annotated[
+        bool,
+        typer.Option(
+            "--restore-forgotten",
+            help="Also import the callers forgotten (tourline forget) after this backup was "
+            "taken; without it they stay forgotten.",
+        ),
+    ] = False,
 ) -> None:
-    """Restore a backup into this data dir, all or nothing (a failed import changes nothing)."""
+    """Restore a backup into this data dir, all or nothing (a failed import changes nothing).
+
+    Callers forgotten after the backup was taken are left out unless --restore-forgotten."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from app.memory.backup import BackupError, ConflictError, backup_counts, import_file
@@ -225,7 +235,9 @@ def import_cmd(
         memory.flush(60)  # work resumed at open (a crashed consolidation) lands first
         progress, advance = _progress_bar(2 * total, "import")
         with progress:
-            report = import_file(memory, file, on_conflict.value, advance)
+            report = import_file(
+                memory, file, on_conflict.value, advance, restore_forgotten=restore_forgotten
+            )
     except BackupError as exc:
         fail(EXIT_INVALID, str(exc))
     except ConflictError as exc:
@@ -252,6 +264,14 @@ def import_cmd(
         + (f", {conflicts} that differ {done[on_conflict.value]}" if conflicts else "")
         + ")"
     )
+    left_out = sum(report.forgotten.values())
+    if left_out:
+        callers = len(report.forgotten_callers)
+        typer.echo(
+            f"Left out {left_out} records of {callers} caller{'s' if callers != 1 else ''} "
+            "forgotten after this backup was taken (tourline forget); they stay forgotten. "
+            "Run it again with --restore-forgotten to bring them back."
+        )
 
 
 def _first_line(error: BaseException) -> str:

@@ -23,6 +23,7 @@ from app.memory.service import MemoryService
 from app.messaging.sender import OutboxSender
 from app.planner.agent_planner import PlannerKit
 from app.settings import Settings
+from app.stores.call_tokens import CallTokenStore
 from app.voice.voice_kit import VoiceKit
 
 log = logging.getLogger("tourline.runtime")
@@ -51,6 +52,7 @@ class Runtime:
     _sender: OutboxSender | None = field(default=None, repr=False)
     _sending: bool = field(default=False, repr=False)  # a background sender ran here
     _stop_sending: bool = field(default=False, repr=False)
+    _call_tokens: CallTokenStore | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -114,6 +116,13 @@ class Runtime:
         if self._voice is None:
             raise NotLoadedError("the voice models are not loaded yet")
         return self._voice
+
+    def call_tokens(self) -> CallTokenStore | None:
+        """Twilio call tokens spent, in memory's database (shared by replicas); None
+        without memory (each process then remembers its own only)."""
+        if self._call_tokens is None and self.memory is not None:
+            self._call_tokens = CallTokenStore(self.memory.engine)
+        return self._call_tokens
 
     def outbox_sender(self) -> OutboxSender | None:
         """The sender of confirmations and reminders, once the planners are loaded; None

@@ -190,6 +190,12 @@ class Settings(BaseSettings):
 
     # Stores
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "database_url"))
+    replica_lease_s: float = Field(
+        30.0, gt=0, validation_alias=_env("TOURLINE_REPLICA_LEASE_S", "replica_lease_s")
+    )
+    """On a shared ``DATABASE_URL``, each process renews a heartbeat every third of this;
+    one silent this long is dead, and a live replica closes the calls it left open (at
+    once for a process on the same host that no longer exists)."""
     qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL", "qdrant_url"))
     qdrant_api_key: str | None = Field(
         None, validation_alias=_env("QDRANT_API_KEY", "qdrant_api_key")

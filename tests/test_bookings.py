@@ -384,3 +384,14 @@ def test_forgetting_a_caller_deletes_the_messages_owed_to_them(
     store.cancel_all_for_caller(CALLER)
     assert outbox.for_caller(CALLER) == []
     assert len(outbox.for_caller(other)) == 1
+
+
+def test_reschedule_can_change_the_tour_type(store: BookingStore) -> None:
+    """ "Sunday? A virtual one then": the moved booking is virtual, in the database too."""
+    booking = store.book("maple", "in_person", TEN_AM, CALLER)
+    moved = store.reschedule(
+        booking.confirmation_code, TEN_AM + timedelta(days=1), tour_type="virtual"
+    )
+    assert moved.tour_type == "virtual"
+    stored = store.get(booking.confirmation_code)
+    assert stored is not None and stored.tour_type == "virtual"

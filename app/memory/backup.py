@@ -27,6 +27,13 @@ was. The vector store has no transactions: a process killed between the memories
 commit leaves those memories behind, and importing the same file again completes it. A
 file cut short (no end record, a last line cut in half) is an invalid file.
 
+A caller forgotten (``tourline forget``, ``DELETE /callers/…``) after the backup was taken
+stays forgotten: the forget keeps a tombstone (a hash of the caller id and when), and the
+import leaves out every record of such a caller (their calls, exchanges, snapshots,
+bookings and memories) and says how many it left out. ``restore_forgotten`` imports them
+anyway (for a forget made by mistake). A backup taken after the forget holds only what the
+caller said since, and is imported whole.
+
 The export reads the stores while they may be written (with shared PostgreSQL/Qdrant
 backends a server can be running): each table is consistent, the whole is not a snapshot.
 """
@@ -64,11 +71,18 @@ from sqlalchemy import (
 )
 
 from app.domain.state import TourType
+from app.memory.caller_memories import caller_of
 from app.memory.point_io import Point, PointIO, decode_vector, encode_vector
-from app.memory.point_io import _point as stored_point
-from app.memory.vector_edge import EdgeVectorStore
 from app.stores.bookings import BookingRow
-from app.stores.conversations import CHANNELS, ROLES, calls, exchanges, planner_snapshots
+from app.stores.conversations import (
+    CHANNELS,
+    ROLES,
+    caller_key,
+    calls,
+    exchanges,
+    forgotten_callers,
+    planner_snapshots,
+)
 from app.stores.database import UTCDateTime
 
 if TYPE_CHECKING:
@@ -138,6 +152,9 @@ class ImportReport:
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECORD_TYPES, 0))
     conflicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECORD_TYPES, 0))
     conflict_ids: dict[str, list[str]] = field(default_factory=dict)  # the first few
+    forgotten: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECORD_TYPES, 0))
+    """Records left out: their caller was forgotten after the backup was taken."""
+    forgotten_callers: set[str] = field(default_factory=set)  # their tombstone keys
 
     @property
     def conflict_count(self) -> int:
@@ -168,6 +185,8 @@ class ImportReport:
             "unchanged": dict(self.unchanged),
             "conflicts": dict(self.conflicts),
             "conflict_ids": {k: list(v) for k, v in self.conflict_ids.items() if v},
+            "forgotten": dict(self.forgotten),
+            "forgotten_callers": len(self.forgotten_callers),
         }
 
 
@@ -228,11 +247,18 @@ def import_file(
     path: str | os.PathLike[str],
     on_conflict: OnConflict = "fail",
     progress: Progress | None = None,
+    *,
+    restore_forgotten: bool = False,
 ) -> ImportReport:
     """Import the backup at ``path``, all or nothing (see :func:`import_backup`)."""
     with _reading(path):
         return import_backup(
-            memory.engine, points_of(memory), lambda: open_backup(path, "r"), on_conflict, progress
+            memory.engine,
+            points_of(memory),
+            lambda: open_backup(path, "r"),
+            on_conflict,
+            progress,
+            restore_forgotten=restore_forgotten,
         )
 
 
@@ -345,16 +371,23 @@ def import_backup(
     opener: Opener,
     on_conflict: OnConflict = "fail",
     progress: Progress | None = None,
+    *,
+    restore_forgotten: bool = False,
 ) -> ImportReport:
     """Import the backup ``opener`` opens (it is read twice), all or nothing; see the module
     docstring. Raises BackupError (unusable file), ConflictError (``fail`` found stored
-    records that differ) or the store's own error, and then nothing was written."""
+    records that differ) or the store's own error, and then nothing was written. Records
+    of callers forgotten since the backup are left out (counted in ``forgotten``) unless
+    ``restore_forgotten``."""
     if on_conflict not in CONFLICT_POLICIES:
         raise ValueError(f"on_conflict must be one of {', '.join(CONFLICT_POLICIES)}")
     dims = points.dims
+    with opener() as inp:
+        exported_at = _exported_at(read_header(inp))
+    gone = set() if restore_forgotten else _forgotten_since(engine, exported_at)
     plan = ImportReport(on_conflict=on_conflict)
     with opener() as inp, engine.connect() as conn:
-        for kind, batch in _batches(_validated(inp, dims)):
+        for kind, batch in _batches(_kept(_validated(inp, dims), gone, plan)):
             plan.add(kind, _classify(conn, points, kind, batch))
             if progress:
                 progress(f"check {PLURALS[kind]}", len(batch))
@@ -364,7 +397,7 @@ def import_backup(
     undo = _VectorUndo(points)
     try:
         with engine.begin() as conn, opener() as inp:
-            for kind, batch in _batches(_validated(inp, dims)):
+            for kind, batch in _batches(_kept(_validated(inp, dims), gone, report)):
                 found = _classify(conn, points, kind, batch)
                 if on_conflict == "fail" and found.clashing:  # written meanwhile
                     report.add(kind, found)
@@ -380,6 +413,46 @@ def import_backup(
         undo.run()
         raise
     return report
+
+
+def _exported_at(header: dict[str, Any]) -> datetime | None:
+    """When the backup was taken, from its header (None if it does not say)."""
+    try:
+        when = datetime.fromisoformat(str(header.get("exported_at")))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _forgotten_since(engine: Engine, exported_at: datetime | None) -> set[str]:
+    """Tombstone keys of callers forgotten after ``exported_at`` (all, if it is unknown)."""
+    forgotten_callers.create(engine, checkfirst=True)  # a database no forget has touched
+    with engine.connect() as conn:
+        rows = conn.execute(select(forgotten_callers)).all()
+    return {row.caller_key for row in rows if exported_at is None or row.forgotten_at > exported_at}
+
+
+def _caller_of(kind: str, record: _Record) -> str | None:
+    """The caller a record belongs to (a memory's mem0 ``user_id`` spells it its own way)."""
+    if kind == MEMORY:
+        user = record.value.payload.get("user_id")
+        return caller_of(user) if isinstance(user, str) else None
+    caller = record.value.get("caller_id")
+    return caller if isinstance(caller, str) else None
+
+
+def _kept(
+    records: Iterator[tuple[str, _Record]], gone: set[str], report: ImportReport
+) -> Iterator[tuple[str, _Record]]:
+    """The records whose caller was not forgotten since the backup; the others are counted."""
+    for kind, record in records:
+        caller = _caller_of(kind, record) if gone else None
+        key = caller_key(caller) if caller is not None else None
+        if key is not None and key in gone:
+            report.forgotten[kind] += 1
+            report.forgotten_callers.add(key)
+            continue
+        yield kind, record
 
 
 # A record type and the store's records of the same keys, sorted by what to do with them.
@@ -668,7 +741,7 @@ class _VectorUndo:
 
     def expect(self, *, added: list[str], replaced: list[str]) -> None:
         """Call before writing: keeps the points about to be overwritten."""
-        self.previous.extend(_stored_points(self.points, replaced))
+        self.previous.extend(self.points.retrieve(replaced))
         self.added.extend(added)
 
     def run(self) -> None:
@@ -685,23 +758,6 @@ class _VectorUndo:
                 "file again with --on-conflict replace repairs them",
                 len(self.added) + len(self.previous),
             )
-
-
-def _stored_points(points: PointIO, ids: list[str]) -> list[Point]:
-    """Whole stored points (with their vectors) among ``ids``; PointIO.existing has no
-    vectors, and putting a replaced memory back needs its vector."""
-    if not ids:
-        return []
-    wanted: list[Any] = [int(i) if i.isdigit() else i for i in ids]
-    store = points.store
-    records: list[Any]
-    if isinstance(store, EdgeVectorStore):
-        records = store.shard.retrieve(wanted, with_payload=True, with_vector=True)
-    else:
-        records = store.client.retrieve(
-            store.collection_name, ids=wanted, with_payload=True, with_vectors=True
-        )
-    return [stored_point(record) for record in records]
 
 
 def _canonical_id(value: str) -> str | None:

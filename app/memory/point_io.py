@@ -101,18 +101,25 @@ class PointIO:
 
     def existing(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Payloads of the points among ``ids`` that are already stored."""
+        return {str(r.id): dict(r.payload or {}) for r in self._records(ids, vectors=False)}
+
+    def retrieve(self, ids: Sequence[str]) -> list[Point]:
+        """Whole stored points (with their vectors) among ``ids``: what putting a
+        replaced memory back needs (``existing`` reads payloads only)."""
+        return [_point(r) for r in self._records(ids, vectors=True)]
+
+    def _records(
+        self, ids: Sequence[str], *, vectors: bool
+    ) -> list[qe.Record] | list[models.Record]:
         if not ids:
-            return {}
+            return []
         wanted = [_uuid_or_int(i) for i in ids]
-        records: list[qe.Record] | list[models.Record]
         if self._edge is not None:
             edge_ids: list[qe.PointId] = list(wanted)
-            records = self._edge.shard.retrieve(edge_ids, with_payload=True, with_vector=False)
-        else:
-            records = self._server.retrieve(
-                self.store.collection_name, ids=wanted, with_payload=True, with_vectors=False
-            )
-        return {str(r.id): dict(r.payload or {}) for r in records}
+            return self._edge.shard.retrieve(edge_ids, with_payload=True, with_vector=vectors)
+        return self._server.retrieve(
+            self.store.collection_name, ids=wanted, with_payload=True, with_vectors=vectors
+        )
 
     def insert(self, points: Sequence[Point]) -> None:
         if not points:

@@ -23,6 +23,11 @@ timelines, and who made their bookings (the rows keep only property, time and st
 A call still live at that moment goes on, but its writes raise
 :class:`~app.stores.conversations.CallForgottenError` and its queued indexing is dropped,
 so nothing brings the caller back; their next call starts a new record.
+
+Replicas on one database: each call row names the process serving it, and each process
+keeps a heartbeat (:mod:`app.stores.replicas`). A call whose process died (kill -9, a lost
+host) is ended as abandoned by a live process, at its start and on every heartbeat, and
+then consolidated like any other; a live replica's call is never touched.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from app.stores.database import (
     scrub_deleted,
 )
 from app.stores.private import make_private
+from app.stores.replicas import ReplicaRegistry, process_owner
 
 __all__ = ["LAST_BACKUP_FILE", "MEMORY_SUBDIR", "CallForgottenError", "MemoryService"]
 
@@ -134,6 +140,14 @@ class MemoryService:
         )
         self._owns_engine = owns_engine
         self._tempdir = tempdir
+        self.owner = process_owner()
+        """This process's name on the calls it serves (``calls.owner``)."""
+        shared = engine.dialect.name == "postgresql" or bool(settings.database_url)
+        self._replicas = (
+            ReplicaRegistry(engine, self.owner, settings.replica_lease_s) if shared else None
+        )
+        self._lease_stop = threading.Event()
+        self._lease: threading.Thread | None = None
         self._started: dict[str, str] = {}  # call id -> caller, for calls in the calls table
         self._forgotten: set[str] = set()  # calls whose caller was forgotten while live
         self._last_snapshot: dict[str, str] = {}  # call id -> last JSON saved (skip repeats)
@@ -145,11 +159,18 @@ class MemoryService:
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tourline-ctx")
         self._worker = BackgroundWorker(on_idle=self._retry_pending, idle_s=RETRY_IDLE_S)
         try:
+            if self._replicas is not None:
+                self._replicas.register()  # before any call of ours names us
             self._recover()
         except BaseException:
             self._worker.close(timeout=0)
             self._readers.shutdown(wait=False)
             raise
+        if self._replicas is not None:
+            self._lease = threading.Thread(
+                target=self._keep_lease, name="tourline-lease", daemon=True
+            )
+            self._lease.start()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,9 +263,17 @@ class MemoryService:
         if self._closed:
             return
         self._closed = True
+        self._lease_stop.set()
+        if self._lease is not None:
+            self._lease.join(timeout=5)
         if not self._worker.close(timeout_s):
             logger.warning("Memory work left after %.0f s resumes on next start", timeout_s)
         self._readers.shutdown(wait=False, cancel_futures=True)
+        if self._replicas is not None:
+            try:  # a call still open now is orphaned: a live replica ends it
+                self._replicas.leave()
+            except Exception as exc:
+                logger.warning("Could not leave the replica list (its lease lapses): %s", exc)
         try:
             self.memories.mem0.close()  # also releases the data dir's owner lock
         finally:
@@ -445,9 +474,12 @@ class MemoryService:
         """Open the call in the log; :class:`CallForgottenError` if its caller was forgotten."""
         cid = _normalize(caller_id)
         self._refuse_forgotten(call_id)
+        # A text thread outlives any process: it has no owner (the idle rule ends it).
+        owner = None if check_channel(channel) in TEXT_CHANNELS else self.owner
         self._started[call_id] = cid  # before the row: a forget meanwhile must see the call
         try:
-            self.store.start_call(cid, call_id, check_channel(channel))
+            if not self.store.start_call(cid, call_id, channel, owner=owner) and owner:
+                self.store.adopt_call(call_id, owner)  # resumed here: ours now
         except BaseException as exc:
             self._started.pop(call_id, None)
             if isinstance(exc, CallForgottenError):
@@ -664,6 +696,40 @@ class MemoryService:
             except Exception as exc:
                 logger.warning("Memory consolidation for %s still failing: %s", masked(cid), exc)
 
+    def _keep_lease(self) -> None:
+        """The heartbeat thread (shared databases): renew this process's lease, and end the
+        calls of processes that died, every third of the lease."""
+        assert self._replicas is not None
+        interval = self._replicas.lease_s / 3
+        while not self._lease_stop.wait(interval):
+            try:
+                self._replicas.beat()
+                self._end_orphans()
+            except Exception as exc:  # the database is down: the next beat tries again
+                logger.warning("Replica heartbeat failed: %s", exc)
+
+    def _end_orphans(self) -> int:
+        """End (abandoned, at their last activity) the calls whose process is dead, and
+        queue their consolidation; returns how many. Never a live process's call."""
+        if self._replicas is None:
+            return 0
+        open_calls = self.store.owned_open_calls()  # before the rows: see app/stores/replicas
+        dead = self._replicas.dead({c.owner for c in open_calls if c.owner})
+        ended: list[str] = []
+        callers: set[str] = set()
+        for call in open_calls:
+            if call.owner is None or call.owner not in dead:
+                continue
+            last = self.store.last_activity(call.call_id) or call.started_at
+            if self.store.end_orphaned_call(call.call_id, call.owner, at=last):
+                logger.info("Ended call %s: the process serving it is gone", call.call_id)
+                ended.append(call.call_id)
+                callers.add(call.caller_id)
+        self._replicas.prune()
+        for cid in sorted(callers):
+            self._submit(self._consolidate, cid, "its process died")
+        return len(ended)
+
     def _recover(self, *, at_start: bool = True) -> None:
         """After a crash: end calls whose process died, queue what was never consolidated."""
         # Open calls are ours alone only if the database is too: replicas on one
@@ -671,13 +737,17 @@ class MemoryService:
         sole_owner = (
             at_start and self.memories.backend == "qdrant-edge" and not self.settings.database_url
         )
+        self._end_orphans()
         now = datetime.now(UTC)
         for call in self.store.open_calls():
             last = self.store.last_activity(call.call_id) or call.started_at
             if call.channel in TEXT_CHANNELS:  # a text thread outlives any process
                 if now - last >= ABANDON_AFTER:
                     self.store.end_call(call.call_id, "completed", at=last)
-            elif sole_owner or now - last >= ABANDON_AFTER:
+            elif sole_owner:
+                self.store.end_call(call.call_id, "abandoned", at=last)
+            elif (call.owner is None or self._replicas is None) and now - last >= ABANDON_AFTER:
+                # No owner to ask (recorded before owners were) or no heartbeats: idle rule.
                 self.store.end_call(call.call_id, "abandoned", at=last)
         callers = self.store.callers_needing_consolidation()
         if callers:

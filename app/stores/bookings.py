@@ -43,8 +43,11 @@ from app.stores.database import Base, UTCDateTime, widen_varchar
 
 PROPERTY_TIMEZONE = "America/New_York"
 
-# No 0/O, 1/I/L: a code read back over a phone line must not be ambiguous.
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+# A code read out over a phone line must survive the line and be written down right: no
+# 0/O, 1/I/L, and none of the letters that rhyme on an 8 kHz line ("B, C, D, E, G, P, T,
+# V, Z"; "F"/"S"/"X"; "M"/"N"; "A"/"J"/"K"-"8"; "H"-"8"; "Q"/"U"). The test suite's phone
+# calls heard "TVGP" as "T, B, G, T". 14 symbols, 4 long: 38,416 codes.
+CODE_ALPHABET = "23456789KMQRWY"
 CODE_LENGTH = 4
 _CODE_ATTEMPTS = 10
 _CODE_SEPARATORS = re.compile(r"[\s\-]+")
@@ -135,7 +138,7 @@ def upgrade_schema(engine: Engine) -> None:
 
 
 def new_confirmation_code() -> str:
-    """A random code like ``4RZ8``: short enough to say, unambiguous to hear."""
+    """A random code like ``4RW8``: short enough to say, unambiguous to hear."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
@@ -234,8 +237,15 @@ class BookingStore:
             raise BookingNotFound(code)
         return existing
 
-    def reschedule(self, code: str, new_start: datetime, also: AlsoWrite | None = None) -> Booking:
-        """Move an active booking to ``new_start`` at the same property, keeping its code.
+    def reschedule(
+        self,
+        code: str,
+        new_start: datetime,
+        also: AlsoWrite | None = None,
+        tour_type: TourType | None = None,
+    ) -> Booking:
+        """Move an active booking to ``new_start`` at the same property, keeping its code
+        (and to ``tour_type``, when given: "Sunday? A virtual one then").
 
         One UPDATE statement: the old slot is freed and the new one taken atomically, and if
         the new slot is taken the statement fails as a whole (``SlotTaken``), leaving the
@@ -249,7 +259,11 @@ class BookingStore:
                 row = conn.execute(
                     update(_T)
                     .where(_T.c.confirmation_code == wanted, _ACTIVE)
-                    .values(start=new_start, updated_at=now)
+                    .values(
+                        start=new_start,
+                        updated_at=now,
+                        **({"tour_type": tour_type} if tour_type else {}),
+                    )
                     .returning(*_T.c)
                 ).first()
                 moved = None if row is None else self._to_booking(row)

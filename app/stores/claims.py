@@ -21,17 +21,13 @@ Owners renew the lease between steps of a long run and stop if they lost it.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, Engine, String, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.stores.database import Base, UTCDateTime
+from app.stores.database import Base, UTCDateTime, hashed_key, upsert_insert
+from app.stores.replicas import ended_here, process_owner
 
 __all__ = ["DEFAULT_LEASE_S", "ClaimStore", "consolidation_claims", "process_owner"]
 
@@ -46,53 +42,21 @@ consolidation_claims = Table(
 )
 
 
-def _key(caller_id: str) -> str:
-    return hashlib.sha256(caller_id.encode()).hexdigest()
-
-
-def process_owner() -> str:
-    """A name for this process that no other process (here or on another host) shares."""
-    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether ``owner`` (see ``process_owner``) was a process on this host that has ended.
-    A process elsewhere, or one we can't tell about, is taken as alive: its lease lapses."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname()[:100] or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # this process's other owner name: alive by definition
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # someone else's live process
-    return False
-
-
 class ClaimStore:
     """Take, renew and release leased claims on callers; see the module docstring."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        dialect = engine.dialect.name
-        if dialect == "postgresql":
-            self._insert: Any = postgresql.insert
-        elif dialect == "sqlite":
-            self._insert = sqlite.insert
-        else:
-            raise ValueError(f"claims need PostgreSQL or SQLite, not {dialect}")
+        self._insert: Any = upsert_insert(engine, "claims")
 
     def claim(self, caller_id: str, owner: str, lease_s: float = DEFAULT_LEASE_S) -> bool:
         """Take the caller for ``lease_s`` seconds; False if another owner holds a live lease."""
         now = datetime.now(UTC)
         table = consolidation_claims
         stmt = self._insert(table).values(
-            caller_key=_key(caller_id), owner=owner, expires_at=now + timedelta(seconds=lease_s)
+            caller_key=hashed_key(caller_id),
+            owner=owner,
+            expires_at=now + timedelta(seconds=lease_s),
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c.caller_key],
@@ -104,14 +68,14 @@ class ClaimStore:
             if conn.execute(stmt.returning(table.c.owner)).first() is not None:
                 return True
         holder = self.holder(caller_id)
-        if holder is None or not _dead_here(holder):
+        if holder is None or not ended_here(holder):
             return False
         # The holder was a process on this host that is gone (a kill -9 and a restart):
         # take its lease now rather than after it lapses, if no one else did meanwhile.
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(table)
-                .where(table.c.caller_key == _key(caller_id), table.c.owner == holder)
+                .where(table.c.caller_key == hashed_key(caller_id), table.c.owner == holder)
                 .values(owner=owner, expires_at=now + timedelta(seconds=lease_s))
             )
         return bool(taken.rowcount)
@@ -122,7 +86,7 @@ class ClaimStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(table)
-                .where(table.c.caller_key == _key(caller_id), table.c.owner == owner)
+                .where(table.c.caller_key == hashed_key(caller_id), table.c.owner == owner)
                 .values(expires_at=datetime.now(UTC) + timedelta(seconds=lease_s))
             )
         return bool(result.rowcount)
@@ -132,7 +96,9 @@ class ClaimStore:
         table = consolidation_claims
         with self.engine.begin() as conn:
             result = conn.execute(
-                delete(table).where(table.c.caller_key == _key(caller_id), table.c.owner == owner)
+                delete(table).where(
+                    table.c.caller_key == hashed_key(caller_id), table.c.owner == owner
+                )
             )
         return bool(result.rowcount)
 
@@ -142,6 +108,7 @@ class ClaimStore:
         with self.engine.connect() as conn:
             return conn.scalar(
                 select(table.c.owner).where(
-                    table.c.caller_key == _key(caller_id), table.c.expires_at > datetime.now(UTC)
+                    table.c.caller_key == hashed_key(caller_id),
+                    table.c.expires_at > datetime.now(UTC),
                 )
             )

@@ -11,7 +11,9 @@ Everything is keyed by the normalized caller id; normalizing is the caller's job
 (``MemoryService`` does it at its boundary).
 
 Forgetting a caller (:meth:`ConversationStore.purge`) also marks each of their calls as
-forgotten (``forgotten_calls``: call ids only, nothing about the caller). Every write of a
+forgotten (``forgotten_calls``: call ids only, nothing about the caller), and keeps a
+tombstone of the caller (``forgotten_callers``: a SHA-256 of the caller id and when), so
+``tourline import`` of a backup taken before the forget does not bring them back. Every write of a
 call (start, exchange, snapshot) is one statement that adds nothing for a forgotten call,
 so a call still live when its caller was forgotten (in this process or another one on the
 same database) cannot write the caller back: it gets :class:`CallForgottenError` instead.
@@ -23,6 +25,7 @@ the table. SQLite runs one writer at a time, which gives the same order by itsel
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,7 +58,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from app.domain.identity import MAX_CALLER_ID_LENGTH
-from app.stores.database import Base, UTCDateTime
+from app.stores.database import Base, UTCDateTime, add_column, json_without_nul
+from app.stores.replicas import OWNER_LENGTH
 
 CHANNELS: tuple[str, ...] = ("phone", "avatar", "livekit", "chat", "sms", "whatsapp")
 TEXT_CHANNELS: tuple[str, ...] = ("sms", "whatsapp")
@@ -75,6 +79,9 @@ calls = Table(
     Column("outcome", String(32)),  # completed | abandoned, once ended
     Column("summary", Text),
     Column("consolidated", Boolean, nullable=False, default=False),
+    # The process serving the call (app/stores/replicas.py); NULL for text threads and for
+    # calls recorded before owners were: those are closed by the idle rule instead.
+    Column("owner", String(OWNER_LENGTH)),
     CheckConstraint(
         "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")", name="ck_calls_channel"
     ),
@@ -119,6 +126,18 @@ forgotten_calls = Table(
     Column("forgotten_at", UTCDateTime(), nullable=False),
 )
 
+forgotten_callers = Table(
+    "forgotten_callers",
+    Base.metadata,
+    Column("caller_key", String(64), primary_key=True),  # caller_key(): a hash, not the id
+    Column("forgotten_at", UTCDateTime(), nullable=False),  # the latest forget
+)
+
+
+def caller_key(caller_id: str) -> str:
+    """A forgotten caller's tombstone key: SHA-256 of the normalized id, never the id."""
+    return hashlib.sha256(caller_id.encode()).hexdigest()
+
 
 class CallForgottenError(LookupError):
     """The call's caller was forgotten while it went on: nothing more of it is kept."""
@@ -137,7 +156,7 @@ def _unless_forgotten(table: Table, columns: Sequence[str]) -> Any:
 
 
 _INSERT_CALL = _unless_forgotten(
-    calls, ("call_id", "caller_id", "channel", "started_at", "consolidated")
+    calls, ("call_id", "caller_id", "channel", "started_at", "consolidated", "owner")
 )
 _INSERT_EXCHANGE = _unless_forgotten(
     exchanges,
@@ -191,6 +210,7 @@ class CallRecord:
     outcome: str | None
     summary: str | None
     consolidated: bool
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,16 +233,23 @@ class ConversationStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        for table in (calls, exchanges, planner_snapshots, forgotten_calls):
+        for table in (calls, exchanges, planner_snapshots, forgotten_calls, forgotten_callers):
             table.create(engine, checkfirst=True)
         upgrade_schema(engine)
 
     # -- writes on the caller's path ---------------------------------------------------
 
     def start_call(
-        self, caller_id: str, call_id: str, channel: str, started_at: datetime | None = None
+        self,
+        caller_id: str,
+        call_id: str,
+        channel: str,
+        started_at: datetime | None = None,
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Record a call once; returns False if it was already there (a resumed call)."""
+        """Record a call once, served by ``owner`` (a process name); returns False if it
+        was already there (a resumed call)."""
         check_channel(channel)
         values = {
             "call_id": call_id,
@@ -230,6 +257,7 @@ class ConversationStore:
             "channel": channel,
             "started_at": started_at or datetime.now(UTC),
             "consolidated": False,
+            "owner": owner,
         }
         if self.get_call(call_id) is not None:
             return False
@@ -284,7 +312,7 @@ class ConversationStore:
         params = {
             "caller_id": caller_id,
             "call_id": call_id,
-            "state_json": state_json,
+            "state_json": json_without_nul(state_json),
             "created_at": datetime.now(UTC),
         }
         with self.engine.begin() as conn:
@@ -303,6 +331,43 @@ class ConversationStore:
                 update(calls)
                 .where(calls.c.call_id == call_id, calls.c.ended_at.is_(None))
                 .values(ended_at=at or datetime.now(UTC), outcome=outcome)
+            )
+        return bool(result.rowcount)
+
+    def adopt_call(self, call_id: str, owner: str) -> bool:
+        """A call resumed by another process is now served by ``owner`` (if still open)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id, calls.c.ended_at.is_(None))
+                .values(owner=owner)
+            )
+        return bool(result.rowcount)
+
+    def owned_open_calls(self) -> list[CallRecord]:
+        """Open calls (not text threads) that name the process serving them."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(calls).where(
+                    calls.c.ended_at.is_(None),
+                    calls.c.owner.is_not(None),
+                    calls.c.channel.not_in(list(TEXT_CHANNELS)),
+                )
+            ).all()
+        return [_call(r) for r in rows]
+
+    def end_orphaned_call(self, call_id: str, owner: str, at: datetime) -> bool:
+        """End a call its dead ``owner`` left open ("abandoned", at its last activity),
+        unless it ended or another process took it over meanwhile."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(calls)
+                .where(
+                    calls.c.call_id == call_id,
+                    calls.c.owner == owner,
+                    calls.c.ended_at.is_(None),
+                )
+                .values(ended_at=at, outcome="abandoned")
             )
         return bool(result.rowcount)
 
@@ -548,6 +613,7 @@ class ConversationStore:
             fresh = [{"call_id": c, "forgotten_at": now} for c in sorted(call_ids - known)]
             if fresh:
                 conn.execute(insert(forgotten_calls), fresh)
+            _tombstone(conn, caller_id, now)
             for name, table in (
                 ("exchanges", exchanges),
                 ("snapshots", planner_snapshots),
@@ -556,6 +622,12 @@ class ConversationStore:
                 result = conn.execute(delete(table).where(table.c.caller_id == caller_id))
                 removed[name] = int(result.rowcount)
         return removed
+
+    def forgotten_callers(self) -> dict[str, datetime]:
+        """Every tombstone: ``caller_key`` -> when that caller was last forgotten."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(forgotten_callers)).all()
+        return {row.caller_key: row.forgotten_at for row in rows}
 
     def is_forgotten(self, call_id: str) -> bool:
         """Whether the call's caller was forgotten (its writes are refused)."""
@@ -567,7 +639,8 @@ class ConversationStore:
 
 
 def upgrade_schema(engine: Engine) -> bool:
-    """Let a ``calls`` table made by an older Tourline take every channel in ``CHANNELS``.
+    """Bring a ``calls`` table made by an older Tourline up to date: its ``owner`` column,
+    and a channel check that takes every channel in ``CHANNELS``.
 
     ``create_all`` never alters a table that exists, and the channel check lives in the
     table: on PostgreSQL a named constraint (dropped and added again, in one transaction),
@@ -576,11 +649,12 @@ def upgrade_schema(engine: Engine) -> bool:
     again). A no-op once done, and safe when several processes start at once. Returns True
     if it changed the table.
     """
+    changed = False
     if engine.dialect.name == "postgresql":
-        return _upgrade_postgres(engine)
-    if engine.dialect.name == "sqlite":
-        return _upgrade_sqlite(engine)
-    return False
+        changed = _upgrade_postgres(engine)
+    elif engine.dialect.name == "sqlite":
+        changed = _upgrade_sqlite(engine)
+    return add_column(engine, calls, "owner") or changed
 
 
 _CHANNEL_CHECK = "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")"
@@ -643,6 +717,18 @@ def _upgrade_sqlite(engine: Engine) -> bool:
     return True
 
 
+def _tombstone(conn: Connection, caller_id: str, at: datetime) -> None:
+    """Note (or move to ``at``) that the caller was forgotten, in the purge's transaction."""
+    key = caller_key(caller_id)
+    moved = conn.execute(
+        update(forgotten_callers)
+        .where(forgotten_callers.c.caller_key == key)
+        .values(forgotten_at=at)
+    ).rowcount
+    if not moved:  # the purge's exclusive lock (or SQLite's one writer) orders two forgets
+        conn.execute(insert(forgotten_callers).values(caller_key=key, forgotten_at=at))
+
+
 def _lock_caller(conn: Connection, caller_id: str, *, exclusive: bool = False) -> None:
     """On PostgreSQL, order this transaction against a purge of the same caller.
 
@@ -698,6 +784,7 @@ def _call(row: Row[Any]) -> CallRecord:
         outcome=row.outcome,
         summary=row.summary,
         consolidated=bool(row.consolidated),
+        owner=row.owner,
     )
 
 
@@ -720,9 +807,11 @@ __all__ = [
     "ConversationStore",
     "Exchange",
     "Snapshot",
+    "caller_key",
     "calls",
     "check_channel",
     "exchanges",
+    "forgotten_callers",
     "forgotten_calls",
     "planner_snapshots",
     "upgrade_schema",

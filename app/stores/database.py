@@ -6,12 +6,25 @@ SQLAlchemy engine and the same tables, so every store runs one code path on both
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, String, create_engine, event, inspect, make_url
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+)
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -126,15 +139,88 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+NUL = "\x00"
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character taken out of its strings (through dicts, lists
+    and tuples); anything else (bytes included) as it is.
+
+    Why: PostgreSQL refuses NUL in text (and ``\\u0000`` in JSONB), so one NUL in a bad
+    transcript or a crafted text message would fail the whole write and lose the exchange.
+    """
+    if isinstance(value, str):
+        return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_nul(v) for v in value)
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _strip_nul_parameters(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+) -> tuple[str, Any]:
+    """Every statement's parameters without NUL characters (copied only when one is there)."""
+    if _holds_nul(parameters):
+        parameters = without_nul(parameters)
+    return statement, parameters
+
+
+def json_without_nul(text: str) -> str:
+    """JSON text (kept in a text column) whose strings hold no NUL: the statement hook sees
+    only its escaped form, ``\\u0000``, which would read back as NUL. Parsed only then."""
+    if "\\u0000" not in text:
+        return text
+    return json.dumps(without_nul(json.loads(text)), ensure_ascii=False)
+
+
+def _json_without_nul(value: Any) -> str:
+    """JSON columns' serializer: no NUL, which JSONB can't hold even escaped."""
+    return json.dumps(without_nul(value))
+
+
+def upsert_insert(engine: Engine, what: str) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_do_update``) for the atomic claim-or-skip
+    statements of claims, call tokens and replica leases; ``what`` names the caller in the
+    error for any other database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ValueError(f"{what} need PostgreSQL or SQLite, not {dialect}")
+
+
+def hashed_key(text: str) -> str:
+    """A SHA-256 of ``text``: a row key that does not store a caller id or call sid."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for its backend.
 
     SQLite: WAL lets readers and one writer work at once, ``synchronous=NORMAL`` is durable
     across process crashes in WAL mode, and a busy timeout makes writers queue instead of
     failing with "database is locked". PostgreSQL: ``pool_pre_ping`` survives server
-    restarts and idle connections dropped by proxies.
+    restarts and idle connections dropped by proxies. Both: NUL characters are taken out
+    of every string written (see ``without_nul``), so what one backend stores the other
+    could too, and a backup moves between them.
     """
     backend = make_url(url).get_backend_name()
+    kwargs.setdefault("json_serializer", _json_without_nul)
     if backend == "sqlite":
         path = _sqlite_file(url)
         if path is not None:
@@ -142,10 +228,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             refuse_network_sqlite(path)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
-        return engine
-    if backend == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        if backend == "postgresql":
+            kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _strip_nul_parameters, retval=True)
+    return engine
 
 
 def init_schema(engine: Engine) -> None:
@@ -156,8 +244,10 @@ def init_schema(engine: Engine) -> None:
     """
     # Each import registers that store's tables on Base.
     import app.stores.bookings
+    import app.stores.call_tokens
     import app.stores.claims
     import app.stores.conversations
+    import app.stores.replicas
 
     Base.metadata.create_all(engine)
     app.stores.bookings.upgrade_schema(engine)
@@ -184,6 +274,34 @@ def widen_varchar(engine: Engine, table: str, column: str, length: int) -> bool:
         conn.exec_driver_sql(
             f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} TYPE VARCHAR({int(length)})"
         )
+    return True
+
+
+def add_column(engine: Engine, table: Table, column: str) -> bool:
+    """Give ``table`` in a database made by an older version its (nullable) ``column``.
+
+    ``create_all`` never alters a table that exists. The column is added as declared, with
+    no default (old rows read NULL); on PostgreSQL ``IF NOT EXISTS`` makes replicas starting
+    together safe, on SQLite a concurrent adder's "duplicate column" is taken as done.
+    Returns True if it altered.
+    """
+    if column in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+        return False
+    declared = table.c[column]
+    if not declared.nullable:
+        raise ValueError(f"{table.name}.{column} must be nullable to be added to old rows")
+    quote = engine.dialect.identifier_preparer.quote
+    kind = declared.type.compile(dialect=engine.dialect)
+    exists = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {quote(table.name)} ADD COLUMN {exists}{quote(column)} {kind}"
+            )
+    except OperationalError as exc:
+        if "duplicate column" not in str(exc.orig):
+            raise
+        return False
     return True
 
 

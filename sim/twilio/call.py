@@ -363,6 +363,14 @@ class TwilioCall:
                 return self._take_turn(len(items))
             await self.player.wait_change(max(quiet_since + quiet - now, 0.005))
 
+    async def answer(self, *, timeout_s: float = 30.0) -> AgentTurn:
+        """The agent's answer to what the caller just said. A reply it began and took back
+        (``clear``: the caller went on after a short pause between sentences) is not it."""
+        turn = await self.listen(timeout_s=timeout_s)
+        while turn.cleared and not self.closed.is_set():
+            turn = await self.listen(timeout_s=timeout_s)
+        return turn
+
     async def _wait_first_media(self, deadline: float, timeout_s: float) -> int:
         index = self._cursor
         while True:

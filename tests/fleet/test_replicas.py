@@ -190,7 +190,7 @@ async def first_phone_call(fleet: Fleet, index: int, caller: Caller) -> str:
     async with phone_call(fleet, ring, stream_to, caller) as call:
         greeting = await call.listen(timeout_s=WAIT_S)
         await call.queue_speech(line)
-        await call.listen(timeout_s=WAIT_S)
+        await call.answer(timeout_s=WAIT_S)
     return (await transcribe(greeting)).lower()  # what they heard, once off the line
 
 

@@ -7,7 +7,10 @@ is written), and a correctly signed one streams a call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -147,13 +150,33 @@ async def test_a_start_cannot_be_replayed_on_a_second_socket(server: RunningServ
         await first.close()
 
 
-async def test_a_socket_that_never_starts_a_call_is_closed(server: RunningServer) -> None:
-    """An open socket with no call holds a connection slot: 10 s, then 1008."""
-    call_sid, stream = await ring(server)
-    socket = await _open_signed(server, stream, call_sid)
+async def _never_start(server: RunningServer, opened: threading.Event) -> tuple[int | None, str]:
     try:
+        call_sid, stream = await ring(server)
+        socket = await _open_signed(server, stream, call_sid)
         await socket.send_connected()
-        code, reason = await socket.wait_closed(timeout_s=20)
+    finally:
+        opened.set()
+    try:
+        return await socket.wait_closed(timeout_s=20)
     finally:
         await socket.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def idle_socket(server: RunningServer) -> Iterator[Future[tuple[int | None, str]]]:
+    """A signed socket that never starts a call, opened before the module's first test: the
+    server's 10 s wait passes beside the other tests instead of alone."""
+    opened = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        idle = pool.submit(asyncio.run, _never_start(server, opened))
+        opened.wait(timeout=60)  # rung and open before any test looks at the server
+        yield idle
+
+
+async def test_a_socket_that_never_starts_a_call_is_closed(
+    idle_socket: Future[tuple[int | None, str]],
+) -> None:
+    """An open socket with no call holds a connection slot: 10 s, then 1008."""
+    code, reason = await asyncio.wrap_future(idle_socket)
     assert code == 1008, reason

@@ -8,7 +8,8 @@ The upgrade's signature is the same for every call, so whoever captured one coul
 socket and claim any caller's number in its ``start`` message. So the signed webhook hands
 the stream a call token as a ``<Parameter>``: an HMAC (keyed by the auth token) over the
 call's sid and the caller's number, with an expiry (``TOURLINE_TWILIO_STREAM_WINDOW_S``).
-``start`` must carry it back, for that call and that number, once.
+``start`` must carry it back, for that call and that number, once: once per process here,
+and once across replicas through the database (``app/stores/call_tokens.py``).
 """
 
 from __future__ import annotations
@@ -144,6 +145,12 @@ def connect_twiml(base: str, params: Mapping[str, str], token: str | None = None
         stream.parameter(name=TOKEN_PARAM, value=token)
     response.append(connect)
     return str(response)
+
+
+def token_expiry(params: Mapping[str, str]) -> int | None:
+    """When the call token among a ``start``'s parameters expires (epoch s), if it has one."""
+    expires_text = params.get(TOKEN_PARAM, "").partition(".")[0]
+    return int(expires_text) if expires_text.isascii() and expires_text.isdigit() else None
 
 
 def _token_mac(auth_token: str, call_sid: str, caller: str, expires: int) -> str:
