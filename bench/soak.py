@@ -29,11 +29,13 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from app.logging.waterfall import waterfall  # noqa: E402
 from bench.call_latency import (  # noqa: E402
     PUBLIC,
     TOKEN,
@@ -93,10 +96,65 @@ class Soak:
     base_url: str
     lag_by_second: dict[int, float] = field(default_factory=dict)
     results: list[CallResult] = field(default_factory=list)
+    rang_at: dict[str, float] = field(default_factory=dict)  # call sid -> harness clock
+    cpu_by_thread: dict[str, list[float]] = field(default_factory=dict)  # group -> per minute
 
     def minute_of(self, at: float) -> Minute | None:
         index = int((at - self.started) // 60)
         return self.minutes[index] if 0 <= index < len(self.minutes) else None
+
+
+class ThreadCpu:
+    """CPU seconds per server thread group, from /proc (which thread burns the cores).
+
+    Python names its threads (``tourline-model_0``, ``tourline-memory``) but not at the OS
+    level, so the names come from ``py-spy dump`` when py-spy is installed (``PY_SPY`` or
+    on PATH); without it, or for native threads (ONNX, CTranslate2), the OS name is used.
+    """
+
+    REFRESH_S = 30.0
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.last: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self.spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
+        self.named_at = -self.REFRESH_S
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    async def refresh_names(self) -> None:
+        """Python thread names by native id (a non-blocking py-spy dump: no pause)."""
+        if self.spy is None or time.monotonic() - self.named_at < self.REFRESH_S:
+            return
+        self.named_at = time.monotonic()
+        with contextlib.suppress(OSError):
+            proc = await asyncio.create_subprocess_exec(
+                self.spy, "dump", "--nonblocking", "--pid", str(self.pid),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            out, _ = await proc.communicate()
+            for tid, name in re.findall(
+                r'^Thread (?:0x[0-9a-fA-F]+ )?(\d+)[^"]*"([^"]*)"', out.decode(), re.M
+            ):
+                self.names[int(tid)] = name
+
+    def delta(self) -> dict[str, float]:
+        """CPU seconds per group since the last call."""
+        out: dict[str, float] = {}
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            tid = int(task.name)
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            cpu = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+            name = self.names.get(tid) or f"{comm} (native)"
+            group = re.sub(r"[_-]?\d+$", "", name)
+            out[group] = out.get(group, 0.0) + cpu - self.last.get(tid, 0.0)
+            self.last[tid] = cpu
+        return out
 
 
 async def caller(
@@ -108,14 +166,16 @@ async def caller(
     await asyncio.sleep(rng.uniform(0, args.stagger))  # calls don't all start in one tick
     round_ = 0
     while time.monotonic() < deadline:
-        index = (slot + round_ * args.calls) % POOL
+        index = (slot + round_ * args.calls) % args.pool
         round_ += 1
         minute = soak.minute_of(time.monotonic())
         if minute is not None:
             minute.calls_started += 1
         snr_db = call_snr(snr, args.seed, index)
+        rang = time.monotonic()
         result = await run_call(soak.base_url, index, args.turns, voice, 0.0, args.quiet, snr_db)
         soak.results.append(result)
+        soak.rang_at[result.call_sid] = rang
         for turn in result.turns:
             at = turn.at_s if turn.at_s is not None else time.monotonic()
             bucket = soak.minute_of(at)
@@ -136,6 +196,8 @@ async def caller(
 async def sample(soak: Soak, pid: int, base_url: str, deadline: float) -> None:
     """Every second: the server's RSS; every 5 s: /healthz's per-second loop lag."""
     process = psutil.Process(pid)
+    threads = ThreadCpu(pid)
+    threads.delta()  # from now on: model loading and warm-up are not the soak's
     async with httpx.AsyncClient(timeout=10) as http:
         tick = 0
         while time.monotonic() < deadline:
@@ -146,6 +208,12 @@ async def sample(soak: Soak, pid: int, base_url: str, deadline: float) -> None:
                     minute.rss_mb.append(process.memory_info().rss / 2**20)
                 minute.load = os.getloadavg()[0]
             if tick % 5 == 0:
+                await threads.refresh_names()
+                index = int((now - soak.started) // 60)
+                for group, cpu_s in threads.delta().items():
+                    per_minute = soak.cpu_by_thread.setdefault(group, [0.0] * len(soak.minutes))
+                    if 0 <= index < len(per_minute):
+                        per_minute[index] += cpu_s
                 with contextlib.suppress(httpx.HTTPError, ValueError):
                     health = (await http.get(f"{base_url}/healthz")).json()
                     for second, ms in health.get("loop_lag_ms", []):
@@ -201,6 +269,143 @@ def verdicts(minutes: list[Minute]) -> list[tuple[str, bool, str]]:
     return out
 
 
+SLOW_MS = 1000.0
+"""A turn slower than this (voice to voice at the harness) is "slow" in the breakdown."""
+NEAR_START_S = 3.0
+"""Another call rang this long before a turn's end of speech, or during its reply."""
+NEAR_HANGUP_S = 10.0
+"""Another call hung up this long before a turn's end of speech (its consolidation ran)."""
+
+
+@dataclass
+class TurnView:
+    """One answered caller turn: harness latency, server stages, what else went on."""
+
+    v2v_ms: float
+    stages: dict[str, float]
+    server_ms: float | None
+    returning: bool
+    starts_near: int = 0
+    hangups_near: int = 0
+
+
+def turn_views(soak: Soak) -> list[TurnView]:
+    """Each answered turn joined with its server waterfall and its neighbours in time.
+
+    The call's server clock is put on the harness clock through its answered turns (the
+    harness's first reply frame vs the server's ``first_frame_out``); rang / hung up times
+    come from there too.
+    """
+    calls: list[tuple[float, float, CallResult, list[dict[str, object]]]] = []
+    for result in soak.results:
+        if not result.timeline:
+            continue
+        answered = [t for t in waterfall(result.timeline) if t["outcome"] == "answered"]
+        heard = [t for t in result.turns if t.latency_s is not None and t.at_s is not None]
+        offsets = []
+        for server_turn, harness_turn in zip(answered, heard, strict=False):
+            stages = {s["stage"]: s for s in server_turn["stages"]}  # type: ignore[union-attr]
+            if "send" in stages and harness_turn.at_s is not None:
+                out_ms = server_turn["at_ms"] + stages["send"]["start_ms"] + stages["send"]["ms"]
+                offsets.append(harness_turn.at_s - out_ms / 1000)
+        zero = statistics.median(offsets) if offsets else soak.rang_at.get(result.call_sid)
+        if zero is None:
+            continue
+        end = zero + max(float(e.get("t_ms", 0.0)) for e in result.timeline) / 1000
+        calls.append((zero, end, result, answered))
+    views: list[TurnView] = []
+    for zero, _, result, answered in calls:
+        returning = any(
+            e.get("event") == "context_loaded" and e.get("returning") for e in result.timeline
+        )
+        heard = [t for t in result.turns if t.latency_s is not None]
+        for server_turn, harness_turn in zip(answered, heard, strict=False):
+            assert harness_turn.latency_s is not None
+            stages = {s["stage"]: float(s["ms"]) for s in server_turn["stages"]}  # type: ignore[union-attr]
+            spoke = zero + float(server_turn["at_ms"]) / 1000  # type: ignore[arg-type]
+            replied = spoke + harness_turn.latency_s
+            view = TurnView(
+                harness_turn.latency_s * 1000,
+                stages,
+                server_turn.get("voice_to_voice_ms"),  # type: ignore[arg-type]
+                returning,
+            )
+            for other_zero, other_end, other, _ in calls:
+                if other is result:
+                    continue
+                view.starts_near += spoke - NEAR_START_S <= other_zero <= replied
+                view.hangups_near += spoke - NEAR_HANGUP_S <= other_end <= replied
+            views.append(view)
+    return views
+
+
+def breakdown_lines(soak: Soak) -> list[str]:
+    """Slow turns vs the rest: median stage times and what was going on around them."""
+    views = turn_views(soak)
+    if not views:
+        return []
+    groups = {
+        f"slow (> {SLOW_MS:.0f} ms)": [v for v in views if v.v2v_ms > SLOW_MS],
+        "the rest": [v for v in views if v.v2v_ms <= SLOW_MS],
+    }
+    names = ("end_of_turn_wait", "stt", "planner", "tts", "send")
+
+    def med(values: list[float]) -> str:
+        return f"{statistics.median(values):.0f}" if values else "–"
+
+    def share(group: list[TurnView], test: Callable[[TurnView], bool]) -> str:
+        return f"{sum(1 for v in group if test(v)) / len(group) * 100:.0f}%" if group else "–"
+
+    rows = []
+    for label, group in groups.items():
+        cells = [label, str(len(group)), med([v.v2v_ms for v in group])]
+        cells += [med([v.stages[n] for v in group if n in v.stages]) for n in names]
+        cells.append(med([v.server_ms for v in group if v.server_ms is not None]))
+        gap = [v.v2v_ms - v.server_ms for v in group if v.server_ms is not None]
+        cells.append(med(gap))
+        cells += [
+            share(group, lambda v: v.starts_near > 0),
+            share(group, lambda v: v.hangups_near > 0),
+            share(group, lambda v: v.returning),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return [
+        "Where the slow turns lose their time (medians, ms; server stages from each call's "
+        "waterfall; harness − server = the caller's last voiced frame to the server's speech "
+        "end, plus the first frame's trip back):",
+        "",
+        "| turns | n | v2v | end-of-turn wait | STT | planner | TTS first audio | send "
+        "| server v2v | harness − server | a call rang near | a hang-up near | returning caller |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f'("near": another call rang within {NEAR_START_S:.0f} s before the turn\'s end of '
+        f"speech or before its reply; hung up within {NEAR_HANGUP_S:.0f} s.)",
+    ]
+
+
+def cpu_lines(soak: Soak) -> list[str]:
+    """Server CPU seconds per thread group, per minute (which work takes the cores)."""
+    if not soak.cpu_by_thread:
+        return []
+    groups = sorted(soak.cpu_by_thread, key=lambda g: -sum(soak.cpu_by_thread[g]))
+    head = "| thread | " + " | ".join(str(i + 1) for i in range(len(soak.minutes))) + " | all |"
+    rows = [
+        f"| {g} | "
+        + " | ".join(f"{v:.1f}" for v in soak.cpu_by_thread[g])
+        + f" | {sum(soak.cpu_by_thread[g]):.0f} |"
+        for g in groups
+        if sum(soak.cpu_by_thread[g]) >= 0.5
+    ]
+    return [
+        "Server CPU seconds per thread, per minute (/proc, thread names from py-spy):",
+        "",
+        head,
+        "|---|" + "---|" * (len(soak.minutes) + 1),
+        *rows,
+    ]
+
+
 def markdown(soak: Soak, args: argparse.Namespace, command: str, notes: list[str]) -> str:
     minutes = soak.minutes
     rows = [
@@ -218,7 +423,7 @@ def markdown(soak: Soak, args: argparse.Namespace, command: str, notes: list[str
         f"{args.calls} Twilio-simulator calls at once for {args.minutes} minutes: each line "
         "rings, books through a scripted caller on a noisy line (as `bench/call_latency.py`, "
         f"`--snr {args.snr}`, up to {args.turns} turns), hangs up and rings again. Callers "
-        f"come back (a pool of {POOL} numbers), so memory keeps growing. Per minute: calls "
+        f"come back (a pool of {args.pool} numbers), so memory keeps growing. Per minute: calls "
         "started, caller turns answered and unanswered, voice-to-voice at the harness p50 / "
         "p95 (ms), the server's RSS (MB, median of 1 s samples, psutil), the event loop's "
         "worst stall in any second (ms, `/healthz` `loop_lag_ms`), and the 1-min load "
@@ -236,16 +441,27 @@ def markdown(soak: Soak, args: argparse.Namespace, command: str, notes: list[str
         + "\n\n"
         + "\n".join(f"- {n}" for n in notes)
         + "\n"
+        + "".join(f"\n{line}" for line in ["", *breakdown_lines(soak), "", *cpu_lines(soak)])
+        + "\n"
     )
 
 
 async def main_async(args: argparse.Namespace, command: str) -> int:
     voice = CallerVoice()
-    await asyncio.to_thread(prerender, voice, range(POOL), args.turns)
+    await asyncio.to_thread(prerender, voice, range(args.pool), args.turns)
     data_dir = Path(tempfile.mkdtemp(prefix="tourline-soak-"))
     load_before = os.getloadavg()[0]
+    probe = (
+        {
+            "PYTHONPATH": str(REPO_ROOT / "bench" / "soak_probe"),
+            "TOURLINE_SOAK_TRACEMALLOC": "1",
+        }
+        if args.tracemalloc
+        else {}
+    )
     with running_server(
         data_dir,
+        **probe,
         TWILIO_AUTH_TOKEN=TOKEN,
         TOURLINE_PUBLIC_URL=PUBLIC,
         TOURLINE_MAX_CALLS=str(max(args.calls * 2, 20)),  # the soak measures, not admits
@@ -270,6 +486,8 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
             soak.lag_by_second[int(second)] = max(float(ms), worst)
         assign_lag(soak, wall_started)
         rss_end = psutil.Process(server.process.pid).memory_info().rss / 2**20
+    if args.tracemalloc:
+        print("\n".join(heap_growth(data_dir)), flush=True)
     if args.keep_data:
         print(f"server data kept in {data_dir}", flush=True)
     else:
@@ -313,6 +531,26 @@ async def report_progress(soak: Soak, deadline: float) -> None:
             return
 
 
+def heap_growth(data_dir: Path, top: int = 15) -> list[str]:
+    """What Python allocations grew from minute 2 to the last snapshot (``--tracemalloc``)."""
+    import tracemalloc
+
+    snaps = sorted(data_dir.glob("tracemalloc-*.snap"))
+    if len(snaps) < 3:
+        return ["(fewer than 3 tracemalloc snapshots: nothing to diff)"]
+    first, last = (tracemalloc.Snapshot.load(str(p)) for p in (snaps[1], snaps[-1]))
+    total = sum(s.size for s in last.statistics("filename")) - sum(
+        s.size for s in first.statistics("filename")
+    )
+    lines = [f"Python heap growth, {snaps[1].stem} -> {snaps[-1].stem}: {total / 2**20:+.1f} MB"]
+    for stat in last.compare_to(first, "traceback")[:top]:
+        frames = " <- ".join(
+            f"{f.filename.split('/site-packages/')[-1]}:{f.lineno}" for f in stat.traceback[:4]
+        )
+        lines.append(f"  {stat.size_diff / 2**20:+7.2f} MB {stat.count_diff:+7d} blocks  {frames}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10, help="calls at once")
@@ -322,6 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=1.0, help="quiet that ends a reply (s)")
     parser.add_argument("--seed", type=int, default=3, help="seed for offsets and SNRs")
     parser.add_argument("--snr", default="15-25", help="line SNR in dB (as call_latency.py)")
+    parser.add_argument(
+        "--pool", type=int, default=POOL, help="distinct callers; past them callers return"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="diagnose RSS: snapshot the server's Python heap each minute and diff them",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--keep-data", action="store_true", help="keep the server's data dir")
     args = parser.parse_args(argv)

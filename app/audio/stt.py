@@ -363,6 +363,14 @@ class WhisperSTT:
         if short_window and (
             _looks_degenerate(heard.text, seconds) or _looks_lost(heard.text, seconds)
         ):
+            looped = _one_loop(heard.text)
+            if looped is not None:
+                # "virtual virtual virtual ...": the words are right, only repeated. The 30 s
+                # redo cost ~0.5-1 s at ten calls (the soak's slowest turns) and said the same.
+                kept = looped.lower().split()
+                unsure = tuple(w for w in dict.fromkeys(heard.unsure_words) if w in kept)
+                log.info("short-window transcript looped, kept once: %r", looped)
+                return Transcript(looped, unsure)
             log.info("short-window transcript looked wrong, redoing with 30 s: %r", heard.text)
             heard = self._decode(audio, scored, hotwords)
         return heard
@@ -482,6 +490,28 @@ def _says_twice(text: str) -> bool:
         for k in range(2, len(said) // 2 + 1)
         for i in range(len(said) - 2 * k + 1)
     )
+
+
+LOOP_REPEATS = 3
+"""A unit said this many times in a row, and nothing else, is a decode loop, not speech."""
+
+
+def _one_loop(text: str) -> str | None:
+    """The unit of a pure repetition loop ("virtual virtual virtual virt" -> "virtual"),
+    or None when the text holds anything else. Units of one to three words; the last copy
+    may be cut short by the token budget."""
+    words = re.findall(r"[A-Za-z0-9']+", text)
+    folded = [w.lower() for w in words]
+    last = len(folded) - 1
+    for k in range(1, 4):
+        if len(folded) < LOOP_REPEATS * k:
+            break
+        if all(
+            said == folded[i % k] or (i == last and folded[i % k].startswith(said))
+            for i, said in enumerate(folded)
+        ):
+            return " ".join(words[:k])
+    return None
 
 
 def _looks_degenerate(text: str, seconds: float) -> bool:

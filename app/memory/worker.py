@@ -5,11 +5,18 @@ fraction of one. Everything slow (indexing facts into mem0, consolidation, forge
 is queued here and runs in order on a single thread, which also means mem0 never sees two
 writers at once. ``flush`` waits until the queue is drained (tests, shutdown, the demo);
 ``call`` runs a job and waits for its result (on-demand consolidation, "forget me").
+
+The thread runs at a lower CPU priority (``NICENESS``): its embedding work (tens of ms per
+fact, a burst after every hang-up) shares the cores with every call's speech models, and
+nobody is waiting on it. Linux sets niceness per thread, and threads it starts (mem0's
+own pools) inherit it; elsewhere this does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -21,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
+
+NICENESS = 10
+"""How much lower than the rest of the server memory work runs (added to the nice value).
+At +10 a busy speech thread gets ~9x its CPU share; memory work still runs whenever a core
+is idle, which on a server below capacity is most of the time."""
 
 
 class WorkerClosedError(RuntimeError):
@@ -40,6 +52,7 @@ class BackgroundWorker:
         *,
         on_idle: Callable[[], None] | None = None,
         idle_s: float = 30.0,
+        niceness: int = NICENESS,
     ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._cond = threading.Condition()
@@ -47,6 +60,7 @@ class BackgroundWorker:
         self._closed = False
         self._on_idle = on_idle
         self._idle_s = idle_s
+        self._niceness = niceness
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -102,6 +116,7 @@ class BackgroundWorker:
         return drained
 
     def _run(self) -> None:
+        _lower_priority(self._niceness)
         while True:
             try:
                 item = self._queue.get(timeout=self._idle_s if self._on_idle else None)
@@ -132,6 +147,17 @@ class BackgroundWorker:
             self._on_idle()
         except Exception:
             logger.exception("Background memory retry failed")
+
+
+def _lower_priority(niceness: int) -> None:
+    """Lower this thread's CPU priority by ``niceness`` (Linux: per thread; else a no-op)."""
+    if niceness <= 0:
+        return
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        thread = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + niceness, 19)
+        )
 
 
 def brief(exc: BaseException) -> str:

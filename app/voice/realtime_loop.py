@@ -50,6 +50,11 @@ SPECULATE_AFTER_MS = 64
 """Silence before transcribing the turn so far: a one-window dip inside a word is not a pause."""
 PREROLL_MS = 320
 """Audio kept from before the VAD noticed speech: Silero needs a window or two to react."""
+ONSET_LEAD_MS = 224
+"""What a turn keeps before its first voiced window: a fixed length, however the audio
+arrived. Whisper tiny reads a soft first word by what precedes it ("in person" behind ~290 ms
+of line noise comes out "and person"), and a loop that had fallen behind and caught up in
+one batch used to keep up to a whole batch more."""
 BACKCHANNEL_MAX_MS = 900
 """Talking over the agent longer than this is an interruption, whatever the words."""
 TAKE_BACK_MS = 1000
@@ -175,6 +180,9 @@ class RealtimeLoop:
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._audio = bytearray()  # the caller's current turn (plus pre-roll), PCM16
         self._preroll_bytes = int(input_rate * PREROLL_MS / 1000) * 2
+        self._lead_bytes = int(input_rate * ONSET_LEAD_MS / 1000) * 2
+        self._window_bytes = int(input_rate * self._vad.window_ms / 1000) * 2
+        self._unscored = 0  # bytes at the end of ``_audio`` the VAD holds as a partial window
         self._attempt: _Attempt | None = None
         self._open_turn: _OpenTurn | None = None
         self._heard_ms = 0.0  # caller audio scored so far: the call's own clock
@@ -332,11 +340,24 @@ class RealtimeLoop:
             audio = b"".join(parts)
             probabilities = await self.voice.score(self._vad, audio)
             self._audio += audio
-            for probability in probabilities:
+            self._unscored += len(audio) - len(probabilities) * self._window_bytes
+            for index, probability in enumerate(probabilities):
                 self._heard_ms += self._vad.window_ms
-                self._on_cue(self._detector.push(probability))
+                cue = self._detector.push(probability)
+                if cue is Cue.SPEECH_START:
+                    later = len(probabilities) - 1 - index  # windows of this batch after it
+                    self._keep_onset_lead(self._unscored + later * self._window_bytes)
+                self._on_cue(cue)
             if not self._detector.in_speech and len(self._audio) > self._preroll_bytes:
                 del self._audio[: len(self._audio) - self._preroll_bytes]
+
+    def _keep_onset_lead(self, after: int) -> None:
+        """A turn starts: keep ``ONSET_LEAD_MS`` before its first voiced window, counted back
+        from the window that started it (``after`` bytes before the end of ``_audio``)."""
+        voiced = round(self._detector.voiced_ms / self._vad.window_ms) * self._window_bytes
+        start = len(self._audio) - after - voiced - self._lead_bytes
+        if start > 0:
+            del self._audio[:start]
 
     def _on_cue(self, cue: Cue | None) -> None:
         detector = self._detector

@@ -34,39 +34,76 @@ NEAR_SILENT = 100
 
 
 class PhraseCache:
-    """Thread-safe LRU of rendered audio, keyed by (text, rate)."""
+    """Thread-safe cache of rendered audio, keyed by (text, rate).
 
-    def __init__(self, capacity: int = 1024) -> None:
+    Two kinds of entry. Fixed phrases (``pinned``: the greeting, the questions, rendered
+    by ``prewarm``) stay for the life of the process: there are ~150 of them and every
+    call needs them. Everything else (sentences with a name, a date, a confirmation code)
+    is an LRU bounded by count *and* bytes. Why the bytes: a sentence is 50-200 KB (its
+    native 22 kHz audio plus the phone's 8 kHz copy), most are never said twice, and a
+    count-only bound of 1024 let a soak of 10 continuous calls grow the server by ~100 MB.
+    """
+
+    def __init__(self, capacity: int = 1024, max_bytes: int = 24 * 2**20) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._pinned: dict[tuple[str, int], bytes] = {}
+        self._bytes = 0  # of ``_items`` (the LRU part)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, text: str, rate: int) -> bytes | None:
+        key = (text, rate)
         with self._lock:
-            audio = self._items.get((text, rate))
+            audio = self._pinned.get(key)
             if audio is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end((text, rate))
+                audio = self._items.get(key)
+                if audio is None:
+                    self.misses += 1
+                    return None
+                self._items.move_to_end(key)
             self.hits += 1
             return audio
 
     def contains(self, text: str, rate: int) -> bool:
         """A lookup that does not count as a hit or miss."""
         with self._lock:
-            return (text, rate) in self._items
+            return (text, rate) in self._pinned or (text, rate) in self._items
 
-    def put(self, text: str, rate: int, audio: bytes) -> None:
+    def put(self, text: str, rate: int, audio: bytes, *, pinned: bool = False) -> None:
+        """Keep ``audio``; a ``pinned`` (fixed) phrase is never evicted."""
+        key = (text, rate)
         with self._lock:
-            self._items[(text, rate)] = audio
-            self._items.move_to_end((text, rate))
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            if pinned:
+                self._pinned[key] = audio
+                self._drop(key)
+                return
+            if key in self._pinned:
+                return
+            self._drop(key)
+            self._items[key] = audio
+            self._bytes += len(audio)
+            while self._items and (
+                len(self._items) > self.capacity or self._bytes > self.max_bytes
+            ):
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted)
+
+    def _drop(self, key: tuple[str, int]) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old)
+
+    @property
+    def nbytes(self) -> int:
+        """Audio bytes held, pinned and not."""
+        with self._lock:
+            return self._bytes + sum(len(a) for a in self._pinned.values())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._pinned)
 
 
 class SpeechRenderer:
@@ -129,11 +166,11 @@ class SpeechRenderer:
             pcm = clean_onset(b"".join(self.tts.synthesize(text)), native_rate)
             if store is not None:
                 store.save(text, pcm)
-        self.cache.put(text, native_rate, pcm)
+        self.cache.put(text, native_rate, pcm, pinned=fixed)
         if native_rate != rate and pcm:
             samples = soxr.resample(pcm16_to_array(pcm), native_rate, rate, "HQ")
             pcm = array_to_pcm16(np.asarray(samples, dtype=np.int16))
-        self.cache.put(text, rate, pcm)
+        self.cache.put(text, rate, pcm, pinned=fixed)
         return pcm
 
     async def prewarm(

@@ -12,7 +12,14 @@ import pytest
 from app.audio import stt as stt_module
 from app.audio import tts as tts_module
 from app.audio.codec import array_to_pcm16, int16_to_float32
-from app.audio.stt import SpeechToText, WhisperSTT, load_stt, whisper_model_dir
+from app.audio.stt import (
+    STT_SAMPLE_RATE,
+    SpeechToText,
+    Transcript,
+    WhisperSTT,
+    load_stt,
+    whisper_model_dir,
+)
 from app.audio.tts import PiperTTS, TextToSpeech, load_tts, piper_voice_paths
 from app.audio.wer import normalize_words, word_error_rate
 from app.settings import Settings
@@ -65,6 +72,47 @@ def test_piper_voice_is_loaded_once(piper_tts: PiperTTS) -> None:
     assert PiperTTS().voice is piper_tts.voice
     model, config = piper_voice_paths()
     assert model.name == "en_US-joe-medium.onnx" and config.name == "en_US-joe-medium.onnx.json"
+
+
+def test_piper_hands_its_working_memory_back_after_each_sentence(
+    piper_tts: PiperTTS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every model run asks ONNX Runtime to shrink its arena afterwards: without it the
+    process keeps the peak of the longest sentence ever rendered (the soak's RSS ratchet)."""
+    import onnxruntime
+
+    seen: list[Any] = []
+    run = onnxruntime.InferenceSession.run
+
+    def spied(self: Any, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        seen.append(run_options)
+        return run(self, output_names, input_feed, run_options)
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", spied)
+    assert list(piper_tts.synthesize("Your tour is booked."))
+    key, value = tts_module.ARENA_SHRINKAGE
+    assert seen and all(o is not None and o.get_run_config_entry(key) == value for o in seen)
+
+
+def test_a_long_sentence_does_not_leave_the_process_bigger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RSS after a 38-word sentence, on a session of its own: measured +10-30 MB with the
+    arena handed back, +170-190 MB when ONNX Runtime keeps it."""
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(tts_module, "_VOICES", {})  # a fresh session, not the shared one
+    tts = PiperTTS(threads=2)
+    assert list(tts.synthesize("Hello there."))
+    process = psutil.Process()
+    before = process.memory_info().rss
+    long = (
+        "Thanks Dana, your in person tour of Hudson 360 is booked for Tuesday the fourth at "
+        "three thirty in the afternoon, and we will text the confirmation code and the "
+        "address to the number you called from today."
+    )
+    assert list(tts.synthesize(long))
+    grown_mb = (process.memory_info().rss - before) / 2**20
+    assert grown_mb < 80, f"RSS grew {grown_mb:.0f} MB for one long sentence"
 
 
 # --- STT ----------------------------------------------------------------------------------
@@ -124,6 +172,34 @@ def test_degenerate_transcripts_are_detected() -> None:
     assert stt_module._looks_degenerate(twenty_words_in_a_second, 1.0)
     assert not stt_module._looks_degenerate("Does the apartment come with parking?", 2.5)
     assert not stt_module._looks_degenerate("", 1.0)
+
+
+def test_a_pure_repetition_loop_is_read_as_one_copy() -> None:
+    one_loop = stt_module._one_loop
+    assert one_loop("virtual virtual virtual virtual virtual virtual virtual") == "virtual"
+    assert one_loop("Riverview Lofts, Riverview Lofts, Riverview Lofts, Riverview Lo") == (
+        "Riverview Lofts"
+    )  # the token budget cut the last copy
+    assert one_loop("in person. In person.") is None  # twice is not a loop
+    assert one_loop("virtual virtual virtual and Saturday") is None  # more than the loop
+    assert one_loop("My name is Dana") is None
+
+
+def test_a_looping_short_window_decode_is_not_redone_with_30_s(
+    whisper_stt: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short "Virtual." on a noisy line loops in the short window; its words were right,
+    and the 30 s redo cost ~0.5-1 s at ten calls (the slowest turns of the soak)."""
+    fast = WhisperSTT(encoder_window_s=10)
+    looping = Transcript("virtual virtual virtual virtual virtual virtual virtual", ("virtual",))
+    monkeypatch.setattr(fast, "_windowed", lambda *args, **kwargs: looping)
+
+    def redo(*args: object, **kwargs: object) -> Transcript:
+        raise AssertionError("redone with the 30 s window")
+
+    monkeypatch.setattr(fast, "_decode", redo)
+    heard = fast.transcribe_detailed(np.zeros(STT_SAMPLE_RATE, dtype=np.float32))
+    assert heard == Transcript("virtual", ("virtual",))
 
 
 def test_stt_accepts_bytes_int16_and_float(

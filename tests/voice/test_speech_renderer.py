@@ -42,6 +42,27 @@ def test_phrase_cache_evicts_least_recently_used() -> None:
     assert cache.get("a", 16000) is None  # the rate is part of the key
 
 
+def test_phrase_cache_holds_a_byte_budget_of_one_off_sentences() -> None:
+    """A day of calls says thousands of sentences once ("Your code is 7KQ2"): the cache
+    keeps the latest that fit its bytes, so the server does not grow with them."""
+    cache = PhraseCache(capacity=1024, max_bytes=3000)
+    for n in range(10):
+        cache.put(f"Your confirmation code is {n}.", 8000, bytes(1000))
+    assert cache.nbytes <= 3000
+    assert cache.get("Your confirmation code is 9.", 8000) is not None
+    assert cache.get("Your confirmation code is 0.", 8000) is None
+
+
+def test_fixed_phrases_stay_cached_whatever_else_is_said() -> None:
+    cache = PhraseCache(capacity=2, max_bytes=2000)
+    cache.put("May I have your name?", 8000, bytes(1500), pinned=True)
+    for n in range(5):
+        cache.put(f"Nice to meet you, caller {n}.", 8000, bytes(1000))
+    assert cache.get("May I have your name?", 8000) == bytes(1500)
+    cache.put("May I have your name?", 8000, bytes(10))  # a later unpinned render of it
+    assert cache.get("May I have your name?", 8000) == bytes(1500)
+
+
 class CountingTTS:
     """The real Piper voice, counting how often it is asked to render."""
 
@@ -91,3 +112,32 @@ def test_only_the_first_chunk_is_urgent_when_nothing_is_cached() -> None:
     chunks = ["So that's a virtual tour of Hudson 360,", "on Friday at 2 PM.", "Shall I book it?"]
     assert render_priorities(chunks, lambda _text: False) == [URGENT, NORMAL, NORMAL]
     assert render_priorities(chunks, lambda _text: True) == [URGENT, NORMAL, NORMAL]
+
+
+class ToneTTS:
+    """A stand-in voice: 0.5 s of audio per sentence, counting renders (no model needed)."""
+
+    sample_rate = 22050
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def synthesize(self, text: str):
+        self.calls += 1
+        yield bytes(2 * self.sample_rate // 2)
+
+
+async def test_a_prewarmed_phrase_survives_a_flood_of_one_off_sentences() -> None:
+    tts = ToneTTS()
+    pool = ComputePool(workers=1)
+    renderer = SpeechRenderer(tts, pool, PhraseCache(max_bytes=200_000))
+    try:
+        await renderer.prewarm(["Which building would you like to see?"], rate=8000)
+        for n in range(20):
+            await renderer.render("call", f"Your confirmation code is {n:04d}.", 8000)
+        rendered = tts.calls
+        _, cached = await renderer.render("call", "Which building would you like to see?", 8000)
+    finally:
+        pool.shutdown()
+    assert cached and tts.calls == rendered
+    assert renderer.cache.nbytes < 200_000 + 2 * 22050 + 8000

@@ -19,7 +19,7 @@ from app.audio.codec import iter_frames, pcm16_to_ulaw, ulaw_to_pcm16
 from app.channels.deps import RuntimeDep
 from app.channels.rate_limit import TokenBucket
 from app.channels.twilio import media_protocol as twilio
-from app.channels.twilio.twilio_http import signature_checker
+from app.channels.twilio.twilio_http import signature_checker, token_expiry
 from app.domain.identity import InvalidCallerId, is_withheld, normalize_caller_id
 from app.logging.flight_recorder import FlightRecorder
 from app.runtime import Runtime
@@ -180,11 +180,37 @@ class MediaSession:
             if not checker.start_ok(event.call_sid, event.custom_parameters):
                 log.warning("call %s: start without a valid call token: refused", event.call_sid)
                 return await self._refuse("start without this call's token", twilio.CLOSE_POLICY)
+            if checker.enabled and not await self._spend_token(event):
+                log.warning(
+                    "call %s: its token was used on another replica: refused", event.call_sid
+                )
+                return await self._refuse("this call's token was already used", twilio.CLOSE_POLICY)
             await self._start(event)
         elif isinstance(event, twilio.Stop):
             self.end_reason = "stop"
             return False
         return True
+
+    async def _spend_token(self, start: twilio.Start) -> bool:
+        """Spend the call's token in the shared database: False if another process (a
+        replica behind the same load balancer) already started this call's stream.
+
+        A database that can't be reached lets the call in (this process's own check has
+        passed): a replay needs a token captured in the last minute, a refused call would
+        hang up on every caller while the database is down."""
+        expires = token_expiry(start.custom_parameters)
+        if expires is None:
+            return True
+
+        def spend() -> bool:  # off the loop: the first use opens the table too
+            tokens = self.runtime.call_tokens()
+            return tokens is None or tokens.spend(start.call_sid, expires)
+
+        try:
+            return await asyncio.to_thread(spend)
+        except Exception as exc:
+            log.error("call %s: could not check its token across replicas: %s", start.call_sid, exc)
+            return True
 
     async def _refuse(self, reason: str, close_code: int | None) -> bool:
         """Log a bad message; ignore it, or close this socket with ``close_code``."""
