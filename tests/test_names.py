@@ -302,3 +302,57 @@ def test_closest_name() -> None:
 )
 def test_leading_name_keeps_particles_and_letters_of_every_alphabet(said: str, name: str) -> None:
     assert leading_name(said) == name
+
+
+# ---------------------------------------------------------------- spelling on a phone line
+
+
+@pytest.mark.parametrize(
+    ("heard", "expected"),
+    [
+        ("Sure, MUS TFA, last name J-O-N-double S-O-N", "Mustfa Jonsson"),  # capitals are letters
+        ("Sure, K-R-O-L and then ZSC-H-R-E-K", "Krol Zschrek"),
+        ("So, SRH, last name VRMT", "Srh Vrmt"),  # no lone letter, but no word either
+        ("S. S. S. M. P. H. I. W. E.", "Smphiwe"),  # "S as in Sam" heard as three esses
+    ],
+)
+def test_spelled_letters_as_whisper_writes_them(heard: str, expected: str) -> None:
+    assert parse_spelled_name(heard) == expected
+
+
+def test_capitalised_words_are_not_spelled_without_letters_around() -> None:
+    assert parse_spelled_name("OK, that is it") is None
+    assert parse_spelled_name("No, it's Ana Arroyo.") is None
+
+
+@pytest.mark.parametrize(
+    ("spelled", "heard", "expected"),
+    [
+        ("Krol Hrek", "Carol Zacker", "Karol Hrek"),  # one letter short of a known name
+        ("Mustfa Jonsson", "Mustoff Eurence", "Mustafa Jonsson"),
+        ("Brdoey Drdidson", "Davidson", "Brdoey Davidson"),  # two slips from the word said
+        ("Dana Lee", None, "Dana Lee"),
+    ],
+)
+def test_reconcile_spelling_fixes_lost_letters(
+    spelled: str, heard: str | None, expected: str
+) -> None:
+    assert names.reconcile_spelling(spelled, heard) == expected
+
+
+@pytest.mark.parametrize(
+    ("spelled", "heard"),
+    [
+        ("Zacharek Lee", "Zachar Li"),  # the spelling is longer than the hearing: it wins
+        ("Oluwaseun Adeyemi", "Oluwa Adeyemi"),
+        ("Micheotto Finzi", "Mitchell Auto"),  # near nothing: kept as spelled
+        ("Siobhan Kowalczyk", None),  # rare names stay rare
+    ],
+)
+def test_reconcile_spelling_keeps_real_spellings(spelled: str, heard: str | None) -> None:
+    assert names.reconcile_spelling(spelled, heard) == spelled
+
+
+def test_spelled_out_reads_letters_and_marks() -> None:
+    assert names.spelled_out("Sarah O'Neil") == "S, A, R, A, H, then O, apostrophe, N, E, I, L"
+    assert names.spelled_out("Müret") == "M, U, R, E, T"

@@ -85,7 +85,7 @@ def join(items: list[str], conjunction: str = "and") -> str:
 
 
 def spell(code: str) -> str:
-    """4RZ8 -> 4, R, Z, 8: easy to write down from the phone."""
+    """4RW8 -> 4, R, W, 8: easy to write down from the phone."""
     return ", ".join(code)
 
 

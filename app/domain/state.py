@@ -89,6 +89,7 @@ class PlannerState(BaseModel):
     caller_id: str | None = None  # who is talking (E.164, email or device id): books under it
     awaiting: str | None = None  # what the last question asked for
     offered_slots: list[datetime] = Field(default_factory=list)
+    offered_for: str | None = None  # "in_person@hudson-360" ("@" alone: every building)
     skipped: list[str] = Field(default_factory=list)  # optional questions the caller passed on
     requested_day: date | None = None  # a day asked for before we could look up times
     requested_period: str | None = None
@@ -99,12 +100,20 @@ class PlannerState(BaseModel):
     ask_streak: int = 0  # how many times in a row the current question was put to the caller
     asked_once: list[str] = Field(default_factory=list)  # optional questions already asked
     name_declined: bool = False  # the caller won't or can't give a name: book under caller ID
-    name_tries: int = 0  # how many times we asked for the name and got none
+    name_tries: int = 0  # name questions after the first (again, read-back, spell) or misses
     pending_name: str | None = None  # a name we heard but are not sure of ("Was that Priya?")
+    name_guess: str | None = None  # the best we heard while still asking: kept if asks run out
     pending_property: str | None = None  # a building we think we heard ("Did you mean ...?")
     wanted_time: datetime | None = None  # a time we couldn't give: back on the table if the
     # caller switches tour type ("a virtual one then": virtual tours run on Sundays)
+    refused_time: datetime | None = None  # the last time refused as a closed day for the
+    # tour type: asked for again, the tour becomes virtual (the only kind that day)
+    wanted_day: date | None = None  # a day with no open time for this tour type: the same
+    # day is asked again if the caller switches type ("Sunday? virtual then")
     unit_choice: list[str] = Field(default_factory=list)  # buildings offered on a size mismatch
+    suggested_property: str | None = None  # the building the agent just recommended: "that one"
+    last_topics: list[str] = Field(default_factory=list)  # last answered: "and at Riverview?"
+    described_buildings: bool = False  # the three were described: "doesn't matter" again picks
     said_scope: bool = False  # "I can help you book a tour of ...": said once per call at most
     silences: int = 0
     turns: int = 0

@@ -47,7 +47,7 @@ SINGLE_KEY_QUESTIONS = NUMBERED_QUESTIONS | frozenset(
     }
 )
 
-CLOSED_ANSWER_QUESTIONS = (SINGLE_KEY_QUESTIONS - {"pick_slot"}) | {"tour_type"}
+CLOSED_ANSWER_QUESTIONS = (SINGLE_KEY_QUESTIONS - {"pick_slot"}) | {"tour_type", "manage_booking"}
 """Answered in a word or two from a small set: recognition hints only get in the way."""
 
 

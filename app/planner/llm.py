@@ -311,9 +311,8 @@ class LLMBrain:
         name = spoken.first_name(state.caller_name)
         booking = state.booking
         if booking is not None and booking.status == "booked":
-            return self.prompts.say(
-                "conversation.goodbye_booked", name=name or "again", when=spoken.when(booking.start)
-            )
+            key = "conversation.goodbye_booked" if name else "conversation.goodbye_booked_anonymous"
+            return self.prompts.say(key, name=name, when=spoken.when(booking.start))
         if name:
             return self.prompts.say("conversation.goodbye", name=name)
         return self.prompts.say("conversation.goodbye_anonymous")

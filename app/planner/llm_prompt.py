@@ -35,9 +35,11 @@ _STATE_NOISE = {
     "asked_once",
     "name_tries",
     "pending_name",
+    "name_guess",
     "pending_property",
     "unit_choice",
     "wanted_time",
+    "refused_time",
 }
 
 

@@ -26,6 +26,7 @@ from importlib import resources
 from statistics import median
 
 import jellyfish
+from rapidfuzz import process
 from rapidfuzz.distance import Indel, Levenshtein
 
 # ---------------------------------------------------------------- plausibility
@@ -142,13 +143,33 @@ def _unstretched(word: str) -> str:
     return plain if _zipf(plain) >= COMMON_ZIPF else word
 
 
+# Never part of a name: the call's own words, said right after one ("Kim, virtual please"),
+# and interjections and greetings rare enough in text to pass as one ("Oops", "Hiya", "Erm").
+_NEVER_IN_A_NAME = frozenset(
+    {
+        *("virtual", "virtually", "tour", "tours", "person", "in-person", "studio", "bedroom"),
+        *("bedrooms", "apartment", "apartments", "building", "showing", "viewing"),
+        *("walkthrough", "please", "here", "speaking", "calling"),
+        *("oops", "whoops", "oopsie", "ugh", "argh", "aha", "huh", "hmm", "mhm", "gosh"),
+        *("geez", "jeez", "shoot", "dang", "darn", "yikes", "hiya", "howdy", "greetings"),
+        *("correction", "skip", "oh", "ah", "uh", "um", "er", "erm", "eh"),
+    }
+)
+_CONTRACTION = re.compile(r"'(?:s|re|ll|ve|m|d|t)$")  # "how's", "we're": never a name
+_VERB_ING_OR_ADVERB = re.compile(r"[a-z]{3,}(?:ing|ally|ely|ably|ibly)$")
+
+
 @lru_cache(maxsize=4096)
 def _word_score(word: str, later: bool) -> float:
     """How much one word looks like part of a name; ``later`` is true after the first word."""
     word = _unstretched(word)
     if not _VOWEL.search(word) and len(word) > 2:
         return _NOT_A_NAME  # "mhm", "shh": names have a vowel
+    if word in _NEVER_IN_A_NAME or _CONTRACTION.search(word):
+        return _NOT_A_NAME  # "Abiodun, virtual please": the call's own words are no name
     anglo = _first_names().get(word)
+    if not later and anglo is None and _VERB_ING_OR_ADVERB.search(word):
+        return _NOT_A_NAME  # "I'm leaning toward", "ideally": rare enough to pass as names
     zipf = _zipf(word)
     if zipf < COMMON_ZIPF:
         return _KNOWN_NAME if anglo is not None else _RARE_WORD
@@ -210,6 +231,16 @@ def _family_name_first(words: list[list[str]], scores: list[float]) -> bool:
     )
 
 
+def _name_elsewhere_first(words: list[list[str]], scores: list[float]) -> bool:
+    """ "German Alzate", "Young Kim": a first name of some country that is also an English
+    word ("Germán" folded), before a word that is surely a name. Read back, never sure."""
+    first = words[0]
+    if len(words) < 2 or len(first) > 1 or len(first[0]) < _SHORT_WORD or scores[1] < SURE:
+        return False
+    word = first[0]
+    return word in _first_names() and _zipf(word) < _FUNCTION_WORD_ZIPF
+
+
 def name_plausibility(name: str) -> float:
     """0-1: how much a heard one- to three-word phrase reads as a person's name.
 
@@ -223,7 +254,9 @@ def name_plausibility(name: str) -> float:
     if len(words) == 1 and len(words[0]) == 1 and len(words[0][0]) == 1:
         return _NOT_A_NAME
     scores = [_compound_score(parts, later=i > 0) for i, parts in enumerate(words)]
-    if scores[0] < PLAUSIBLE and _family_name_first(words, scores):
+    if scores[0] < PLAUSIBLE and (
+        _family_name_first(words, scores) or _name_elsewhere_first(words, scores)
+    ):
         scores[0] = _NAME_AND_WORD
     return min(scores)
 
@@ -236,6 +269,45 @@ def is_plausible_name(name: str) -> bool:
 def is_sure_name(name: str) -> bool:
     """True when every word is a known first name or a rare non-word: no read-back needed."""
     return name_plausibility(name) >= SURE
+
+
+_NOT_FAMILY_NAMES = frozenset(
+    {
+        *("and", "the", "so", "but", "or", "thanks", "thank", "yes", "no", "okay", "ok"),
+        *("sure", "hi", "hello", "again", "too", "i", "my", "we", "just", "from"),
+        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december", "today", "tomorrow"),
+    }
+)
+
+
+def family_name_after(first: str, text: str) -> str | None:
+    """ "I am Therese Little.": a family name that is also a common word ("Little", "Young",
+    "Bishop") fails the word-frequency test, but the recognizer writes it capitalized right
+    after the first name. That capitalized word, or None."""
+    match = re.search(rf"\b{re.escape(first)}\s+([A-Z][a-z]+(?:['-][A-Za-z]+)?)\b", text)
+    if match is None:
+        return None
+    word = match.group(1)
+    plain = _fold(word)
+    later_score = _word_score(plain, True)
+    if plain in _NOT_FAMILY_NAMES or plain in _NEVER_IN_A_NAME or later_score > _NOT_A_NAME:
+        return None  # a word that scores as a name was already taken by the usual rules
+    return word
+
+
+def everyday_words_only(text: str) -> bool:
+    """Every word is an everyday English word ("sure, book it", "Saturday at 11"): the
+    caller said no name, however the recognizer may have heard one."""
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", text.lower())
+    return all(_zipf(_unstretched(w)) >= COMMON_ZIPF for w in words)
+
+
+def is_known_first_name(name: str) -> bool:
+    """A first name in the names dataset ("Maria", "Oluwaseun"), however rare."""
+    words = _fold(name).split()
+    return bool(words) and words[0] in _first_names()
 
 
 def leading_name(text: str) -> str | None:
@@ -279,6 +351,7 @@ _DOUBLE = re.compile(r"\bdouble\s+([a-z]+)\b")
 _TRIPLE = re.compile(r"\btriple\s+([a-z]+)\b")
 _SPLIT = re.compile(r"[\s,.;:!?\"()/]+|(?<=\b[a-z])-|-(?=[a-z]\b)")
 _MIN_LETTERS = 2
+_TRIPLED = re.compile(r"(.)\1{2,}")  # "S S S M P H I W E": no name has a letter three times
 
 
 def _letter(token: str) -> str | None:
@@ -306,8 +379,31 @@ def _expand_doubles(text: str) -> str:
     return _DOUBLE.sub(lambda m: repeat(m, 2), text)
 
 
+_CAPITALS = re.compile(r"\b[A-Z]{2,8}\b")
+
+
+def _capitals_as_letters(text: str) -> str:
+    """ "MUS TFA", "ZSC-H-R-E-K", "SRH": Whisper writes a run of spelled letters as capitals.
+
+    A capitalised everyday word ("OK") or name ("DANA") counts only beside a lone or dashed
+    letter."""
+    letters_near = re.search(r"(?:^|[\s,.-])[A-Za-z](?:$|[\s,.-])", text) is not None
+
+    def expand(match: re.Match[str]) -> str:
+        word = match.group(0)
+        plain = word.lower()
+        spelled = letters_near or (_zipf(plain) < COMMON_ZIPF and plain not in _first_names())
+        return " ".join(word) if spelled else word
+
+    return _CAPITALS.sub(expand, text)
+
+
+_CLOCK_TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s*[ap]\.?\s?m\b\.?", re.IGNORECASE)
+
+
 def _tokens(text: str) -> list[str]:
-    text = _fold(text)
+    text = _CLOCK_TIME.sub(" ", text)  # "9:30 a.m." is a time, not the letters A, M
+    text = _fold(_capitals_as_letters(text))
     text = _AS_IN.sub(r" \1 ", text)
     text = _FOR.sub(_letter_for_word, text)
     text = _expand_doubles(text)
@@ -369,12 +465,96 @@ def parse_spelled_name(text: str) -> str | None:
     parts = []
     for run in map(_trim_speech, _runs(_tokens(text))):
         if _is_spelling(run):
-            word = "".join(letter for _, letter in run).strip("'-")
+            word = _TRIPLED.sub(r"\1", "".join(letter for _, letter in run).strip("'-"))
             if sum(ch.isalpha() for ch in word) >= _MIN_LETTERS:
                 parts.append(word)
     if not parts:
         return None
     return _title(" ".join(parts[:_MAX_NAME_WORDS]))
+
+
+_SLIPS_SHORT = 1  # letters a spelled word may have lost or changed on the line
+_SLIPS_LONG = 2  # ... in a word of _LONG_SPELLING letters or more
+_LONG_SPELLING = 7
+
+
+def _slips(word: str) -> int:
+    return _SLIPS_LONG if len(word) >= _LONG_SPELLING else _SLIPS_SHORT
+
+
+def _near_first_names(word: str, slips: int) -> list[str]:
+    """Known first names ``slips`` letters or fewer from ``word``, nearest first (~3 ms)."""
+    found = process.extract(
+        word, _first_names().keys(), scorer=Levenshtein.distance, score_cutoff=slips, limit=20
+    )
+    return [name for name, _, _ in sorted(found, key=lambda hit: hit[1])]
+
+
+def reconcile_spelling(spelled: str, heard: str | None = None) -> str:
+    """A spelled name, each word checked against known first names and the name heard said.
+
+    On a phone line the recognizer drops and confuses spelled letters ("K R O L" for
+    Karol: an "A" is often lost). A first word that is no known name but one letter short
+    of one known first name (or of one that sounds like what was heard) is that name; any
+    word a slip or two from a word heard said (no shorter) is that word. A spelling that
+    is a known name, or near none, stays as spelled: a rare name is not "corrected" into a
+    common one.
+    """
+    said = [w for w in (heard or "").split() if _letters(w)]
+    words = []
+    for i, word in enumerate(spelled.split()):
+        key = _letters(word)
+        choice = word
+        if i == 0 and key not in _first_names():
+            choice = _first_name_for(key, said[0] if said else None) or word
+        if choice == word and not (i == 0 and key in _first_names()):
+            near = [
+                w
+                for w in said
+                if len(_letters(w)) >= len(key) > 1
+                and 0 < Levenshtein.distance(key, _letters(w)) <= _slips(_letters(w))
+                and _slips_are_mishearings(key, _letters(w))
+            ]
+            choice = near[0] if near else word
+        words.append(_title(choice))
+    return " ".join(words)
+
+
+# Letter names that rhyme on an 8 kHz line: a spelled letter swapped within one group may be
+# the line's slip; "Z" heard for a said "S" ("zee" / "ess") is the caller's spelling.
+_RHYMING_LETTERS = ("bcdegptvz", "mn", "fsx", "ajkhr", "iy", "qu", "lo")
+
+
+def _slips_are_mishearings(spelled: str, said: str) -> bool:
+    """Every letter changed between the spelling and the word said is one a line confuses
+    (letters lost are always a slip: a spelling is never longer than the name)."""
+    for op in Levenshtein.editops(spelled, said):
+        was, now = spelled[op.src_pos], said[op.dest_pos]
+        if op.tag == "replace" and not any(was in g and now in g for g in _RHYMING_LETTERS):
+            return False
+    return True
+
+
+def _first_name_for(key: str, said: str | None) -> str | None:
+    """The known first name a spelled word one letter short of it stands for, if only one."""
+    near = [n for n in _near_first_names(key, 1) if len(n) == len(key) + 1]
+    if said and len(near) > 1:
+        near = [n for n in near if sounds_like(n, said)]
+    return near[0] if len(near) == 1 else None
+
+
+_SAID_MARKS = {"'": "apostrophe", "-": "hyphen"}
+
+
+def spelled_out(name: str) -> str:
+    """ "Sarah O'Neil" -> "S, A, R, A, H, then O, apostrophe, N, E, I, L": a spelling read
+    back letter by letter, so the caller can check each one."""
+    words = []
+    for word in _fold(name).split():
+        letters = [_SAID_MARKS.get(ch, ch.upper()) for ch in word if ch.isalpha() or ch in "'-"]
+        if letters:
+            words.append(", ".join(letters))
+    return ", then ".join(words)
 
 
 # ---------------------------------------------------------------- sounds alike

@@ -15,12 +15,17 @@ _AMPM = re.compile(r"\b([ap])\s?\.?\s?m\b\.?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _NOISE = re.compile(r"[^\w$:./@'?\s-]|_")  # letters of every alphabet stay: "Uğan", "Antonín"
 _SPACES = re.compile(r"\s+")
+# "3ish", "three-ish": about that hour.
+_ISH = re.compile(
+    r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s?-?ish\b"
+)
 # "one-bedroom": text2num leaves hyphenated words alone, so split the size off.
 _HYPHEN_UNIT = re.compile(r"(?<=[a-z])-(?=bed|br\b|room)")
 # "the second one" is a choice, not the number 1.
 _PRONOUN_ONE = re.compile(
     r"\b(first|second|third|last|other|earlier|later|this|that|which|either|same|any|each|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|afternoon|evening|"
+    r"cheaper|cheapest|earliest|soonest|latest|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|"
+    r"afternoon|evening|"
     r"[ap]\.?m\.?|o'?clock|thirty|hour) one\b"
 )
 # Words text2num would read as numbers where callers don't mean one ("the one bedroom" does).
@@ -38,6 +43,7 @@ def prepare(text: str) -> str:
     s = text.lower().replace("\u2019", "'")
     for pattern, replacement in _GUARDED:
         s = pattern.sub(replacement, s)
+    s = _ISH.sub(r"around \1", s)
     s = _PRONOUN_ONE.sub(r"\1 option", s)
     s = _AMPM.sub(lambda m: f" {m.group(1)}m ", s)
     s = _THOUSANDS.sub("", s)

@@ -24,6 +24,8 @@ from app.domain.context import CallerContext
 from app.domain.identity import is_phone
 from app.domain.state import PREFERENCE_FIELDS, Booking, PlannerState
 from app.domain.text import split_sentences
+from app.planner.building_fit import best_fit
+from app.planner.names import everyday_words_only, reconcile_spelling, spelled_out
 from app.planner.numbers import prepare
 from app.planner.prompts import Prompts
 from app.planner.tour_desk import Contact, TourDesk
@@ -50,6 +52,10 @@ AFTER_BOOKING = ("contact_preference", "email", "text_number", "unit_size_later"
 CONFIRMATION_SETTLED = "confirmation_route"
 _TOUR_FIELDS = frozenset({"property_id", "tour_type", "tour_time"})  # read back by "confirm"
 NAME_QUESTIONS = frozenset({"name", "spell_name", "confirm_name"})
+MAX_NAME_ASKS = 2
+"""Name questions after the first (asked again, read back, spell it). Then the best heard is
+kept and the call goes on: the booking matters more than the name."""
+_THATS_IT = re.compile(r"\bthat(?:'s| is) (?:it|me|right|correct)\b")
 MAX_SAME_QUESTION = 2
 _NUMBERED_FORM_OF = {
     "property_number": "property",
@@ -60,7 +66,8 @@ INTEREST_FIELDS = ("property_id", "unit_size", "budget", "move_in", "tour_type",
 
 _NOISE = re.compile(r"^(?:\W|um+|uh+|hmm+|mm+|ah+|er+|noise|inaudible|music|blank_audio|\s)*$")
 _CHOICE = re.compile(
-    r"\b(?:the )?(1st|first|earlier|former|2nd|second|later|latter|last)\b(?: one| time| option)?"
+    r"\b(?:the )?(1st|first|earlier|earliest|soonest|former|2nd|second|later|latest|latter|last)"
+    r"\b(?: one| time| option)?"
 )
 _KEEP = re.compile(r"\b(?:keep|leave it|that's fine|it's fine|no change|stays?)\b")
 
@@ -75,10 +82,17 @@ class Reply:
     noise: bool = False  # the turn was only noise: never a reason to skip a question
     awaited: str | None = None  # what the previous question asked for (streak counting)
     summary: str | None = None  # this turn's "Got it: ..." when it only restates the tour
+    answered: bool = False  # the caller asked and was answered: our question again, said shorter
+    spelled: bool = False  # the caller spelled their name this turn: read back as letters
 
     def add(self, text: str) -> None:
         if text:
             self.parts.append(text)
+
+
+def _heard_unsure(name: str, unsure: set[str]) -> bool:
+    """Was any word of the name ("Fandium-Ashino" too) one the recognizer was unsure of?"""
+    return bool(unsure & set(re.split(r"[\s-]+", name.lower())))
 
 
 def _changes_tour(u: Understanding) -> bool:
@@ -140,15 +154,25 @@ class RulePlanner:
         now = self.desk.now()
         u = understand(text, now, self.catalog, state.awaiting)
         out = Reply(awaited=state.awaiting)
-        if _NOISE.match(u.text.lower()) and u.choice is None:
+        if _NOISE.match(u.text.lower()) and u.choice is None and u.affirm is None:
             out.noise = True
             return self._reprompt(state, out, "conversation.noise")
         if "repeat" in u.intents and not (u.has_facts or u.questions):
             return [state.last_reply or self.prompts.say("conversation.repeat_nothing")]
         if "start_over" in u.intents:
             return self._start_over(state, out)
+        if "later" in u.intents and _active_booking(state) is None and not u.questions:
+            state.update(**self._fact_values(state, u))  # "let me check my calendar"
+            self._keep_name_guess(state)
+            first = spoken.first_name(state.caller_name)
+            key = "conversation.goodbye_later" if first else "conversation.goodbye_later_anonymous"
+            out.add(self.prompts.say(key, name=first))
+            state.update(ended=True, awaiting=None)
+            return self._done(state, out)
         if self._wants_goodbye(state, u):
             state.update(**self._fact_values(state, u))  # "A 2-bedroom. That's all, bye."
+            if state.awaiting == "confirm" and u.affirm and not u.mentions_time:
+                self._book(state, out)  # "Great, thanks, bye!": a yes first, then the goodbye
             return self._goodbye(state, out)
         self._hear_name(state, u, out, {w.lower().strip(".,!?") for w in unsure})
         self._handle_awaited(state, u, out)
@@ -163,11 +187,15 @@ class RulePlanner:
 
     def _take_in(self, state: PlannerState, u: Understanding, out: Reply, now: datetime) -> None:
         """Everything the caller said beyond the answer we waited for."""
+        self._resolve_references(state, u, out)
         self._handle_booking_intents(state, u, out)
         self._pick_offered_anytime(state, u, out)
         time_changed = self._apply_time(state, u, out, now)
         self._apply_facts(state, u, out, time_changed)
         self._answer_questions(state, u, out)
+        if state.unit_choice and not out.asked:  # after any answer: the question comes last
+            self._ask_unit_choice(state, out)
+        self._offer_first_open(state, u, out)
         if "human" in u.intents:
             out.add(self.prompts.say("conversation.human"))
             out.progress = True
@@ -184,24 +212,70 @@ class RulePlanner:
     ) -> None:
         """Take a name as heard, read back an uncertain one, or count a miss.
 
-        A name the caller refuses to give, or that two tries and a spelling could not get,
-        is not needed: the booking goes under the caller ID."""
+        A name the recognizer was unsure of is read back ("Was that Priya?"); a spelling is
+        read back as letters. At most ``MAX_NAME_ASKS`` questions follow the first one;
+        then the best heard is kept. A name the caller refuses to give, or that could not
+        be heard at all, is not needed: the booking goes under the caller ID."""
         asked_name = state.awaiting in NAME_QUESTIONS
         if u.spelled_name:
             u.name = u.spelled_name
         refused = u.declines_name and (asked_name or "name" in u.text.lower())
         if refused and not u.name and not state.caller_name:
-            state.update(name_declined=True, pending_name=None)
+            state.update(name_declined=True, pending_name=None, name_guess=None)
             out.add(self.prompts.say("booking.under_caller_id", under=self._under(state)))
             out.progress = True
             return
-        if u.name and not u.spelled_name and unsure & set(u.name.lower().split()):
-            if u.name != state.caller_name:
-                state.update(pending_name=u.name)
-            u.name = None  # asked back below, once the rest of the turn is taken in
-            return
-        if asked_name and not u.name and state.awaiting != "confirm_name":
-            state.update(name_tries=state.name_tries + 1)
+        if state.awaiting == "confirm_name" and state.pending_name:
+            self._hear_read_back_answer(state, u, out, unsure)
+        elif u.spelled_name:
+            self._take_spelling(state, u, out)
+        elif u.name and u.name != state.caller_name and _heard_unsure(u.name, unsure):
+            self._doubt_name(state, u, out)
+        elif asked_name and not u.name and not _answers_something_else(u):
+            state.update(name_tries=state.name_tries + 1)  # words we could not read as one
+        if u.name:
+            state.update(name_guess=None, pending_name=None)
+
+    def _doubt_name(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """A name heard with low confidence: read it back while asks remain, else keep it."""
+        if state.name_tries >= MAX_NAME_ASKS:
+            return  # the best we have: taken as heard
+        state.update(pending_name=u.name, name_guess=u.name, name_tries=state.name_tries + 1)
+        u.name = None  # asked back below, once the rest of the turn is taken in
+        out.progress = True
+
+    def _take_spelling(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """A spelled name: read back as letters, as a question while asks remain."""
+        out.spelled = True
+        if u.name:
+            u.name = reconcile_spelling(u.name, state.name_guess)
+        if state.name_tries < MAX_NAME_ASKS:
+            state.update(pending_name=u.name, name_guess=u.name, name_tries=state.name_tries + 1)
+            u.name = None
+            out.progress = True
+        elif u.name:
+            out.add(self.prompts.say("ack.spelled", letters=spelled_out(u.name)))
+
+    def _hear_read_back_answer(
+        self, state: PlannerState, u: Understanding, out: Reply, unsure: set[str]
+    ) -> None:
+        """ "Was that Priya?": yes, a correction (said or spelled), or no."""
+        pending = state.pending_name
+        state.update(pending_name=None)
+        out.progress = True
+        if u.spelled_name:
+            self._take_spelling(state, u, out)
+        elif u.name and u.name != pending:
+            if _heard_unsure(u.name, unsure) and state.name_tries < MAX_NAME_ASKS:
+                # Heard wrong twice: spelling is likelier to get it than a third hearing.
+                state.update(name_guess=u.name, name_tries=MAX_NAME_ASKS)
+                u.name = None
+        elif u.affirm or u.name == pending or _THATS_IT.search(u.text.lower()):
+            u.name = pending
+        elif u.affirm is False:
+            state.update(name_guess=None, name_tries=max(state.name_tries + 1, MAX_NAME_ASKS))
+        else:
+            u.name = pending  # no answer to the read-back: the best heard, and on we go
 
     def _under(self, state: PlannerState) -> str:
         """What a booking without a name goes under, as the caller hears it."""
@@ -213,31 +287,23 @@ class RulePlanner:
         return self.prompts.say("booking.under_device")
 
     def _ask_name(self, state: PlannerState, out: Reply) -> list[str]:
-        """The booking needs a name: ask, then ask to spell it, then use the caller ID."""
+        """The booking needs a name: ask, then ask to spell it, then keep the best heard or
+        use the caller ID. A name heard unsure is read back first."""
         if state.pending_name:
+            if out.spelled:
+                letters = spelled_out(state.pending_name)
+                return self._ask(state, out, "confirm_spelling", "confirm_name", letters=letters)
             return self._ask(state, out, "confirm_name", name=state.pending_name)
-        if state.name_tries >= 3:
+        if state.name_tries > MAX_NAME_ASKS:
+            if state.name_guess:
+                state.update(caller_name=state.name_guess, name_guess=None)
+                return self._ask_next(state, out)
             state.update(name_declined=True)
             out.add(self.prompts.say("booking.under_caller_id", under=self._under(state)))
             return self._ask_next(state, out)
-        if state.name_tries >= 2:
+        if state.name_tries >= MAX_NAME_ASKS:
             return self._ask(state, out, "spell_name")
         return self._ask(state, out, "name_for_booking", awaiting="name")
-
-    def _on_confirm_name(self, state: PlannerState, u: Understanding, out: Reply) -> None:
-        pending = state.pending_name
-        if pending is None:
-            return
-        if u.name and u.name != pending:
-            state.update(pending_name=None)  # they said it again: take the new one below
-            return
-        if u.affirm or u.name == pending:
-            state.update(pending_name=None)
-            u.name = pending
-            out.progress = True
-        elif u.affirm is False:
-            state.update(pending_name=None, name_tries=max(state.name_tries, 2))
-            out.progress = True
 
     def on_silence(self, state: PlannerState) -> list[str]:
         """The caller said nothing for a while: check in, then let them go."""
@@ -272,7 +338,6 @@ class RulePlanner:
             "pets": self._on_pets,
             "pet_details": self._on_pets,
             "contact_preference": self._on_contact_preference,
-            "confirm_name": self._on_confirm_name,
             "property_number": self._on_property_number,
             "tour_type_number": self._on_tour_type_number,
             "confirm_property": self._on_confirm_property,
@@ -431,7 +496,7 @@ class RulePlanner:
         choice = _CHOICE.search(prepare(u.text))
         if choice:
             word = choice.group(1)
-            first = word in ("1st", "first", "earlier", "former")
+            first = word in ("1st", "first", "earlier", "earliest", "soonest", "former")
             return slots[0] if first or len(slots) == 1 else slots[-1]
         if u.affirm:
             return slots[0]  # "yes" / "sure": the first one offered (we confirm before booking)
@@ -459,14 +524,28 @@ class RulePlanner:
         if awaiting in OPTIONAL_FIELDS:
             self._skip(state, awaiting, out, auto=not u.unsure)
             return self._ask_next(state, out)
+        if awaiting in ("property", "property_number"):
+            fit = best_fit(u.text, self.catalog)  # "something near a park"
+            if fit is not None:
+                return self._suggest(state, out, fit, "suggest_property")
         if u.unsure and awaiting in ("property", "property_number"):
+            if state.described_buildings:  # "doesn't matter" again: choose for them
+                return self._suggest(state, out, self._cheapest(state)[0], "pick_for_them")
+            state.update(described_buildings=True)
             out.add(self._describe_buildings())
             return self._ask_next(state, out)
+        if u.unsure and awaiting == "confirm_property":  # not even with a suggestion
+            out.awaited = None
+            return self._ask_property_number(state, out)
         if u.unsure and awaiting == "tour_type":
             out.add(self.prompts.say("answers.tour_types"))
             return self._ask_next(state, out)
         if u.unsure and awaiting == "tour_time" and self._can_offer(state):
             return self._offer_soonest(state, out)
+        if awaiting == "name" and u.affirm and _answers_something_else(u):
+            out.add(self.prompts.say("conversation.name_first"))  # "Sure, book it": a name first
+            out.answered = True
+            return self._ask(state, out, "name_for_booking", awaiting="name")
         if awaiting in NAME_QUESTIONS and state.name_tries >= 1:
             return self._ask_next(state, out)  # asking again, or another way, says enough
         # Many words we can't use: off topic, or (on a phone line, more often) misheard. Say
@@ -476,6 +555,13 @@ class RulePlanner:
         state.said_scope = state.said_scope or off_topic
         key = "conversation.off_topic" if off_topic else "conversation.didnt_catch"
         return self._reprompt(state, out, key)
+
+    def _suggest(self, state: PlannerState, out: Reply, prop: Property, key: str) -> list[str]:
+        """Put one building forward; "yes" (or "that one") chooses it."""
+        state.update(pending_property=prop.id, suggested_property=prop.id)
+        return self._ask(
+            state, out, key, awaiting="confirm_property", property=prop.name, why=prop.neighborhood
+        )
 
     def _describe_buildings(self) -> str:
         descriptions = [f"{p.name} is {p.neighborhood}" for p in self.catalog.properties.values()]
@@ -505,6 +591,12 @@ class RulePlanner:
         self, state: PlannerState, u: Understanding, out: Reply, time_changed: bool = False
     ) -> None:
         values = self._fact_values(state, u)
+        wanted = values.get("contact_preference")
+        if wanted not in (None, "call") and wanted not in self.desk.offered:
+            del values["contact_preference"]  # "text is fine": promise only what we can send
+            say = self.prompts.say
+            out.add(say("booking.channel_unavailable", channel=_channel(wanted)))
+            out.progress = True
         changed = state.update(**values)
         if values:
             out.progress = True  # even repeating what we knew is an answer
@@ -520,7 +612,7 @@ class RulePlanner:
         facts = self._fact_phrases(state, changed)
         if state.unit_choice:  # the note says it all: no "Got it: a studio at Riverview"
             facts = [f for f in facts if f not in self._place_phrases(state)]
-        answered_times = "availability" in u.questions
+        answered_times = "availability" in u.questions and u.tour_clock is None
         if time_changed and self._next_question(state) is not None and not answered_times:
             facts = self._with_time_phrase(state, facts, changed)  # confirmed later otherwise
         if facts:
@@ -530,13 +622,23 @@ class RulePlanner:
                 out.summary = out.parts[-1]  # the confirmation question will say it all
         for note in notes:
             out.add(note)
-        if state.unit_choice and not out.asked:
-            self._ask_unit_choice(state, out)
-        if "tour_type" in changed or "property_id" in changed:
+        if ("tour_type" in changed or "property_id" in changed) and not self._offer_holds(state):
             state.update(offered_slots=[])
             if state.tour_time is None and state.wanted_time is not None:
                 state.update(tour_time=state.wanted_time)  # "virtual then": same time, new type
-        state.update(wanted_time=None)
+            elif state.tour_time is None and state.wanted_day and not state.requested_day:
+                state.update(requested_day=state.wanted_day)  # "virtual then": that same day
+        state.update(wanted_time=None, wanted_day=None)
+
+    def _offer_holds(self, state: PlannerState) -> bool:
+        """Do the times just offered still fit the tour? ("Saturday at 10 or 11 for an
+        in-person tour": "in person" keeps them.)"""
+        offered_type, _, offered_place = (state.offered_for or "").partition("@")
+        return bool(
+            state.offered_slots
+            and offered_type == (state.tour_type or offered_type)
+            and offered_place in ("", state.property_id)
+        )
 
     def _place_phrases(self, state: PlannerState) -> set[str]:
         say = self.prompts.say
@@ -706,6 +808,13 @@ class RulePlanner:
         assert day is not None and state.tour_type and state.property_id
         state.update(requested_day=None, requested_period=None)
         slots = self.desk.offer(state.tour_type, state.property_id, day, period)
+        today = self.desk.now().date()
+        if not slots and period and day == today:  # "mornings are better": the next morning
+            for ahead in range(1, 8):
+                later = today + timedelta(days=ahead)
+                slots = self.desk.offer(state.tour_type, state.property_id, later, period)
+                if slots:
+                    return self._offer(state, slots, out)
         if not slots:
             out.add(
                 self.prompts.say(
@@ -716,6 +825,7 @@ class RulePlanner:
             )
             wanted = datetime.combine(day, datetime.min.time(), self.catalog.tz).replace(hour=12)
             slots = self.desk.nearest(state.tour_type, state.property_id, wanted)
+            state.update(wanted_day=day)
         return self._offer(state, slots, out)
 
     def _offer(
@@ -731,7 +841,8 @@ class RulePlanner:
         else:
             key = "slots.offer_two" if len(slots) > 1 else "slots.offer_one"
         out.add(self.prompts.say(key, first=phrases[0], second=phrases[-1]))
-        state.update(offered_slots=slots)
+        offered_for = f"{state.tour_type or ''}@{state.property_id or ''}"
+        state.update(offered_slots=slots, offered_for=offered_for)
         return True
 
     def _slot_phrase(self, slot: datetime, group: list[datetime]) -> str:
@@ -811,18 +922,133 @@ class RulePlanner:
 
     # ------------------------------------------------------------------ questions
 
+    def _resolve_references(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """What a short turn points back to: "that one" is the building just recommended,
+        "and at Riverview?" is the last question again, about another building (answered
+        here, without choosing that building: the caller is still comparing)."""
+        if u.compare and u.pointing and not u.property_ids:  # "I'll take the cheapest one"
+            self._answer_cheapest(state, out)
+            u.property_ids, u.compare = [self._cheapest(state)[0].id], None
+        elif (
+            u.pointing
+            and not u.property_ids
+            and state.awaiting != "pick_slot"
+            and state.suggested_property
+            and not state.property_id
+        ):
+            u.property_ids = [state.suggested_property]
+        topics = state.last_topics
+        if u.questions or u.compare:
+            return
+        if u.follow_up and u.property_ids and topics:
+            asked = [p for p in u.property_ids if p != state.property_id]
+            for property_id in asked:
+                self._answer(state, topics, property_id, out)
+            if asked and len(u.property_ids) == len(asked) and not u.has_facts_besides_places:
+                u.property_ids = []
+                out.progress = out.answered = True
+                return
+        state.update(last_topics=[])  # the caller moved on: "and Riverview?" chooses it now
+
+    def _answer_size_where(self, state: PlannerState, size: str, out: Reply) -> None:
+        """ "Which ones have studios?": the buildings that do (one: it is the suggestion)."""
+        places = [p for p in self.catalog.properties.values() if size in p.units]
+        units = spoken.capitalize(spoken.unit_plain(size)) + "s"
+        if not places:
+            out.add(self.prompts.say("answers.size_nowhere", units=units.lower()))
+        elif len(places) == len(self.catalog.properties):
+            out.add(self.prompts.say("answers.size_everywhere", units=units.lower()))
+        else:
+            names = spoken.join([p.name for p in places])
+            out.add(self.prompts.say("answers.size_where", units=units, places=names))
+        if len(places) == 1:
+            state.update(suggested_property=places[0].id)
+        out.progress = out.answered = True
+
+    def _answer_my_tour(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """ "When is my tour again?": the booking as it stands, with its code (and where)."""
+        booking = _active_booking(state)
+        if booking is None:
+            out.add(self.prompts.say("answers.no_tour"))
+            return
+        code = booking.confirmation_code
+        out.add(
+            self.prompts.say(
+                "answers.my_tour",
+                tour=self._tour_phrase(booking.tour_type, booking.property_id),
+                when=spoken.when(booking.start),
+                code=code,
+                code_spelled=spoken.spell(code),
+            )
+        )
+        if "where" in u.text.lower() and "address" not in u.questions:
+            self._answer(state, ["address"], booking.property_id, out)
+
+    def _offer_first_open(self, state: PlannerState, u: Understanding, out: Reply) -> None:
+        """ "Whenever's soonest": the first open times, in person unless they said otherwise."""
+        if not u.soonest or u.mentions_time or state.tour_time or state.offered_slots:
+            return
+        if out.asked or _active_booking(state) or not state.property_id:
+            return
+        if state.tour_type is None:
+            state.update(tour_type="in_person")
+            out.add(self.prompts.say("conversation.tour_type_default"))
+        out.progress = True
+        self._offer_soonest(state, out)
+        out.asked = True  # the offer ends with its own question
+
+    def _cheapest(self, state: PlannerState) -> list[Property]:
+        """The buildings by their lowest rent for the caller's size (all sizes if none)."""
+        size = state.unit_size
+        every = list(self.catalog.properties.values())
+        places = [p for p in every if size is None or size in p.units] or every
+        return sorted(places, key=lambda p: _lowest_rent(p, size if size in p.units else None))
+
+    def _answer_cheapest(self, state: PlannerState, out: Reply) -> None:
+        ranked = self._cheapest(state)
+        size = state.unit_size if ranked and state.unit_size in ranked[0].units else None
+        best, rest = ranked[0], ranked[1:]
+        others = [f"{spoken.money(_lowest_rent(p, size))} at {p.name}" for p in rest]
+        what = spoken.unit_plain(size) + "s" if size else "apartments"
+        out.add(
+            self.prompts.say(
+                "answers.cheapest",
+                property=best.name,
+                what=what,
+                price=spoken.money(_lowest_rent(best, size)),
+                others=spoken.join(others),
+            )
+        )
+        state.update(suggested_property=best.id, last_topics=["rent"])
+        out.progress = out.answered = True
+
     def _answer_questions(self, state: PlannerState, u: Understanding, out: Reply) -> None:
         """Answer in the turn asked; the dialogue then returns to what the tour still needs."""
+        if u.compare == "rent" and not u.property_ids:
+            self._answer_cheapest(state, out)
+        if u.compare == "size" and u.unit_size and not u.property_ids:
+            self._answer_size_where(state, u.unit_size, out)
         if not u.questions:
             return
-        out.progress = True
+        out.progress = out.answered = True
         booking = _active_booking(state)
         property_id = (
             u.property_ids[-1]
             if u.property_ids
             else state.property_id or (booking.property_id if booking else None)
         )
-        topics = [t for t in u.questions if t not in ("tour_hours", "availability")]
+        if "overview" in u.questions:
+            about_types = state.awaiting in ("tour_type", "tour_type_number")
+            if about_types and "difference" in u.text.lower():
+                out.add(self.prompts.say("answers.tour_types"))  # in person vs virtual
+            else:
+                out.add(self._describe_buildings())
+        if "my_tour" in u.questions:
+            self._answer_my_tour(state, u, out)
+        asides = ("tour_hours", "availability", "overview", "my_tour")
+        topics = [t for t in u.questions if t not in asides]
+        if topics:
+            state.update(last_topics=topics)
         if "availability" in u.questions and u.tour_clock is None:
             self._answer_availability(state, u, property_id, out)
         elif "tour_hours" in u.questions:
@@ -883,7 +1109,12 @@ class RulePlanner:
                 slots=spoken.join(phrases, "or"),
             )
         )
-        state.update(offered_slots=slots, requested_day=None, requested_period=None)
+        state.update(
+            offered_slots=slots,
+            offered_for=f"{tour_type}@{property_id or ''}",
+            requested_day=None,
+            requested_period=None,
+        )
 
     def _open_everywhere(
         self, tour_type: str, buildings: list[str], day: date, period: str | None
@@ -1071,8 +1302,13 @@ class RulePlanner:
     def _confirm_or_offer(self, state: PlannerState, out: Reply) -> list[str]:
         assert state.tour_time and state.tour_type and state.property_id
         check = self.desk.check(state.tour_type, state.property_id, state.tour_time)
+        if not check.ok and self._insists_on_a_virtual_day(state, check.problem):
+            state.update(tour_type="virtual", wanted_time=None, refused_time=None)
+            out.add(self.prompts.say("slots.closed_day_made_virtual"))
+            check = self.desk.check(state.tour_type, state.property_id, state.tour_time)
         if not check.ok:
-            state.update(tour_time=None, wanted_time=state.tour_time)
+            refused = state.tour_time if check.problem == "closed_day" else None
+            state.update(tour_time=None, wanted_time=state.tour_time, refused_time=refused)
             out.add(self._problem_sentence(state, check.problem, check.start))
             alternatives = check.alternatives
             if check.problem == "closed_day":
@@ -1093,6 +1329,15 @@ class RulePlanner:
             out.awaited = None  # a new time makes it a new question, not a re-ask
         key = "confirm_reschedule" if state.rescheduling else "confirm"
         return self._ask(state, out, key, awaiting="confirm", **fields)
+
+    def _insists_on_a_virtual_day(self, state: PlannerState, problem: str | None) -> bool:
+        """The caller asks again for the same in-person time on a day only virtual tours run
+        (told once already): a virtual tour then is what they can have, so it becomes one."""
+        if problem != "closed_day" or state.tour_type != "in_person" or not state.property_id:
+            return False
+        if state.tour_time is None or state.refused_time != state.tour_time:
+            return False
+        return self.desk.check("virtual", state.property_id, state.tour_time).ok
 
     def _open_day_alternatives(self, state: PlannerState, wanted: datetime) -> list[datetime]:
         """For a closed day: the same time on the open days just before and just after."""
@@ -1134,7 +1379,10 @@ class RulePlanner:
                 state.update(ask_streak=0)
                 return fallback(state, out)
         state.update(ask_streak=streak, reprompts=streak - 1)
-        text = self.prompts.say(f"ask.{question}", state.reprompts, **fields)
+        key = f"ask.{question}"
+        if out.answered and awaiting == out.awaited and self.prompts.has(f"ask_again.{question}"):
+            key = f"ask_again.{question}"  # after their question: the same one, said shorter
+        text = self.prompts.say(key, state.reprompts, **fields)
         out.add(text)
         state.last_question = text
         if awaiting in OPTIONAL_FIELDS and awaiting not in state.asked_once:
@@ -1231,18 +1479,26 @@ class RulePlanner:
         booking_under_way = state.booking is None and bool(
             state.property_id or state.tour_time or state.requested_day
         )
-        return "bye" in u.intents or not (state.awaiting == "confirm" or booking_under_way)
+        # "That's it." to "Was that Priya?" is a yes.
+        held = state.awaiting in ("confirm", "confirm_name") or booking_under_way
+        return "bye" in u.intents or not held
+
+    def _keep_name_guess(self, state: PlannerState) -> None:
+        """A call ends while we were still checking a name: the best heard beats none (the
+        next call greets them by it, and can still be corrected)."""
+        guess = state.pending_name or state.name_guess
+        if guess and not state.caller_name:
+            state.update(caller_name=guess, pending_name=None, name_guess=None)
 
     def _goodbye(self, state: PlannerState, out: Reply) -> list[str]:
+        self._keep_name_guess(state)
         booking = state.booking
         if booking and booking.status == "booked":
             self.desk.release_confirmation(booking.confirmation_code)
+            first = spoken.first_name(state.caller_name)
+            key = "goodbye_booked" if first else "goodbye_booked_anonymous"
             out.add(
-                self.prompts.say(
-                    "conversation.goodbye_booked",
-                    name=spoken.first_name(state.caller_name) or "again",
-                    when=spoken.when(booking.start),
-                )
+                self.prompts.say(f"conversation.{key}", name=first, when=spoken.when(booking.start))
             )
         elif state.caller_name:
             out.add(
@@ -1305,6 +1561,12 @@ def _lowest_rent(prop: Property, size: str | None) -> int:
 def _first_sentence(text: str) -> str:
     sentences = split_sentences([text])
     return sentences[0] if sentences else text
+
+
+def _answers_something_else(u: Understanding) -> bool:
+    """ "Sure, book it" to the name question: no attempt at a name (so no reason to ask
+    them to spell it), only a yes to what came before."""
+    return u.affirm is True and everyday_words_only(u.text)
 
 
 def _active_booking(state: PlannerState) -> Booking | None:

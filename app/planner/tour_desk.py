@@ -144,7 +144,7 @@ class TourDesk:
         if self.outbox is not None:
             outbox, now = self.outbox, self.now()
             also = lambda conn, booking: outbox.on_rescheduled(conn, booking, now)  # noqa: E731
-        moved = self.bookings.reschedule(code, new_start, also=also)
+        moved = self.bookings.reschedule(code, new_start, also=also, tour_type=tour_type)
         self._queued()
         return moved
 

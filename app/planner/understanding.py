@@ -22,7 +22,12 @@ from rapidfuzz import fuzz, process
 from app.domain.catalog import Catalog, normalize_words
 from app.domain.state import ContactPreference, Pet, TourType, UnitSize
 from app.planner.fuzzy_places import CONFIDENT, PlaceMatcher, choose_by_number
-from app.planner.names import leading_name, parse_spelled_name
+from app.planner.names import (
+    family_name_after,
+    is_known_first_name,
+    leading_name,
+    parse_spelled_name,
+)
 from app.planner.numbers import prepare
 
 MAX_TURN_CHARS = 1000
@@ -63,10 +68,19 @@ class Understanding:
     spelled_name: str | None = None  # "D A N A" when we asked the caller to spell their name
     property_guess: str | None = None  # a building we may have heard: read it back first
     in_person_hint: bool = False  # "can I come Saturday?": in person, unless chosen otherwise
+    compare: str | None = None  # "which one is cheapest?": a question across the buildings
+    follow_up: bool = False  # "and at Riverview?": the last question again, for another building
+    pointing: bool = False  # "that one", "the cheaper one": the building the agent just named
+    soonest: bool = False  # "whenever's soonest", "the earliest one": the first open time
 
     @property
     def mentions_time(self) -> bool:
         return any(x is not None for x in (self.tour_day, self.tour_clock, self.tour_period))
+
+    @property
+    def has_facts_besides_places(self) -> bool:
+        """Anything given beyond the buildings named ("and at Riverview, on Friday?")."""
+        return dataclasses.replace(self, property_ids=[]).has_facts
 
     @property
     def has_facts(self) -> bool:
@@ -98,17 +112,25 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-_LEAD = r"^(?:oh |um+ |uh+ |well |h?m+ |ah |so |and |okay so )*"
+_LEAD = r"^(?:oh |um+ |uh+ |erm+ |well |h?m+ |m+-?h+m+,? |uh-?huh,? |ah |so |and |okay so )*"
 _YES = _any(
     _LEAD + r"(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
-    r"definitely|certainly|perfect|great|good|sounds good|sounds great|please|exactly|of course|"
-    r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it|"
+    r"definitely|certainly|perfect|great|good(?! (?:morning|afternoon|evening|night|day)\b)|"
+    r"sounds good|sounds great|please|exactly|of course|"
+    r"grand|brilliant|lovely|cool|"
+    r"affirmative|alright|all right|go ahead|that works|works for me|do it|book it|go for it|"
+    r"you bet|please do|sounds like a plan|"
     r"that's fine|fine|let's do (?:it|that)|let's go|lock it in)\b",
     r"\b(?:sounds|that's|that is|that'd be|that would be) (?:good|great|perfect|fine|lovely)\b",
     r"\b(?:yes|yeah|yep|sure),? please\b",
     r"\bthat(?:'s| is) (?:right|correct|perfect|great|fine)\b",
     r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
     r"\bthat works\b",
+)
+# Murmured agreement: a yes only as the answer to a yes/no question.
+_MURMURED_YES = re.compile(r"^\W*(?:m+h+m+|m+[- ]?h+m+|uh[- ]?huh|u+m+[- ]?h+m+)\W*$")
+YES_NO_QUESTIONS = frozenset(
+    {"confirm", "resume", "confirm_name", "confirm_property", "cancel_confirm"}
 )
 _NO = _any(
     _LEAD + r"(?:no|nope|nah|negative|not really|not quite|wrong)\b(?! (?:pets?|animals))",
@@ -132,19 +154,32 @@ _CORRECTION = _any(
 _SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorrow))?[.!]*$"
 # Whisper writes a closing "bye" as "by": "That's all, by." ("I'll come by" is not one).
 _BY = r"\b(?:all|thanks|thank you|much|perfect|great|okay|ok|so),? by[.!]*$"
+# "Thanks a bunch, talk soon.", "OK, take care!": a closing, said last.
+_SIGN_OFF = (
+    r"\b(?:talk (?:to you |with you )?(?:soon|later)|take care|catch you later|cheers)[.!]*$"
+)
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
         r"\b(?:good ?bye|bye bye|bye)\b",
         _SEE_YOU,
         _BY,
-        r"\bhave a (?:good|great|nice) (?:day|one|night)\b",
-        r"^(?:no )?that(?:'s| is| will be) (?:all|it|everything)\b",
+        r"\bhave a (?:good|great|nice) (?:day|one|1|option|night|evening|weekend)\b",
+        _SIGN_OFF,
+        r"\bthat(?:'s| is| will be) (?:all|it|everything)[.!]*$",
+        r"^(?:no|know|now)?,? ?that(?:'s| is| will be) (?:all|it|everything)\b",
         r"\bnothing else\b",
         r"\bi(?:'m| am) (?:all set|done|good)\b(?! with)",
         r"\bhang(?:ing)? up\b",
         r"\bi (?:have|need|gotta|got) to go\b",
     ),
-    "bye": _any(r"\b(?:good ?bye|bye bye|bye)\b", _SEE_YOU, _BY),
+    "bye": _any(r"\b(?:good ?bye|bye bye|bye)\b", _SEE_YOU, _BY, _SIGN_OFF),
+    "later": _any(
+        r"\b(?:i'll|i will|let me|i'm gonna|i am going to|i'?ll have to|i need to|i can) "
+        r"(?:call (?:you )?(?:back|again)|ring (?:you )?(?:back|again)|check (?:my|with|a few)|"
+        r"think about it|get back to you)\b",
+        r"\b(?:can|could|may) i (?:call|ring) (?:you )?back\b",
+        r"\b(?:call|try) (?:you )?(?:back )?(?:later|another time|tomorrow)\b",
+    ),
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
         r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
@@ -173,11 +208,13 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\b(?:calling|call(?:ed)?) back\b",
         r"\bsame (?:place|building|one|as (?:before|last time)|apartment|thing)\b",
         r"\b(?:where|what) we left off\b",
-        r"\bpick (?:it |things )?up\b",
+        r"\bpick (?:it |things |this )?(?:back )?up\b",
         r"\bcarry on\b",
         r"\bcontinue\b",
         r"\babout the (?:apartment|tour|place|unit)\b",
         r"\b(?:last|earlier) (?:time|call)\b",
+        r"\b(?:called|spoke|talked|was on the phone)(?: (?:to|with) (?:you|someone))? "
+        r"(?:earlier|before|yesterday|last week|the other day)\b",
     ),
     "human": _any(
         r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|someone|manager)\b"
@@ -237,8 +274,11 @@ _DECLINE_NAME = re.compile(
     r"\b(?:rather not|prefer not|don't want to (?:give|say|share|tell)|"
     r"do not want to (?:give|say|share|tell)|not (?:giving|going to give|gonna give)|"
     r"no names?\b|without (?:a|my) name|skip (?:the|my) name|leave (?:the|my) name|"
+    r"skip (?:that|this|it)(?: part| bit| one| question)?\b|"
     r"anonymous|why do you need|none of your business|just (?:book|put) it under (?:my|the) "
-    r"(?:number|phone)|use my (?:number|phone)|(?:under|with) my (?:phone )?number)"
+    r"(?:number|phone)|use my (?:number|phone)|(?:under|with) my (?:phone )?number|"
+    r"no,? thanks?(?: you)?\b|(?:phone )?number(?:'s| is| works| will do)(?: just)? "
+    r"(?:fine|ok|okay|good|enough))"
 )
 _EXPLICIT_CHOICE = re.compile(r"\b(?:number|option|choice|press(?:ing)?|pressed) [1-3]\b")
 
@@ -310,6 +350,23 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhen(?:'s| is) the (?:next|earliest|soonest)\b",
         r"\b(?:earliest|soonest|next) (?:available|opening|slot|time)\b",
     ),
+    "my_tour": _any(
+        r"\b(?:when|what time|what day|where)(?:'s| is| was) (?:my|the|our) (?:tour|appointment|"
+        r"showing|visit|booking)\b",
+        r"\b(?:when|what time) (?:am i|are we) (?:coming|booked|scheduled|supposed to)\b",
+        r"\bremind me (?:when|what time|what day|of) ?(?:my |the )?(?:tour|it|appointment)?\b",
+        r"\bdo (?:i|we) (?:have|already have) (?:a|an|any) (?:tour|appointment|booking)\b",
+        r"\bwhat(?:'s| is| was) my (?:confirmation|code|booking)\b",
+    ),
+    "overview": _any(
+        r"\bwhat (?:do you|have you|you)(?: guys| all| folks)? (?:have|got)\b"
+        r"(?!,? (?:on|for|at|available|open|free|left|in|today|tomorrow|tonight|this|next|"
+        r"[a-z]+day|the \d+|the [a-z]+(?:st|nd|rd|th))\b)",
+        r"\bwhat are (?:my|the|our) (?:options|choices)\b",
+        r"\btell me (?:more )?about (?:them|the buildings|your buildings|the apartments|each)\b",
+        r"\bwhat (?:buildings|properties|apartments|places) (?:do you|are there|have you)\b",
+        r"\bwhat(?:'s| is) the difference\b",
+    ),
     "tour_hours": _any(
         r"\b(?:tour|showing|office) hours\b",
         r"\bwhat (?:times?|hours|days) (?:do|are|can) (?:the )?(?:tours?|showings?|you)"
@@ -323,9 +380,135 @@ _TOPICS: dict[str, re.Pattern[str]] = {
 }
 
 
+_CHEAPEST = re.compile(
+    r"\b(?:cheapest|cheaper|least expensive|less expensive|most affordable|more affordable|"
+    r"lowest (?:rent|price)s?|best (?:price|deal)|on a budget|budget option)\b"
+)
+_ACROSS = re.compile(
+    r"\b(?:which|what) (?:one|ones|building|buildings|place|property|of them|of the)\b"
+    r"|\b(?:of (?:them|the (?:three|buildings|properties)))\b|\bcheapest\b"
+)
+_FOLLOW_UP = re.compile(
+    r"^(?:(?:ok|okay|and|so|hmm|um|uh)[ ,]+)*(?:and|what about|how about|what's it like|same)"
+    r"\b|\b(?:there|over there)\?$"
+)
+_SOONEST = re.compile(
+    r"\b(?:soonest|earliest|first (?:available|opening|open)|next (?:available|opening))\b"
+    r"|\bwhenever(?:'s| is)? (?:soonest|earliest|works|is good|you have)\b"
+)
+_POINTING = re.compile(
+    r"\b(?:that|this) (?:one|building|place|option)\b"
+    r"|\bthe (?:cheapest|cheaper|less expensive|more affordable|affordable) (?:one|option)\b"
+    r"|\b(?:let's|let us|i'll|ill|i will) (?:do|go with|take|see) that\b"
+)
+
+
+_WHICH_HAVE = re.compile(
+    r"\b(?:which|what) (?:ones?|1|buildings?|places?|properties|of them)\b.*\b(?:have|has|got|"
+    r"offer)"
+    r"|\b(?:do|does) (?:any|all|either|both) (?:of them|of the buildings|of you|buildings?)? ?"
+    r"(?:have|has|got|offer)\b|\bwhere (?:do|can) (?:you|i) (?:have|get|find)\b"
+)
+
+
+def detect_comparison(s: str) -> str | None:
+    """A question that compares the buildings, or None: "which one is cheapest?" (rent),
+    "which ones have studios?" (size: the size itself is read as the unit size).
+
+    Pets, parking and the rest are answered building by building, which already tells the
+    caller which ones."""
+    if _CHEAPEST.search(s) and _ACROSS.search(s):
+        return "rent"
+    if _WHICH_HAVE.search(s) and extract_unit_size(s) is not None:
+        return "size"
+    return None
+
+
+# A question the patterns above miss: the shape of a question and a topic's words. Callers
+# ask the same thing a hundred ways ("what's a two bedroom going for", "can I keep a car
+# there", "how's Friday looking"); the topic's words give it away more surely than the
+# grammar. Measured on a phrasing bank the patterns were never tuned on
+# (bench/caller_sim/held_out.yaml): 44% of questions answered with the patterns alone.
+_ASKS = re.compile(
+    r"\?|\b(?:what|what's|whats|where|where's|wheres|how|how's|hows|which|"
+    r"tell me|remind me|wondering|wonder|curious|do you know|any idea)\b"
+    r"|^(?:(?:so|and|um+|uh+|oh|ok(?:ay)?|hi|hello|hey|also|sorry|actually|ballpark)[ ,]+)*"
+    r"(?:is|are|can|could|do|does|would|will|isn't|aren't|any)\b"
+    r"|\b(?:is|are|can|could|do|does|would|will|isn't|aren't|any)\b"
+    r"(?= (?:there|it|they|that|this|you|i|we|a|an|the|my|our|dogs?|cats?|pets?|animals?|\w+day)\b)"
+)
+_NOT_ASKING = re.compile(r"\b(?:where (?:we|i) left off|how about|what about (?:\d|at|on)\b)")
+_LOOSE_TOPICS: dict[str, re.Pattern[str]] = {
+    "pets": re.compile(
+        rf"\b{_PET_WORDS}\b|\bpet[- ]friendly\b"
+        r"|\b(?:rabbits?|bunn(?:y|ies)|birds?|parrots?|hamsters?|ferrets?|reptiles?|snakes?)\b"
+    ),
+    "parking": re.compile(
+        r"\b(?:parking|garage|(?:to|i|we) park\b(?! (?:nearby|near|view))|"
+        r"keep (?:a|my|our) (?:car|vehicle)|(?:my|a|our) (?:car|vehicle)\b)"
+    ),
+    "rent": re.compile(
+        r"\b(?:expensive|pricey|cheap|affordable|cost|costs|price|prices|pricing|rent|rents|"
+        r"monthly|a month|per month|going for|go for(?! it)|run (?:me|us)|ballpark|how much)\b"
+    ),
+    "address": re.compile(
+        r"\b(?:where|street|address|part of town|what area|which area|neighbou?rhood|located|"
+        r"location|cross ?streets?|borough|directions|get there)\b"
+    ),
+    "tour_hours": re.compile(
+        r"\b(?:how (?:late|early)|(?:until|till|til) what time|what time do (?:tours|you|they) "
+        r"(?:start|end|finish|close|stop)|(?:first|last) tour of the day|"
+        r"earliest and (?:the )?latest|latest and (?:the )?earliest|"
+        r"what hours|hours|(?:on|over) (?:the )?weekends?|weekend tours?|what times do|"
+        r"when do you (?:open|close)|what time do you (?:open|close)|are you open|"
+        r"is the office open|do you do (?:evening|morning|weekend|sunday|saturday|night) tours|"
+        r"(?:latest|earliest|last|first) tour)\b"
+    ),
+    "availability": re.compile(
+        r"\b(?:openings?|availability|available|booked up|full up|slots?|"
+        r"anything (?:left|open|free)|what(?:'s| is) (?:open|left)|how(?:'s| is) [\w ]+ looking|"
+        r"what (?:have you|do you have|you have|you)(?: guys| all| folks)? got|"
+        r"(?:are you|is it) free|list of (?:times|slots|openings)|"
+        r"(?:what|which) (?:times?|slots?) (?:are|is) (?:still )?(?:free|open|left)|"
+        r"(?:fit|squeeze|get) (?:me|us) in|any (?:spots?|times?|slots?|room|space)|"
+        r"is there (?:a time|any ?thing|a slot|a spot|room)|do you have (?:room|space|time)|"
+        r"what (?:days?|times?) (?:work|are good|do you have)|"
+        r"what(?:'s| is)? (?:good|works) for you|"
+        r"what time works|when could (?:i|we)|(?:what's|how's|what is|how is) your "
+        r"(?:schedule|calendar|availability)|is [\w ]{1,25} (?:open|free|available))\b"
+    ),
+}
+
+
+# Words callers use only to ask: "is it expensive like for a studio", "how's Friday booked up".
+_ASKING_WORDS = re.compile(
+    r"\b(?:expensive|pricey|how much|going for|run (?:me|us)|ballpark|booked up|openings|"
+    r"anything (?:left|open|free|available)|list of (?:times|slots|openings))\b"
+)
+
+
+def _loose_questions(s: str) -> list[str]:
+    """Topics of a question the exact patterns missed, by the topic's words (one or two)."""
+    s = " ".join(s.split())
+    if not (_ASKS.search(s) or _ASKING_WORDS.search(s)) or _NOT_ASKING.search(s):
+        return []
+    found = [topic for topic, pattern in _LOOSE_TOPICS.items() if pattern.search(s)]
+    if "tour_hours" in found and "availability" in found:
+        found.remove("tour_hours")  # "openings on the weekend": times, not the hours
+    if "address" in found and "parking" in found:
+        found.remove("address")  # "where can I park?": parking, not directions
+    return found[:2]
+
+
 def detect_questions(s: str) -> list[str]:
     """Topics the caller asked about (pets, parking, rent...)."""
     found = [topic for topic, pattern in _TOPICS.items() if pattern.search(s)]
+    if "my_tour" not in found:  # "where's my tour?" is not a question about the address
+        fees = any(t in found for t in ("parking", "pets", "deposit", "utilities", "laundry"))
+        loose = [t for t in _loose_questions(s) if t not in found]
+        found += [t for t in loose if not (t == "rent" and fees)]  # "how much is parking"
+    if "availability" in found and "tour_hours" in found and not _TOPICS["tour_hours"].search(s):
+        found.remove("tour_hours")
     if "deposit" in found and "lease" in found and not re.search(r"\blease (?:length|term)", s):
         found.remove("lease")
     return found
@@ -334,14 +517,20 @@ def detect_questions(s: str) -> list[str]:
 # ---------------------------------------------------------------- name
 
 _NAME_INTRO = re.compile(
-    r"\b(?:my name is|my name's|name is|names|this is|it's|it is|i'm|i am|call me|"
+    r"\b(?:my name is|my name's|name is|names|name,? which is|name(?:'ll| will| would| should)"
+    r" be|this is|it's|it is|i'm|i am|call me|(?:you can )?write(?: it| down)?(?: as)?|"
+    r"put (?:me|it) down (?:as|for)|put down|(?:you're|you are) speaking (?:with|to)|"
     r"you can call me|put it under|under the name)\s+"
     r"([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3})"
 )
 _NAME_FILLER = re.compile(
-    r"^(?:(?:yes|yeah|sure|ok|okay|hi|hello|hey|um+|uh+|ah+|er|oh|well|so|it's|its)\b[\s,]*)+"
+    r"^(?:(?:yes|yeah|yep|yup|sure thing|sure|of course|certainly|absolutely|alright|all right|"
+    r"right|ok|okay|hi|hiya|hello|hey|howdy|good (?:morning|afternoon|evening)|um+|uh+|ah+|er|"
+    r"oh|well|so|it's|its|that's|and|honestly|"
+    r"actually|sorry|oops|my mistake|my bad|correction|wait|hold on)\b[\s,]*)+"
 )
-_HESITATION = re.compile(r"\b(?:um+|uh+|ah+|er+|hmm+|mm+)\b")
+_CLAUSE = re.compile(r"[,;!?]|\.(?!\s?m\b)(?<!\b[ap]\.)")  # "10 a.m." is one clause
+_HESITATION = re.compile(r"\b(?:m+-?h+m+|uh-?huh|um+|uh+|ah+|erm+|er+|hmm+|mm+)\b")
 
 
 def extract_name(s: str, expecting: bool = False) -> str | None:
@@ -359,6 +548,39 @@ def extract_name(s: str, expecting: bool = False) -> str | None:
         if found and not detect_intents(found.lower()):
             return found
     return None
+
+
+def _answered_name(clauses: list[str], s: str) -> str | None:
+    """The name in an answer to "what's your name?": the first clause if it starts with one,
+    or a later clause that is one ("Oops, my mistake, 10:30. Sure, Emilio Gonzalo.").
+
+    Beside a question ("xiulan su what's the deal with pets") only a full name or a known
+    first name counts: "Ballpark, what would a studio run me?" is no name."""
+    asking = "?" in s or bool(detect_questions(s))
+    for index, clause in enumerate(clauses):
+        words = _NAME_FILLER.sub("", " ".join(_HESITATION.sub(" ", clause).split()))
+        found = leading_name(words)
+        if not found or detect_intents(found.lower()):
+            continue
+        if index and len(found.split()) < len(words.split()):
+            continue  # after the first clause, only a clause that is all name: "..., Dana Lee."
+        if asking and len(found.split()) < 2 and not is_known_first_name(found):
+            continue
+        return found
+    # Unpunctuated: "sorry i meant half past five yeah mitzy ocampo": the words after the
+    # last "yeah" / "it's", if they are a name and nothing else.
+    tail = _LAST_CUE.search(" ".join(clauses))
+    if tail:
+        words = tail.group(1).strip()
+        found = leading_name(words)
+        if found and len(found.split()) == len(words.split()) and not detect_intents(words):
+            return found
+    return None
+
+
+_LAST_CUE = re.compile(
+    r".*\b(?:yeah|yes|yep|sure|okay|ok|it's|its|name's|name is|this is|i'm|under)\s+(.+)$"
+)
 
 
 # ---------------------------------------------------------------- unit, pets, budget
@@ -428,9 +650,9 @@ _BUDGET_CUE = re.compile(
     r"spend|afford|roughly|approximately|between|range|somewhere|more than|over)\b"
 )
 _SPLIT_THOUSANDS = re.compile(r"\b([1-9]) ([1-9]00)\b")
-_NOT_MONEY_AFTER = re.compile(
-    r"\s?(?:bed|br\b|cats?|dogs?|pets?|am\b|pm\b|o'?clock|st\b|nd\b|rd\b|th\b)"
-)
+_NOT_MONEY_AFTER = re.compile(r"\s?(?:am\b|pm\b|o'?clock|st\b|nd\b|rd\b|th\b)")
+# "2 bedrooms", "3 cats": a count, but "under 2600, pet friendly" is still a budget.
+_COUNT_AFTER = re.compile(r"\s?(?:bed|br\b|cats?|dogs?|pets?)")
 
 
 def extract_budget(s: str, expecting: bool = False) -> int | None:
@@ -443,6 +665,8 @@ def extract_budget(s: str, expecting: bool = False) -> int | None:
         if len(number) > 9:
             continue  # a keypad run or a phone number, never a rent (and too big for a float)
         if not (dollar or thousands) and _NOT_MONEY_AFTER.match(s, match.end(2)):
+            continue
+        if not (dollar or thousands) and len(number) < 3 and _COUNT_AFTER.match(s, match.end(2)):
             continue
         value = float(number)
         if thousands or (expecting and value < 20 and not (dollar or unit)):
@@ -458,7 +682,13 @@ def extract_budget(s: str, expecting: bool = False) -> int | None:
 # ---------------------------------------------------------------- tour type, contact, email, phone
 
 _VIRTUAL = re.compile(r"\b(?:virtual(?:ly)?|video|facetime|face time|zoom|online|remote(?:ly)?)\b")
+# "Online" is a tour type only as one ("do it online"); "I saw it online" is where they looked.
+_SEEN_ONLINE = re.compile(
+    r"\b(?:saw|seen|found|listed|posted|read about|looked|looking|advertised|ad|listing)\b"
+    r"(?: [\w']+){0,4} online\b"
+)
 _IN_PERSON = re.compile(
+    r"\bnot (?:on (?:the |a )?(?:computer|screen|laptop)|by video|virtual(?:ly)?|online)\b|"
     r"\b(?:in person|in-person|come (?:by|in|over)|stop by|visit (?:in person|the building)|"
     r"see it (?:myself|with my own eyes)|walk ?through|on site)\b"
 )
@@ -470,8 +700,18 @@ _COME_OVER = re.compile(
 )
 
 
-def extract_tour_type(s: str) -> TourType | None:
+# How Whisper has written a spoken "in person" that opens an answer on a noisy line
+# ("and person next Tuesday", "Impersonate next Tuesday"): heard only when asked for a type.
+_IN_PERSON_MISHEARD = re.compile(
+    r"^\W*(?:(?:and|an|on|a|im|um|uh)[ -]?persons?\b|persons?\b(?! who)|impersonat\w*|imperson\b)"
+)
+
+
+def extract_tour_type(s: str, expecting: bool = False) -> TourType | None:
     """virtual or in_person; the last mentioned wins."""
+    s = _SEEN_ONLINE.sub(lambda m: " " * len(m.group(0)), s)
+    if expecting and _IN_PERSON_MISHEARD.search(s) and not _VIRTUAL.search(s):
+        return "in_person"
     last: tuple[int, TourType] | None = None
     for pattern, value in ((_VIRTUAL, "virtual"), (_IN_PERSON, "in_person")):
         for match in pattern.finditer(s):
@@ -590,6 +830,7 @@ _DATE_PHRASE = re.compile(
     rf"|\b(?:{_PART} )?(?:{_MONTHS_ALONE})\b(?! \d)"
     rf"|\b(?:(?:{_PART}|this|next|the) )?(?:spring|summer|fall|autumn|winter)\b"
     r"|\b(?:asap|as soon as possible|right away|immediately)\b"
+    r"|\b(?:(?:this|next|the|on the|over the|this coming) )?weekend\b"
 )
 _SEASONS = {
     "spring": "march",
@@ -724,6 +965,11 @@ def _simple_day(p: str, today: date) -> date | None:
         return today + timedelta(days=2)
     if p == "next week":
         return today + timedelta(days=7 - today.weekday())
+    if p.endswith("weekend"):  # its Saturday (today, on a weekend); "next weekend": a week on
+        saturday = today + timedelta(days=(5 - today.weekday()) % 7)
+        if today.weekday() == 6:
+            saturday = today
+        return saturday + timedelta(days=7) if p.startswith("next") else saturday
     weeks = _WEEKS.fullmatch(p)
     if weeks:
         return today + timedelta(weeks=1 if weeks.group(1) == "a" else int(weeks.group(1)))
@@ -888,13 +1134,14 @@ def split_dates(
 # ---------------------------------------------------------------- times of day
 
 _CLOCK = re.compile(
-    r"\b(?:at |around |by |for |@ ?)?(\d{1,2})(?::(\d{2})|\s(\d{2})(?!\d))?\s?(am|pm|o'?clock)?"
+    r"\b(?:at |around |about |by |for |@ ?)?(\d{1,2})(?::(\d{2})|\s(\d{2})(?!\d))?"
+    r"\s?(am|pm|o'?clock)?"
     r"(?:\s?(?:in the (morning|afternoon|evening)|at night|tonight))?\b"
 )
 _NOON = re.compile(r"\b(noon|midday|midnight)\b")
 _HALF_PAST = re.compile(r"\b(half|quarter) (past|after|to) (\d{1,2})\b")
 _PERIOD = re.compile(
-    r"(?<!good )\b(morning|afternoon|evening|tonight|night|after work|lunch ?time)\b"
+    r"(?<!good )\b(morning|afternoon|evening|tonight|night|after work|lunch ?time)s?\b"
 )
 _PERIOD_ALIASES = {
     "tonight": "evening",
@@ -904,10 +1151,10 @@ _PERIOD_ALIASES = {
     "lunch time": "afternoon",
 }
 _NOT_A_CLOCK_AFTER = re.compile(
-    r"\s?(?:st|nd|rd|th|bed|br|cats?|dogs?|pets?|weeks?|days?|months?|years?|"
+    r"\s?(?:(?:st|nd|rd|th)\b|bed|br|cats?|dogs?|pets?|weeks?|days?|months?|years?|"
     r"dollars?|k\b|grand|people|of\b|/|minutes?|hours?|floors?|pounds?)"
 )
-_CUE_WORDS = ("at ", "around ", "by ", "for ", "@")
+_CUE_WORDS = ("at ", "around ", "about ", "by ", "for ", "@")
 
 
 def extract_period(s: str) -> str | None:
@@ -982,6 +1229,27 @@ def _blank(s: str, spans: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|sixty|seventy|eighty|ninety|hundred"
+)
+_HYPHENED_NUMBER = re.compile(rf"\b({_NUMBER_WORDS})-(?=(?:{_NUMBER_WORDS})\b)")
+
+
+@functools.cache
+def _place_words(catalog: Catalog) -> frozenset[str]:
+    """Every word of every building's names: "Dana Hudson" is Dana, at Hudson 360."""
+    return frozenset(
+        w for p in catalog.properties.values() for n in p.spoken_names() for w in n.split()
+    )
+
+
+def _unhyphen_numbers(text: str) -> str:
+    """ "Hudson Three-Sixty" -> "hudson three sixty": the form building names are known by
+    (a hyphenated name, "Coret-Coredo", keeps its hyphen)."""
+    return _HYPHENED_NUMBER.sub(r"\1 ", text)
+
+
 def understand(
     text: str, now: datetime, catalog: Catalog, awaiting: str | None = None
 ) -> Understanding:
@@ -989,27 +1257,42 @@ def understand(
     text = text[:MAX_TURN_CHARS]
     # Building names go before numbers are read, so "hudson three sixty three bedrooms" is
     # Hudson 360 and a three-bedroom, not "hudson 363 bedrooms".
-    s = prepare(catalog.strip_names(text.lower().replace("\u2019", "'")))
+    s = prepare(catalog.strip_names(_unhyphen_numbers(text.lower().replace("\u2019", "'"))))
     u = Understanding(text=text)
     u.affirm = detect_affirm(s)
+    if u.affirm is None and awaiting in YES_NO_QUESTIONS and _MURMURED_YES.match(s):
+        u.affirm = True  # "Mm-hmm." to "Shall I book it?" is a yes (elsewhere a backchannel)
     u.intents = detect_intents(s)
     u.correction = detect_correction(s)
     u.questions = detect_questions(s)
+    u.compare = detect_comparison(s)
+    u.follow_up = bool(_FOLLOW_UP.search(s.strip()))
+    u.pointing = bool(_POINTING.search(s))
+    u.soonest = bool(_SOONEST.search(s))
     u.unsure = detect_unsure(s)
     u.declines_name = detect_declines_name(s)
     u.choice = choose_by_number(text)
     if u.choice is not None:
         s = _EXPLICIT_CHOICE.sub(" ", s)  # keypad "number 1" is a pick, never 1 PM
-    if awaiting == "spell_name":
+    if awaiting in ("spell_name", "confirm_name"):  # "No, it's D A N A" to a read-back too
         u.spelled_name = parse_spelled_name(text)
     _read_places(u, text, catalog)
     s = catalog.strip_names(s)
     without_contacts = _blank(s, _read_contacts(u, s, awaiting))
     _read_caller(u, without_contacts, awaiting)
+    if u.name and " " not in u.name:  # "I am Therese Little."
+        family = family_name_after(u.name, u.text)
+        if family and family.lower() not in _place_words(catalog):
+            u.name = f"{u.name} {family}"
+    if u.name is None and awaiting in ("name", "confirm_name"):  # clause by clause
+        clauses = _CLAUSE.split(_unhyphen_numbers(text.lower().replace("\u2019", "'")))
+        u.name = _answered_name([prepare(catalog.strip_names(c)) for c in clauses], s)
     mentions = extract_dates(without_contacts, now)
     plain = _blank(without_contacts, [(m.start, m.end) for m in mentions if m.phrase != "tonight"])
     u.budget = extract_budget(plain, expecting=awaiting == "budget")
     _read_when(u, without_contacts, plain, mentions, awaiting)
+    if u.questions == ["tour_hours"] and u.tour_clock is None:
+        u.tour_day = u.tour_period = None  # "are you open on Sundays?" asks, it doesn't book
     return u
 
 
@@ -1032,11 +1315,11 @@ def _read_places(u: Understanding, text: str, catalog: Catalog) -> None:
 
 def _read_caller(u: Understanding, s: str, awaiting: str | None) -> None:
     u.name = extract_name(s, expecting=awaiting in ("name", "confirm_name"))
-    if u.name and u.name.lower().split()[0] in ("text", "email"):
-        u.name = None
+    if u.name and (u.name.lower().split()[0] in ("text", "email") or detect_unsure(u.name.lower())):
+        u.name = None  # "I'm undecided" is no name
     u.unit_size = extract_unit_size(s)
     u.pets = extract_pets(s, expecting=awaiting in ("pets", "pet_details"))
-    u.tour_type = extract_tour_type(s)
+    u.tour_type = extract_tour_type(s, expecting=awaiting == "tour_type")
     u.in_person_hint = bool(_COME_OVER.search(s))
 
 
@@ -1056,7 +1339,8 @@ def _read_contacts(u: Understanding, s: str, awaiting: str | None) -> list[tuple
 
 
 _CHANGE_CUE = re.compile(
-    r"\b(?:how about|what about|make it|no|not|instead|rather|earlier|later)\b"
+    r"\b(?:how about|what about|make it|no|not|instead|rather|earlier|later|can we do|"
+    r"could we do|let's do|let's say|or)\b|\b\d{1,2} then\b"
 )
 
 
