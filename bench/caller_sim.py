@@ -25,7 +25,10 @@ espeak-ng sox``) and takes minutes per caller: keep runs small on a shared machi
     python bench/caller_sim.py --text [--callers 300] [--seed 7] [--show-failures 5]
     python bench/caller_sim.py --voice [--callers 12] [--concurrency 2] [--show-failures 3]
 
-Add ``--no-report`` to leave docs/benchmarks.md alone.
+Add ``--no-report`` to leave docs/benchmarks.md alone. ``--bank PATH`` swaps the phrasing
+bank, e.g. bench/caller_sim/held_out.yaml (phrasings the planner was never tuned against);
+runs on another bank than the default never write docs/benchmarks.md, whose sections are
+about the default bank.
 """
 
 from __future__ import annotations
@@ -484,6 +487,12 @@ def load_bank(path: Path = BANK_PATH) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def bank_label(path: Path) -> str:
+    """The bank as a report names it: relative to the repo when it lives there."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 class Phrasebook:
     """Picks a phrasing for each thing the caller says (seeded), never the same twice running."""
 
@@ -810,12 +819,18 @@ def _resolve_day(now: datetime, weekday: str | None, month: str | None, dom: str
     return today
 
 
+_TOUR_TYPE_CHOICE = {"in_person": re.compile(r"in[- ]person"), "virtual": re.compile(r"virtual")}
+
+
 def _choices(text: str) -> dict[str, str]:
-    """Building id -> the number the agent said to choose it with."""
+    """Building id (or tour type: "in_person", "virtual") -> the number the agent said to
+    choose it with ("say or press 1 for an in-person tour, or 2 for a virtual tour")."""
     out: dict[str, str] = {}
     for pattern in (_CHOICE_AFTER, _CHOICE_BEFORE):
         for m in pattern.finditer(text):
-            named = buildings_in(m["what"])
+            named = buildings_in(m["what"]) or [
+                kind for kind, said in _TOUR_TYPE_CHOICE.items() if said.search(m["what"].lower())
+            ]
             if named and named[0] not in out:
                 out[named[0]] = m["n"]
         if out:
@@ -1117,8 +1132,8 @@ class Caller:
         return self._building_line()
 
     def _on_choices(self, heard: Heard) -> str:
-        """Say the building's number, or press it on the keypad."""
-        number = heard.choices.get(self.p.building)
+        """Say the building's (or the tour type's) number, or press it on the keypad."""
+        number = heard.choices.get(self.p.building) or heard.choices.get(self.p.tour_type)
         if number is None:
             return self._building_line()
         digit = number if number.isdigit() else str(_ONES.index(number.lower()))
@@ -1338,7 +1353,9 @@ async def _collect(stream: AsyncIterator[str]) -> str:
 class TextBench:
     """Runs personas through the real planner and MemoryService on a temporary data dir."""
 
-    def __init__(self, data_dir: Path, now: datetime, seed: int) -> None:
+    def __init__(
+        self, data_dir: Path, now: datetime, seed: int, bank_path: Path = BANK_PATH
+    ) -> None:
         from app.memory.service import MemoryService
         from app.planner.agent_planner import PlannerKit
         from app.settings import Settings
@@ -1356,7 +1373,7 @@ class TextBench:
         self.clock = SimClock(now)
         self.memory = MemoryService.open(settings)
         self.kit = PlannerKit.build(settings, engine=self.memory.engine, clock=self.clock)
-        self.bank = load_bank()
+        self.bank = load_bank(bank_path)
 
     def close(self) -> None:
         self.memory.flush()
@@ -1480,12 +1497,14 @@ def active_bookings(engine: Any, number: str) -> list[BookingSeen]:
     ]
 
 
-def run_text(count: int, seed: int, now: datetime | None = None) -> list[Outcome]:
-    """The whole text run on a throwaway data dir."""
+def run_text(
+    count: int, seed: int, now: datetime | None = None, bank_path: Path = BANK_PATH
+) -> list[Outcome]:
+    """The whole text run on a throwaway data dir, callers phrasing from ``bank_path``."""
     now = now or sim_now()
     personas = make_personas(count, seed, now)
     with tempfile.TemporaryDirectory(prefix="tourline-callers-", ignore_cleanup_errors=True) as tmp:
-        bench = TextBench(Path(tmp), now, seed)
+        bench = TextBench(Path(tmp), now, seed, bank_path)
         try:
             return asyncio.run(bench.run(personas))
         finally:
@@ -1667,14 +1686,16 @@ def pick_failures(outcomes: Sequence[Outcome], count: int) -> list[Outcome]:
     return chosen[:count]
 
 
-def report_text(outcomes: Sequence[Outcome], command: str, seconds: float) -> str:
+def report_text(
+    outcomes: Sequence[Outcome], command: str, seconds: float, bank_path: Path = BANK_PATH
+) -> str:
     from bench.report import machine_line
 
     names = {o.persona.first for o in outcomes}, {o.persona.last for o in outcomes}
     lines = [
         "## Self-play callers: text",
         "",
-        f"Command: `{command}` — {machine_line()}.",
+        f"Command: `{command}` — {machine_line()}. Phrasing bank: `{bank_label(bank_path)}`.",
         "",
         f"{len(outcomes)} simulated callers ({len(names[0])} distinct first names, "
         f"{len(names[1])} last names, from {len({o.persona.locale for o in outcomes})} "
@@ -1814,26 +1835,22 @@ def voice_style(persona: Persona, seed: int) -> VoiceStyle:
     )
 
 
-class CallerMouth:
-    """Renders a persona's lines as phone frames: its voice, then line noise at its SNR."""
+class VoiceRenderer:
+    """A voice that is not the agent's, as raw audio: an espeak-ng voice, or Piper's joe
+    pitch-shifted (rendered slower, then played back faster)."""
 
-    def __init__(self, style: VoiceStyle, seed: int) -> None:
-        from sim.twilio import CallerVoice
-
+    def __init__(self, style: VoiceStyle) -> None:
         self.style = style
-        self.rng = np.random.default_rng(seed)
-        self.frames = CallerVoice(seed=seed)  # μ-law framing and the idle line's noise
         self._piper: Any = None
 
-    def render(self, text: str) -> Any:
-        """Text -> ``Speech`` (CPU-bound: call it in a thread)."""
-        pcm, rate = self._espeak(text) if self.style.engine == "espeak" else self._piper_pcm(text)
+    def pcm8k(self, text: str) -> npt.NDArray[np.float32]:
+        """``text`` spoken, at 8 kHz, with 150 ms of silence either side (float32)."""
         import soxr
 
+        pcm, rate = self._espeak(text) if self.style.engine == "espeak" else self._piper_pcm(text)
         pcm8k = soxr.resample(pcm.astype(np.float32), rate, 8000)
         lead = np.zeros(int(0.15 * 8000), dtype=np.float32)
-        noisy = add_line_noise(np.concatenate([lead, pcm8k, lead]), self.style.snr_db, self.rng)
-        return self.frames.from_pcm8k(noisy, text=text)
+        return np.concatenate([lead, pcm8k, lead])
 
     def _espeak(self, text: str) -> tuple[npt.NDArray[np.float32], int]:
         import subprocess
@@ -1849,7 +1866,6 @@ class CallerMouth:
         return pcm.astype(np.float32), rate
 
     def _piper_pcm(self, text: str) -> tuple[npt.NDArray[np.float32], int]:
-        """Piper's joe at another pitch: rendered slower, then played back faster (resampled)."""
         if self._piper is None:
             from app.audio.tts import PiperTTS
 
@@ -1862,6 +1878,23 @@ class CallerMouth:
         raw = b"".join(self._piper.synthesize(text))
         pcm = np.frombuffer(raw, dtype=np.int16).astype(np.float32)
         return pcm, int(self._piper.sample_rate * self.style.pitch)
+
+
+class CallerMouth:
+    """Renders a persona's lines as phone frames: its voice, then line noise at its SNR."""
+
+    def __init__(self, style: VoiceStyle, seed: int) -> None:
+        from sim.twilio import CallerVoice
+
+        self.style = style
+        self.rng = np.random.default_rng(seed)
+        self.frames = CallerVoice(seed=seed)  # μ-law framing and the idle line's noise
+        self.voice = VoiceRenderer(style)
+
+    def render(self, text: str) -> Any:
+        """Text -> ``Speech`` (CPU-bound: call it in a thread)."""
+        noisy = add_line_noise(self.voice.pcm8k(text), self.style.snr_db, self.rng)
+        return self.frames.from_pcm8k(noisy, text=text)
 
 
 def add_line_noise(
@@ -2008,9 +2041,14 @@ def _server_view(events: list[dict[str, Any]]) -> list[str]:
 
 
 async def _voice_persona(
-    base_url: str, persona: Persona, now: datetime, seed: int, gate: asyncio.Semaphore
+    base_url: str,
+    persona: Persona,
+    now: datetime,
+    seed: int,
+    gate: asyncio.Semaphore,
+    bank_path: Path = BANK_PATH,
 ) -> tuple[Persona, Caller, list[CallLog], float, str]:
-    caller = Caller(persona, now, seed, load_bank())
+    caller = Caller(persona, now, seed, load_bank(bank_path))
     style = voice_style(persona, seed)
     mouth = CallerMouth(style, seed * 1000 + persona.index)
     async with gate:
@@ -2024,7 +2062,9 @@ async def _voice_persona(
         return persona, caller, logs, time.monotonic() - started, style.describe()
 
 
-def run_voice(count: int, seed: int, concurrency: int) -> list[Outcome]:
+def run_voice(
+    count: int, seed: int, concurrency: int, bank_path: Path = BANK_PATH
+) -> list[Outcome]:
     """Phone the real server with ``count`` personas (voice needs the real clock)."""
     import shutil
 
@@ -2039,12 +2079,19 @@ def run_voice(count: int, seed: int, concurrency: int) -> list[Outcome]:
         env = {"TWILIO_AUTH_TOKEN": TOKEN, "TOURLINE_PUBLIC_URL": PUBLIC}
         with running_server(data_dir, **env) as server:
             print(f"server up at {server.base_url}", flush=True)
-            results = asyncio.run(_run_voice(server.base_url, personas, now, seed, concurrency))
+            results = asyncio.run(
+                _run_voice(server.base_url, personas, now, seed, concurrency, bank_path)
+            )
         return _voice_outcomes(results, data_dir)
 
 
 async def _run_voice(
-    base_url: str, personas: Sequence[Persona], now: datetime, seed: int, concurrency: int
+    base_url: str,
+    personas: Sequence[Persona],
+    now: datetime,
+    seed: int,
+    concurrency: int,
+    bank_path: Path = BANK_PATH,
 ) -> list[tuple[Persona, Caller, list[CallLog], float, str]]:
     from bench.call_latency import wait_until_warm
     from sim.twilio import preload_models
@@ -2052,7 +2099,9 @@ async def _run_voice(
     await wait_until_warm(base_url)
     await preload_models(voice=False)
     gate = asyncio.Semaphore(concurrency)
-    return await asyncio.gather(*(_voice_persona(base_url, p, now, seed, gate) for p in personas))
+    return await asyncio.gather(
+        *(_voice_persona(base_url, p, now, seed, gate, bank_path) for p in personas)
+    )
 
 
 def _voice_outcomes(
@@ -2083,7 +2132,9 @@ def _snapshot_name(state_json: str) -> str | None:
     return PlannerState.from_json(state_json).caller_name
 
 
-def report_voice(outcomes: Sequence[Outcome], command: str, seconds: float) -> str:
+def report_voice(
+    outcomes: Sequence[Outcome], command: str, seconds: float, bank_path: Path = BANK_PATH
+) -> str:
     from bench.report import machine_line
 
     per_call = [o.seconds / len(o.calls) for o in outcomes]
@@ -2091,7 +2142,7 @@ def report_voice(outcomes: Sequence[Outcome], command: str, seconds: float) -> s
     lines = [
         "## Self-play callers: voice",
         "",
-        f"Command: `{command}` — {machine_line()}.",
+        f"Command: `{command}` — {machine_line()}. Phrasing bank: `{bank_label(bank_path)}`.",
         "",
         f"{len(outcomes)} of the same personas phone the real server (`POST /twilio/voice` + "
         "`WS /twilio/media`, the Twilio simulator in sim/twilio/) in voices "
@@ -2126,37 +2177,52 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--transcripts", default="", help="persona numbers whose transcripts to print: 3,11"
     )
+    parser.add_argument(
+        "--bank",
+        type=Path,
+        default=BANK_PATH,
+        help=f"phrasing bank (default {bank_label(BANK_PATH)}); others never write the docs",
+    )
     parser.add_argument("--no-report", action="store_true", help="don't write docs/benchmarks.md")
     args = parser.parse_args(argv)
+    bank: Path = args.bank.resolve()
+    default_bank = bank == BANK_PATH.resolve()
+    bank_flag = "" if default_bank else f" --bank {bank_label(bank)}"
+    print(f"phrasing bank: {bank_label(bank)}", flush=True)
+    report = not args.no_report and default_bank
+    if not args.no_report and not default_bank:
+        print("(not writing docs/benchmarks.md: its sections are about the default bank)")
     if args.text:
         count = args.callers or 300
         started = time.perf_counter()
-        outcomes = run_text(count, args.seed)
+        outcomes = run_text(count, args.seed, bank_path=bank)
         seconds = time.perf_counter() - started
         print_run(outcomes, args.show_failures)
         print_transcripts(outcomes, args.transcripts)
         print(f"\n{count} callers in {seconds:.1f} s")
-        command = f"python bench/caller_sim.py --text --callers {count} --seed {args.seed}"
-        if not args.no_report:
+        command = (
+            f"python bench/caller_sim.py --text --callers {count} --seed {args.seed}{bank_flag}"
+        )
+        if report:
             from bench.report import write_section
 
-            write_section("caller_sim_text", report_text(outcomes, command, seconds))
+            write_section("caller_sim_text", report_text(outcomes, command, seconds, bank))
     else:
         count = args.callers or 12
         started = time.perf_counter()
-        outcomes = run_voice(count, args.seed, args.concurrency)
+        outcomes = run_voice(count, args.seed, args.concurrency, bank)
         seconds = time.perf_counter() - started
         print_run(outcomes, args.show_failures, voice=True)
         print_transcripts(outcomes, args.transcripts)
         print(f"\n{count} callers in {seconds:.1f} s")
         command = (
             f"python bench/caller_sim.py --voice --callers {count} --seed {args.seed} "
-            f"--concurrency {args.concurrency}"
+            f"--concurrency {args.concurrency}{bank_flag}"
         )
-        if not args.no_report:
+        if report:
             from bench.report import write_section
 
-            write_section("caller_sim_voice", report_voice(outcomes, command, seconds))
+            write_section("caller_sim_voice", report_voice(outcomes, command, seconds, bank))
 
 
 if __name__ == "__main__":
