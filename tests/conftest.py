@@ -27,6 +27,9 @@ if _REPO_ROOT not in sys.path:
 
 PHRASES = "TOURLINE_PHRASE_CACHE_DIR"
 
+# Wall and CPU per module at the end of a run: the suite has a time budget (benchmarks.md).
+pytest_plugins = ["tests.module_times"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """One phrase store for the whole run, shared by every server the tests start.

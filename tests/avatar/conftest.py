@@ -2,7 +2,9 @@
 avatar clients can only be devices), one with ``TOURLINE_API_KEY`` and
 ``TOURLINE_AVATAR_SECRET`` (phone and email callers come with a token).
 
-Package-scoped: every avatar test module shares them, so models load twice, not per module.
+Session-scoped: every avatar test module on a test worker shares them, so models load twice
+per worker, not per module. (Package scope restarted them whenever ``--dist loadscope`` gave
+a worker a module from another folder in between: six starts in one run instead of four.)
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ SECRET = "avatar-test-secret-5f0c8e2a9b7d4c61a3e8"  # >= 32 bytes, as HS256 want
 SCREENSHOTS: list[str] = []  # folders the browser tests wrote, printed at the end of the run
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with running_server(tmp_path_factory.mktemp("avatar_open")) as server:
         yield server
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("avatar_keyed")
     with running_server(data, TOURLINE_API_KEY=API_KEY, TOURLINE_AVATAR_SECRET=SECRET) as server:
@@ -39,7 +41,7 @@ def token_for(sub: str, ttl_s: float = 600.0) -> str:
     return mint_token(SECRET, sub, ttl_s)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def screenshots() -> Path:
     """Where the browser tests leave their screenshots (kept after the run, for people)."""
     folder = Path(tempfile.mkdtemp(prefix="tourline-browser-"))

@@ -165,9 +165,12 @@ async def test_a_pasted_token_talks_as_its_caller(
 
 
 async def seed_caller(server: RunningServer, user: str) -> None:
-    """A typed avatar conversation, so the dashboard has someone to show."""
+    """A typed avatar conversation, so the dashboard has someone to show. A text chat
+    (``reader``): each reply counts as read when it arrives, not after it plays out."""
     token = token_for(user)
-    async with AvatarClient.connect(server.base_url, {"email": user}, token=token) as client:
+    async with AvatarClient.connect(
+        server.base_url, {"email": user}, token=token, reader=True
+    ) as client:
         await client.listen(timeout_s=60)
         for line in ("my name is omar khan", "riverview lofts"):
             await client.type(line)

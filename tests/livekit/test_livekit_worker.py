@@ -17,8 +17,10 @@ from app.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_worker_runs_jobs_as_threads_of_one_process():
-    """One process owns the embedded store and the models; jobs share them."""
+def test_worker_server_starts_on_threads_with_our_entrypoint():
+    """Before ``main`` reads the settings, the module's server runs jobs as threads (what the
+    embedded store needs; ``apply_job_plan`` may switch it to processes) and dispatches
+    every room to ``entrypoint``."""
     from livekit.agents import JobExecutorType
 
     assert worker.server._job_executor_type == JobExecutorType.THREAD

@@ -1,4 +1,6 @@
-"""One signed Tourline server per telephony test module, started for real on loopback."""
+"""One signed Tourline server per test worker for the telephony modules, started for real on
+loopback. Session-scoped: five modules use it with the same settings, and each start costs a
+few CPU-seconds and seconds of wall time; every test uses its own caller and call ids."""
 
 from __future__ import annotations
 
@@ -10,12 +12,10 @@ from sim.server import RunningServer, running_server
 from sim.twilio import TEST_PUBLIC_URL, TEST_TOKEN
 
 
-@pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The server with Twilio signature checks on; a module may override this fixture."""
-    data = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    data = tmp_path_factory.mktemp("telephony")
     env = {"TWILIO_AUTH_TOKEN": TEST_TOKEN, "TOURLINE_PUBLIC_URL": TEST_PUBLIC_URL}
     with running_server(data, **env) as running:
         yield running

@@ -199,7 +199,7 @@ async def test_past_capacity_callers_hold_and_get_in_once_there_is_room(
             from_number=admitted[0]["From"],
             call_sid=admitted[0]["CallSid"],  # Twilio opening the admitted call's stream
         ) as call:
-            await call.listen(timeout_s=20)  # the greeting: the one call is live
+            await call.wait_for_playback(0.5, timeout_s=20)  # the greeting plays: it is live
             hold = await _ring(server, waiting)
             assert _verbs(hold) == ["Say", "Pause", "Redirect"], hold
             assert "hold" in (ET.fromstring(hold).findtext("Say") or "")

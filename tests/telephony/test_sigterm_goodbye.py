@@ -109,7 +109,7 @@ async def test_a_call_that_ends_during_the_drain_lets_the_server_exit_without_a_
             auth_token=TEST_TOKEN,
             from_number=fresh_number(),
         ) as call:
-            await call.listen(timeout_s=15)  # the greeting
+            await call.wait_for_playback(0.5, timeout_s=15)  # on the line: the greeting plays
             server.process.send_signal(signal.SIGTERM)
             await refuses_new_calls(server.base_url)
             assert not call.closed.is_set(), "the call in progress was cut by the drain"
