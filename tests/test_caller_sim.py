@@ -214,6 +214,7 @@ HELD_OUT = BANK_PATH.parent / "held_out.yaml"
 HELD_OUT_2 = BANK_PATH.parent / "held_out_2.yaml"
 HELD_OUT_3 = BANK_PATH.parent / "held_out_3.yaml"
 HELD_OUT_4 = BANK_PATH.parent / "held_out_4.yaml"
+HELD_OUT_5 = BANK_PATH.parent / "held_out_5.yaml"
 # Each held-out bank, and the banks written before it: it must have every key with at least
 # as many entries as they do, and share no line with them (nor with the dialogue tests).
 HELD_OUT_BANKS = [
@@ -221,6 +222,9 @@ HELD_OUT_BANKS = [
     pytest.param(HELD_OUT_2, [BANK_PATH, HELD_OUT], id="held_out_2"),
     pytest.param(HELD_OUT_3, [BANK_PATH, HELD_OUT, HELD_OUT_2], id="held_out_3"),
     pytest.param(HELD_OUT_4, [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3], id="held_out_4"),
+    pytest.param(
+        HELD_OUT_5, [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4], id="held_out_5"
+    ),
 ]
 # Values the simulator passes in itself (not from the persona), per recognizer style.
 GIVEN = {
@@ -290,8 +294,8 @@ def test_held_out_bank_is_new_to_the_planner(held_out: Path, earlier: list[Path]
 
 @pytest.mark.parametrize(
     "bank_path",
-    [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4],
-    ids=["main", "held_out", "held_out_2", "held_out_3", "held_out_4"],
+    [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5],
+    ids=["main", "held_out", "held_out_2", "held_out_3", "held_out_4", "held_out_5"],
 )
 def test_every_bank_line_renders_in_every_persona_style(bank_path: Path) -> None:
     """Each entry, said by personas of both recognizer styles (full and first names, with
