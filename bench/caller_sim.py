@@ -1770,7 +1770,7 @@ def print_run(outcomes: Sequence[Outcome], show_failures: int, voice: bool = Fal
     print("\nunanswered caller questions (question -> the agent's next reply):")
     for o in outcomes:
         for line in o.stats.unanswered:
-            print(f"  [{o.persona.style}] {line}")
+            print(f"  [{o.persona.style} #{o.persona.index}] {line}")
     for outcome in pick_failures(outcomes, show_failures):
         print()
         print(outcome.transcript())

@@ -186,6 +186,18 @@ def test_detect_questions(text: str, topics: list[str]) -> None:
         ("where's my tour again", ["my_tour"]),  # not the address
         ("let's pick up where we left off", []),
         ("I saw it online and I have a cat", []),  # statements, not questions
+        # round 5 (held-out banks 4 and 5), in our own words
+        ("do you guys do showings on weekends", ["tour_hours"]),
+        ("what time does the office close", ["tour_hours"]),
+        ("when's your office open", ["tour_hours"]),
+        ("what are the viewing timings", ["tour_hours"]),
+        ("what do you have free on thursday", ["availability"]),
+        ("could you look at saturday and tell me what times", ["availability"]),
+        ("what days could we come", ["availability"]),
+        ("how would I find the building from the subway", ["address"]),
+        ("is it close to the subway", ["address"]),
+        ("what's the owner asking for a studio", ["rent"]),
+        ("where would visitors park", ["parking"]),  # parking, not directions
     ],
 )
 def test_questions_asked_in_other_words(text: str, topics: list[str]) -> None:
@@ -788,3 +800,35 @@ def test_a_misheard_in_person_answers_the_tour_type_question(heard: str) -> None
     the same words elsewhere choose nothing."""
     assert u.understand(heard, NOW, CATALOG, awaiting="tour_type").tour_type == "in_person"
     assert u.understand(heard, NOW, CATALOG, awaiting="unit_size").tour_type is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("um, priya patel, yep", "Priya Patel"),
+        ("it's Omar Khan, no worries", "Omar Khan"),
+        ("the name's Grace Park", "Grace Park"),
+        ("hey y'all, Nina Silva here", "Nina Silva"),
+        ("hi whereabouts is the building", None),
+    ],
+)
+def test_a_courtesy_around_a_name_is_not_part_of_it(heard: str, name: str | None) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="name").name == name
+
+
+def test_a_sentence_ending_after_at_is_not_an_email() -> None:
+    """ "... looking at the building. Where ..." once became looking@building.where."""
+    assert u.extract_email(p("We're looking at the building. Where is it")) is None
+    assert u.extract_email(p("it's jo.park at example.com")) == "jo.park@example.com"
+
+
+def test_a_stated_am_beats_a_part_of_day_in_a_question() -> None:
+    heard = u.understand(
+        "Monday the 7th at 10 a.m. please. Any tours in the evening?", NOW, CATALOG, "pick_slot"
+    )
+    assert heard.tour_clock == time(10, 0)
+
+
+def test_the_ordinal_one_is_a_pick_not_one_oclock() -> None:
+    heard = u.understand("The 10am on Monday the 7th one, thanks.", NOW, CATALOG, "pick_slot")
+    assert (heard.tour_day, heard.tour_clock) == (date(2026, 12, 7), time(10, 0))

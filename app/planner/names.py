@@ -153,6 +153,8 @@ _NEVER_IN_A_NAME = frozenset(
         *("oops", "whoops", "oopsie", "ugh", "argh", "aha", "huh", "hmm", "mhm", "gosh"),
         *("geez", "jeez", "shoot", "dang", "darn", "yikes", "hiya", "howdy", "greetings"),
         *("correction", "skip", "oh", "ah", "uh", "um", "er", "erm", "eh"),
+        *("yes", "yeah", "yep", "yup", "yea", "no", "nope", "nah", "okay", "ok", "problem"),
+        *("y'all", "yall", "ya'll", "whereabouts", "folks", "guys", "everyone", "thanks"),
     }
 )
 _CONTRACTION = re.compile(r"'(?:s|re|ll|ve|m|d|t)$")  # "how's", "we're": never a name

@@ -28,6 +28,11 @@ _PRONOUN_ONE = re.compile(
     r"afternoon|evening|"
     r"[ap]\.?m\.?|o'?clock|thirty|hour) one\b"
 )
+# "the Monday December 7th one": a date then "one" means that date, not one o'clock.
+_DATE_THEN_ONE = re.compile(
+    r"\b(\d{1,2}th|\d{2}(?:st|nd|rd)|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
+    r"twelfth|\w+teenth|\w+tieth) one\b"
+)
 # Words text2num would read as numbers where callers don't mean one ("the one bedroom" does).
 _NOT_A_UNIT = r"(?!\s?-?\s?(?:bed|br\b|b r\b))"
 _GUARDED = [
@@ -45,6 +50,7 @@ def prepare(text: str) -> str:
         s = pattern.sub(replacement, s)
     s = _ISH.sub(r"around \1", s)
     s = _PRONOUN_ONE.sub(r"\1 option", s)
+    s = _DATE_THEN_ONE.sub(r"\1", s)
     s = _AMPM.sub(lambda m: f" {m.group(1)}m ", s)
     s = _THOUSANDS.sub("", s)
     s = _NOISE.sub(" ", s)

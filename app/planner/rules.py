@@ -84,6 +84,7 @@ class Reply:
     summary: str | None = None  # this turn's "Got it: ..." when it only restates the tour
     answered: bool = False  # the caller asked and was answered: our question again, said shorter
     spelled: bool = False  # the caller spelled their name this turn: read back as letters
+    open_asked: bool = False  # "is 1:30 Saturday free?": the caller named a time and asked
 
     def add(self, text: str) -> None:
         if text:
@@ -1051,6 +1052,8 @@ class RulePlanner:
             state.update(last_topics=topics)
         if "availability" in u.questions and u.tour_clock is None:
             self._answer_availability(state, u, property_id, out)
+        elif "availability" in u.questions:
+            out.open_asked = True  # answered where the time is checked: "Yes, that's open."
         elif "tour_hours" in u.questions:
             out.add(self.prompts.say("answers.tour_hours"))
         if not topics:
@@ -1316,6 +1319,8 @@ class RulePlanner:
             if self._offer(state, alternatives, out, closest=True):
                 return self._ask(state, out, "pick_slot")
             return self._ask_time(state, out)
+        if out.open_asked:
+            out.add(self.prompts.say("slots.yes_open", when=spoken.when(state.tour_time)))
         if not (state.caller_name or state.name_declined or state.rescheduling):
             return self._ask_name(state, out)
         fields = {

@@ -122,6 +122,8 @@ _YES = _any(
     r"you bet|please do|sounds like a plan|"
     r"that's fine|fine|let's do (?:it|that)|let's go|lock it in)\b",
     r"\b(?:sounds|that's|that is|that'd be|that would be) (?:good|great|perfect|fine|lovely)\b",
+    r"\b(?:that |it |this )?(?:all |everything )?(?:sounds|looks|seems) (?:right|correct|about "
+    r"right|spot on|fine|good|great|perfect)\b",
     r"\b(?:yes|yeah|yep|sure),? please\b",
     r"\bthat(?:'s| is) (?:right|correct|perfect|great|fine)\b",
     r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
@@ -301,6 +303,8 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bgarage\b",
         r"\bmy car\b",
         r"\b(?:where|can) (?:can |do |could )?(?:i|we) park\b",
+        r"\bwhere (?:do|can|would|should) (?:people|residents|tenants|visitors|guests|folks) "
+        r"park\b",
         r"\bpark (?:my|our|a) (?:car|vehicle)\b",
     ),
     "pets": _any(
@@ -316,6 +320,9 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhat(?:'s| is| are) the (?:rent|price|cost)",
         r"\bwhat do .* cost\b",
         r"\bwhat about (?:the )?(?:rent|price|cost)s?\b",
+        r"\bwhat(?:'s| are| is) (?:you|y'all|you all|you guys|they|it|the owners?|the landlord) "
+        r"asking\b",
+        r"\basking price\b",
         r"\bwhat are (?:the )?(?:prices|rents|costs)\b",
         r"\b(?:prices?|rents?|pricing) (?:like|for|on|at)\b",
         r"\bwhat(?:'s| is| does)? (?:a |the )?(?:\w+ )?(?:bedroom|studio|unit)s? "
@@ -338,6 +345,10 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\blocated\b",
         r"\blocation\b",
         r"\bneighbou?rhood\b",
+        r"\bhow (?:do|would|can|could|will) (?:i|we) (?:find|get to|get there|reach|locate)\b",
+        r"\bhow to (?:get|find|reach)\b|\bwhereabouts\b",
+        r"\b(?:is it|are they|is that|is the building) (?:near|close to|by|next to) (?:the |a )?"
+        r"(?:train|subway|station|metro|path|bus)\b",
     ),
     "availability": _any(
         r"\bwhat (?:times?|days?|slots?|openings?)\b.*\b(?:have|available|open|free|got)\b",
@@ -349,6 +360,13 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bis (?:there )?anything (?:open|available|free)\b",
         r"\bwhen(?:'s| is) the (?:next|earliest|soonest)\b",
         r"\b(?:earliest|soonest|next) (?:available|opening|slot|time)\b",
+        r"\bwhat (?:do you|have you|you)(?: guys| all| folks)? (?:have|got) (?:open|free|available|"
+        r"left)\b",
+        r"\b(?:can|could|would) you (?:check|look(?: at| up)?|see)\b.*\b(?:what|which|any) "
+        r"(?:times?|slots?|openings?|hours)\b",
+        r"\b(?:are|is) there (?:any )?(?:slots?|openings?|times?|spots?)\b",
+        r"\bwhat (?:times?|days?) (?:could|can|should|would|might) (?:i|we) (?:come|stop|drop)\b",
+        r"\bdo you have (?:any )?(?:spots?|slots?|openings?|times?|availability)\b",
     ),
     "my_tour": _any(
         r"\b(?:when|what time|what day|where)(?:'s| is| was) (?:my|the|our) (?:tour|appointment|"
@@ -376,6 +394,15 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\btour (?:times|schedule)\b",
         r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b",
         r"\bwhat (?:times|hours) (?:do you|are) (?:you )?(?:open|tours?)\b",
+        r"\bwhen(?:'s| is| are) (?:the |your )?(?:leasing )?(?:office|you) open\b",
+        r"\b(?:your|the|tour|viewing|showing) timings?\b",
+        r"\bwhat time (?:do |does )?(?:you|they|tours?|showings?|the office) (?:start|begin|end|"
+        r"finish|stop|close|open)\b",
+        r"\b(?:tours?|showings?) (?:only )?(?:on|during) (?:the )?(?:weekdays?|weekends?|"
+        r"evenings?|mornings?)\b",
+        r"\bdo you (?:do|give|have|offer|run|hold) (?:any )?(?:tours?|showings?) "
+        r"(?:in the |on |at )?(?:the )?(?:evenings?|mornings?|weekends?|nights?|saturdays?|"
+        r"sundays?|weekdays?)\b",
     ),
 }
 
@@ -509,6 +536,8 @@ def detect_questions(s: str) -> list[str]:
         found += [t for t in loose if not (t == "rent" and fees)]  # "how much is parking"
     if "availability" in found and "tour_hours" in found and not _TOPICS["tour_hours"].search(s):
         found.remove("tour_hours")
+    if "parking" in found and "address" in found and not _TOPICS["address"].search(s):
+        found.remove("address")  # "where do people park?": parking, not directions
     if "deposit" in found and "lease" in found and not re.search(r"\blease (?:length|term)", s):
         found.remove("lease")
     return found
@@ -517,8 +546,9 @@ def detect_questions(s: str) -> list[str]:
 # ---------------------------------------------------------------- name
 
 _NAME_INTRO = re.compile(
-    r"\b(?:my name is|my name's|name is|names|name,? which is|name(?:'ll| will| would| should)"
-    r" be|this is|it's|it is|i'm|i am|call me|(?:you can )?write(?: it| down)?(?: as)?|"
+    r"\b(?:my name is|(?:my |the )?name's|name is|names|name,? which is|"
+    r"name(?:'ll| will| would| should) be|this is|it's|it is|i'm|i am|call me|"
+    r"(?:you can )?write(?: it| down)?(?: as)?|"
     r"put (?:me|it) down (?:as|for)|put down|(?:you're|you are) speaking (?:with|to)|"
     r"you can call me|put it under|under the name)\s+"
     r"([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3})"
@@ -526,6 +556,7 @@ _NAME_INTRO = re.compile(
 _NAME_FILLER = re.compile(
     r"^(?:(?:yes|yeah|yep|yup|sure thing|sure|of course|certainly|absolutely|alright|all right|"
     r"right|ok|okay|hi|hiya|hello|hey|howdy|good (?:morning|afternoon|evening)|um+|uh+|ah+|er|"
+    r"y'all|yall|ya'll|you all|folks|guys|everyone|there|"
     r"oh|well|so|it's|its|that's|and|honestly|"
     r"actually|sorry|oops|my mistake|my bad|correction|wait|hold on)\b[\s,]*)+"
 )
@@ -538,7 +569,7 @@ def extract_name(s: str, expecting: bool = False) -> str | None:
 
     Whether the words are a name is judged with data (``names``: first names of many
     origins, word frequencies), so "I'm looking" is not a name and "I'm Oluwaseun" is."""
-    s = _HESITATION.sub(" ", s)
+    s = _COURTESY_TAIL.sub("", _HESITATION.sub(" ", s))
     for match in _NAME_INTRO.finditer(s):
         found = leading_name(match.group(1))
         if found:
@@ -569,13 +600,20 @@ def _answered_name(clauses: list[str], s: str) -> str | None:
         return found
     # Unpunctuated: "sorry i meant half past five yeah mitzy ocampo": the words after the
     # last "yeah" / "it's", if they are a name and nothing else.
-    tail = _LAST_CUE.search(" ".join(clauses))
+    tail = _LAST_CUE.search(_COURTESY_TAIL.sub("", " ".join(clauses)))
     if tail:
         words = tail.group(1).strip()
         found = leading_name(words)
         if found and len(found.split()) == len(words.split()) and not detect_intents(words):
             return found
     return None
+
+
+# A name's answer often ends in a courtesy: "Heather Larkin, yep", "it's Eino, no problem".
+_COURTESY_TAIL = re.compile(
+    r"(?:[\s,]+(?:yeah|yep|yes|yup|please|thanks|thank you|no problem|no worries|that's me|"
+    r"that is me|speaking|here))+\W*$"
+)
 
 
 _LAST_CUE = re.compile(
@@ -748,9 +786,9 @@ def extract_contact_preference(s: str, expecting: bool = False) -> ContactPrefer
 
 _EMAIL_WRITTEN = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _EMAIL_SPOKEN = re.compile(
-    r"\b([a-z0-9]+(?:\s?(?:dot|\.|underscore|dash|hyphen)\s?[a-z0-9]+)*)\s(?:at|@)\s"
-    r"([a-z0-9]+(?:\s?(?:dot|\.)\s?[a-z0-9]+)+)\b"
-)
+    r"\b([a-z0-9]+(?:\s?(?:dot|underscore|dash|hyphen)\s?[a-z0-9]+|\.[a-z0-9]+)*)\s(?:at|@)\s"
+    r"([a-z0-9]+(?:\s?dot\s?[a-z0-9]+|\.[a-z0-9]+)+)\b"
+)  # a period then a space ends a sentence: "looking at the building. Where ..." is no email
 _JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
 _EMAIL_LEAD = re.compile(r"^(?:(?:my|the|email|e-mail|address|is|it's|its|sure|yes|ok)\s)+")
 
@@ -1210,9 +1248,9 @@ def _clock_from_match(
 def _twelve_to_24(hour: int, minute: int, suffix: str | None, period: str | None) -> time:
     if hour > 12:
         return time(hour % 24, minute)
-    if suffix == "pm" or period in ("afternoon", "evening"):
+    if suffix == "pm" or (suffix != "am" and period in ("afternoon", "evening")):
         return time(hour % 12 + 12, minute)
-    if suffix == "am" or period == "morning":
+    if suffix == "am" or period == "morning":  # "11 a.m. ... tours in the evening?": a.m.
         return time(hour % 12, minute)
     # No am/pm: read it the way people book tours (8-11 in the morning, 12-7 after noon).
     return time(hour if hour >= 8 and hour != 12 else (hour % 12) + 12, minute)
@@ -1293,6 +1331,8 @@ def understand(
     _read_when(u, without_contacts, plain, mentions, awaiting)
     if u.questions == ["tour_hours"] and u.tour_clock is None:
         u.tour_day = u.tour_period = None  # "are you open on Sundays?" asks, it doesn't book
+    elif "tour_hours" in u.questions and u.tour_clock is not None:
+        u.tour_period = None  # "11 a.m., and do you do evenings?": the clock says when
     return u
 
 
