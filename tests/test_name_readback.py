@@ -134,3 +134,16 @@ def test_text_callers_are_never_read_back(planner: AgentPlanner) -> None:
     reply = turn(planner, "I'm Bernadine Ó Faircheallaigh.")
     assert "Was that" not in reply
     assert planner.state.caller_name == "Bernadine Ó Faircheallaigh"
+
+
+def test_a_no_heard_with_the_same_name_never_keeps_the_refused_name(
+    planner: AgentPlanner,
+) -> None:
+    """ "Was that Christian Abor?" "No, it's Krishna Borah." heard as "No, it's Christian
+    Abor.": the caller said no, so the agent asks to spell instead of greeting a stranger."""
+    turn(planner, "This is Christian Abor.", unsure=["abor"])
+    reply = turn(planner, "No, it's Christian Abor.", unsure=["abor"])
+    assert "Christian" not in reply
+    assert planner.state.caller_name is None
+    reply = turn(planner, TOUR)
+    assert "spell" in reply

@@ -312,11 +312,12 @@ def test_leading_name_keeps_particles_and_letters_of_every_alphabet(said: str, n
     [
         ("Sure, MUS TFA, last name J-O-N-double S-O-N", "Mustfa Jonsson"),  # capitals are letters
         ("Sure, K-R-O-L and then ZSC-H-R-E-K", "Krol Zschrek"),
-        ("So, SRH, last name VRMT", "Srh Vrmt"),  # no lone letter, but no word either
+        ("So, SRH, last name VRMT", None),  # letters, but no name anyone could be greeted by
+        ("P, A, N, Y, A, then N, M, N, N, R, P, I", "Panya"),  # the sayable part only
         ("S. S. S. M. P. H. I. W. E.", "Smphiwe"),  # "S as in Sam" heard as three esses
     ],
 )
-def test_spelled_letters_as_whisper_writes_them(heard: str, expected: str) -> None:
+def test_spelled_letters_as_whisper_writes_them(heard: str, expected: str | None) -> None:
     assert parse_spelled_name(heard) == expected
 
 

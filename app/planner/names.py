@@ -470,9 +470,19 @@ def parse_spelled_name(text: str) -> str | None:
             word = _TRIPLED.sub(r"\1", "".join(letter for _, letter in run).strip("'-"))
             if sum(ch.isalpha() for ch in word) >= _MIN_LETTERS:
                 parts.append(word)
-    if not parts:
-        return None
-    return _title(" ".join(parts[:_MAX_NAME_WORDS]))
+    if not parts or not _sayable(parts[0]):
+        return None  # "S, R, H": letters the line garbled, not a name to greet anyone by
+    return _title(" ".join(p for p in parts[:_MAX_NAME_WORDS] if _sayable(p)))
+
+
+_CONSONANT_PILE = re.compile(r"[^aeiouy\W\d_]{6,}")
+
+
+def _sayable(word: str) -> bool:
+    """Could this spelled word be said as a name? A vowel, and no pile of six consonants
+    ("Nmnnrpi", "Vrmt" are what a noisy line makes of letters; "Zschrek" passes)."""
+    plain = _fold(word)
+    return bool(re.search(r"[aeiouy]", plain)) and not _CONSONANT_PILE.search(plain)
 
 
 _SLIPS_SHORT = 1  # letters a spelled word may have lost or changed on the line

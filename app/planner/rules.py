@@ -271,10 +271,13 @@ class RulePlanner:
                 # Heard wrong twice: spelling is likelier to get it than a third hearing.
                 state.update(name_guess=u.name, name_tries=MAX_NAME_ASKS)
                 u.name = None
+        elif u.affirm is False:
+            # Also "No, it's Krishna Borah" heard again as "Christian Abor": the line keeps
+            # saying it, not the caller; never keep the name they just refused.
+            state.update(name_guess=None, name_tries=max(state.name_tries + 1, MAX_NAME_ASKS))
+            u.name = None
         elif u.affirm or u.name == pending or _THATS_IT.search(u.text.lower()):
             u.name = pending
-        elif u.affirm is False:
-            state.update(name_guess=None, name_tries=max(state.name_tries + 1, MAX_NAME_ASKS))
         else:
             u.name = pending  # no answer to the read-back: the best heard, and on we go
 
