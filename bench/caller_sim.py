@@ -402,8 +402,15 @@ class Renderer:
             return "today"
         if offset == 1:
             options += ["tomorrow"] * 3
-        elif offset < 7:
+        elif offset == 2:
+            options += ["the day after tomorrow", f"{d:%A}"]
+        week = (d - (self.now.date() - timedelta(days=self.now.weekday()))).days // 7
+        if 1 < offset < 7 and week == 0:
             options += [f"{d:%A}", f"this {d:%A}"] * 2
+        if offset == 7:
+            options += ["a week from today"]
+        if week == 1:
+            options += [f"next {d:%A}"] * 2  # the next calendar week's, as the agent reads it
         return self.rng.choice(options)
 
     def time(self, t: datetime) -> str:
@@ -1167,6 +1174,12 @@ class Caller:
         best = min(choices, key=lambda s: (abs((s - self.p.start).total_seconds()), s))
         self.accepted.append(best)
         r = self.book.render
+        if len(heard.slots) == 2 and self.rng.random() < 0.25:  # "the first one", "the later one"
+            first = "the first one" if heard.slots[0] == best else "the second one"
+            earlier = "the earlier one" if best == min(heard.slots) else "the later one"
+            line = self.book.say("pick_slot", slot=self.rng.choice([first, earlier]))
+            if not re.search(r"\bthe the\b|\bone one\b", line, re.IGNORECASE):
+                return line  # not "The the first one one, please." from "The {slot} one"
         if best.date() == self.p.start.date() and self.rng.random() < 0.6:
             slot = r.clock(best)
         else:

@@ -26,6 +26,7 @@ from bench.caller_sim import (
     Figures,
     Outcome,
     Phrasebook,
+    Renderer,
     add_line_noise,
     fold,
     hear,
@@ -337,3 +338,23 @@ def test_bank_option_runs_the_simulator_on_another_bank(
 def test_a_numbered_tour_type_question_is_answered_with_the_callers_type() -> None:
     heard = hear("Say or press 1 for an in-person tour, or 2 for a virtual tour by video.", NOW)
     assert heard.kind == "choices" and heard.choices == {"in_person": "1", "virtual": "2"}
+
+
+@pytest.mark.parametrize("ahead", range(1, 14))
+def test_every_way_a_caller_says_a_day_means_that_day_to_the_agent(ahead: int) -> None:
+    """The simulated callers also say "the day after tomorrow", "next Friday" and "a week from
+    today"; each form, said in either style, must name the day the caller means."""
+    import random
+
+    from app.domain.catalog import Catalog
+    from app.planner.understanding import understand
+
+    catalog = Catalog.load(Path(__file__).resolve().parent.parent / "prompts" / "properties.yaml")
+    day = NOW.date() + timedelta(days=ahead)
+    said: set[str] = set()
+    for style in ("words", "digits"):
+        renderer = Renderer(style, random.Random(ahead), NOW, load_bank())
+        said |= {renderer.day(day) for _ in range(60)}
+    for phrase in said:
+        heard = understand(f"{phrase} at 2 pm", NOW, catalog, "tour_time")
+        assert heard.tour_day == day, phrase

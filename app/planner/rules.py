@@ -85,6 +85,7 @@ class Reply:
     answered: bool = False  # the caller asked and was answered: our question again, said shorter
     spelled: bool = False  # the caller spelled their name this turn: read back as letters
     open_asked: bool = False  # "is 1:30 Saturday free?": the caller named a time and asked
+    offered: bool = False  # times were offered in this reply
 
     def add(self, text: str) -> None:
         if text:
@@ -508,8 +509,8 @@ class RulePlanner:
 
     def _pick_offered_anytime(self, state: PlannerState, u: Understanding, out: Reply) -> None:
         """ "The first one" after we offered times, even while asking something else."""
-        if state.awaiting == "pick_slot" or not state.offered_slots or state.tour_time:
-            return
+        if state.awaiting == "pick_slot" or not state.offered_slots:
+            return  # with a time already set too: they chose one of the times we just offered
         if u.choice is None and not _CHOICE.search(prepare(u.text)):
             return
         if u.mentions_time:
@@ -845,6 +846,7 @@ class RulePlanner:
         else:
             key = "slots.offer_two" if len(slots) > 1 else "slots.offer_one"
         out.add(self.prompts.say(key, first=phrases[0], second=phrases[-1]))
+        out.offered = True
         offered_for = f"{state.tour_type or ''}@{state.property_id or ''}"
         state.update(offered_slots=slots, offered_for=offered_for)
         return True
@@ -1092,6 +1094,9 @@ class RulePlanner:
         today = self.desk.now().date()
         day = u.tour_day or state.requested_day
         period = u.tour_period or state.requested_period
+        if self._their_time_is_open(state, property_id, day, period):
+            out.open_asked = True  # "3 PM Friday... what do you have Friday?": 3 PM is open
+            return
         buildings = [property_id] if property_id else list(self.catalog.properties)
         slots = self._open_everywhere(tour_type, buildings, day or today, period)
         if not slots:
@@ -1121,6 +1126,16 @@ class RulePlanner:
             requested_day=None,
             requested_period=None,
         )
+
+    def _their_time_is_open(
+        self, state: PlannerState, property_id: str | None, day: date | None, period: str | None
+    ) -> bool:
+        """The caller already chose a time (and the next question is the name or "Shall I
+        book?"), asks what is open that day, and their own time is."""
+        chosen, tour_type = state.tour_time, state.tour_type
+        if not (chosen and property_id and tour_type) or period or day not in (None, chosen.date()):
+            return False
+        return self.desk.check(tour_type, property_id, chosen).ok
 
     def _open_everywhere(
         self, tour_type: str, buildings: list[str], day: date, period: str | None
@@ -1438,7 +1453,8 @@ class RulePlanner:
         return self._ask_time(state, out)
 
     def _ask_time_again(self, state: PlannerState, out: Reply) -> list[str]:
-        state.update(offered_slots=[])
+        if not out.offered:  # times offered just now stay: "the earlier one" can still pick
+            state.update(offered_slots=[])
         return self._ask_time(state, out)
 
     def _resume_quietly(self, state: PlannerState, out: Reply) -> list[str]:

@@ -181,6 +181,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"think about it|get back to you)\b",
         r"\b(?:can|could|may) i (?:call|ring) (?:you )?back\b",
         r"\b(?:call|try) (?:you )?(?:back )?(?:later|another time|tomorrow)\b",
+        r"\b(?:and|then|i'll|i will) (?:call|ring) (?:you )?back\b",  # "let me sort it out and ..."
     ),
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
