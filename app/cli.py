@@ -38,8 +38,10 @@ def serve(
     from app.memory.owner_lock import advertise
     from app.memory.service import check_store_settings
     from app.stores.database import StoreSetupError
+    from app.web.native_memory import cap_malloc_arenas
     from app.web.serving import serve as serve_app
 
+    cap_malloc_arenas()  # before the models start their threads
     try:
         check_store_settings(get_settings())
     except StoreSetupError as exc:

@@ -4,10 +4,18 @@ Why: scripted dialogue tests encode the order the planner asks things in; caller
 that order. Each simulated caller has a persona (a name of many origins, a goal: building,
 unit size, tour type, day and time, optional details) and a strategy (leads with a time,
 asks questions first, says it all in one breath, never volunteers anything, says "not sure",
-corrects itself, won't give a name, or calls back days later from a differently formatted
-number). It reacts to what the agent actually said, recognising the kind of question from
-the agent's words, never from a question order, and phrases its answers from a paraphrase
-bank (bench/caller_sim/paraphrases.yaml) kept apart from the dialogue tests.
+corrects itself, won't give a name, changes its mind about one thing - building, tour type
+or time - when the agent reads the booking back, or calls back days later from a differently
+formatted number). Callers who call back do one of five things (assigned in turn): "booked"
+books, then checks the tour and keeps it; "reschedules" books, then moves the tour to another
+day (taking an offered time close to its wish if that is taken); "cancels" books, then
+cancels; "started" and "anonymous" leave the first call half done (the latter without a
+name) and finish on the second. It reacts to what the agent actually said, recognising the
+kind of question from the agent's words, never from a question order, and phrases its
+answers from a paraphrase bank (bench/caller_sim/paraphrases.yaml) kept apart from the
+dialogue tests. A caller succeeds when the store ends up as it wanted: its tour booked (at
+its final choice, for one that changed its mind), moved (one booked tour, at the new time),
+or cancelled (none booked, one cancelled).
 
 Text mode drives the real ``AgentPlanner`` (``PlannerKit`` with a fixed clock: next Monday
 9 AM) on a real SQLite booking store shared by all callers (so some slots are taken and the
@@ -45,7 +53,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -75,11 +83,21 @@ STRATEGIES: tuple[str, ...] = (
     "not_sure",
     "corrects_self",
     "no_name",
+    "changes_mind",
     "callback",
 )
-CALLBACK_VARIANTS = ("booked", "started", "anonymous")
+CALLBACK_VARIANTS = ("booked", "started", "anonymous", "reschedules", "cancels")
+BOOKS_FIRST = frozenset({"booked", "reschedules", "cancels"})  # the first call books
+CHANGES = ("building", "tour_type", "time")  # what a changes_mind caller says wrong first
 QUESTION_TOPICS = ("price", "pets", "parking", "address", "hours", "availability")
 OPTIONAL_KINDS = frozenset({"unit_size", "move_in", "pets", "pet_details", "budget"})
+# Questions that lead to booking a tour: a caller cancelling its tour answers them by asking
+# again to cancel.
+NOT_CANCELLING = frozenset(
+    {"confirm", "pick_slot", "book_today", "tour_type", "tour_time", "building", "choices",
+     "resume", "manage", "other"}
+)  # fmt: skip
+DONE_REASONS = {"reschedule": "moved", "cancel": "cancelled"}  # a managing call's end_reason
 MAX_TURNS = 20  # caller turns per call before giving up
 MAX_SAME_QUESTION = 3  # the same question this many times in a row: hang up
 MAX_SAME_TOPIC = 6  # one thing asked this many turns running, however phrased: hang up
@@ -115,6 +133,15 @@ AREA_CODES = ("212", "646", "917", "718", "347", "201", "551", "415")
 
 
 @dataclass(frozen=True)
+class Goal:
+    """A tour as the caller asks for it at one point of its calls."""
+
+    building: str  # property id
+    tour_type: str
+    start: datetime
+
+
+@dataclass(frozen=True)
 class Persona:
     """One simulated caller: who they are, what they want, how they talk."""
 
@@ -137,12 +164,34 @@ class Persona:
     full_name: bool  # gives first and last name, or the first name only
     volunteers_size: bool
     questions: tuple[str, ...]
-    wrong: str | None = None  # corrects_self: "building" or "time" is said wrong first
+    # corrects_self: "building" or "time" is said wrong first (and put right the next turn);
+    # changes_mind: "building", "tour_type" or "time" is asked for first and changed to the
+    # goal's when the agent reads the booking back.
+    wrong: str | None = None
     wrong_building: str = ""
     wrong_start: datetime | None = None
-    callback: str | None = None  # callback: "booked", "started" or "anonymous" first call
+    callback: str | None = None  # callback: one of CALLBACK_VARIANTS
     callback_days: int = 0
     callback_number: str = ""
+    new_start: datetime | None = None  # callback "reschedules": the time the tour moves to
+
+    @property
+    def goal(self) -> Goal:
+        """The tour the caller wants in the end (a rescheduled one at its new time)."""
+        return Goal(self.building, self.tour_type, self.new_start or self.start)
+
+    @property
+    def first_goal(self) -> Goal:
+        """What the caller asks for at first: a changes_mind caller's one thing is off."""
+        goal = Goal(self.building, self.tour_type, self.start)
+        if self.strategy != "changes_mind":
+            return goal
+        if self.wrong == "building":
+            return replace(goal, building=self.wrong_building)
+        if self.wrong == "tour_type":
+            return replace(goal, tour_type=_OTHER_TOUR[self.tour_type])
+        assert self.wrong_start is not None
+        return replace(goal, start=self.wrong_start)
 
     @property
     def name(self) -> str:
@@ -157,6 +206,20 @@ class Persona:
     def label(self) -> str:
         extra = f"/{self.callback}" if self.callback else ""
         return f"#{self.index} {self.first} {self.last} ({self.locale}, {self.strategy}{extra})"
+
+    @property
+    def group(self) -> str:
+        """Its row in the table: the strategy, callbacks by variant ("callback/cancels")."""
+        return f"{self.strategy}/{self.callback}" if self.callback else self.strategy
+
+
+def groups() -> list[str]:
+    """Every table row, in order."""
+    return [
+        g
+        for s in STRATEGIES
+        for g in ([f"{s}/{v}" for v in CALLBACK_VARIANTS] if s == "callback" else [s])
+    ]
 
 
 def sim_now(today: datetime | None = None) -> datetime:
@@ -246,12 +309,22 @@ def make_personas(count: int, seed: int, now: datetime) -> list[Persona]:
             asked = size = rng.choice(sizes)
         rent = catalog.get(building).units[size]  # type: ignore[index]
         tour_type = rng.choice(["in_person", "virtual"])
+        # Round-robin over the variants: the n-th callback persona gets the n-th variant.
+        turn = index // len(STRATEGIES)
         callback = (
-            CALLBACK_VARIANTS[(index // len(STRATEGIES)) % 3] if strategy == "callback" else None
+            CALLBACK_VARIANTS[turn % len(CALLBACK_VARIANTS)] if strategy == "callback" else None
         )
         callback_days = rng.randint(2, 4) if callback else 0
         start = _goal_start(rng, tour_type, now, callback_days + 1 if callback else 0)
         wrong = rng.choice(["building", "time"]) if strategy == "corrects_self" else None
+        if strategy == "changes_mind":
+            wrong = _change_of_mind(rng, tour_type, start)
+        new_start = None
+        if callback == "reschedules":
+            new_start = _other_day_start(rng, tour_type, start, now, callback_days + 1)
+            gone = _taken_by_others(personas, building, tour_type, start, now, callback_days)
+            if gone and rng.random() < 0.5:  # half wish for a time that is gone by then
+                new_start = rng.choice(gone)
         if strategy == "questions_first":
             questions = tuple(rng.sample(QUESTION_TOPICS, 2))
         else:
@@ -284,9 +357,60 @@ def make_personas(count: int, seed: int, now: datetime) -> list[Persona]:
                 callback=callback,
                 callback_days=callback_days,
                 callback_number=reformat_number(phone, rng),
+                new_start=new_start,
             )
         )
     return personas
+
+
+_OTHER_TOUR = {"in_person": "virtual", "virtual": "in_person"}
+
+
+def _change_of_mind(rng: random.Random, tour_type: str, start: datetime) -> str:
+    """What a changes_mind caller gets wrong first: the tour type only when the goal's time
+    is a valid start for the other type too (so the first summary is a bookable one)."""
+    change = rng.choice(CHANGES)
+    other = HOURS[_OTHER_TOUR[tour_type]]  # type: ignore[index]
+    if change == "tour_type" and start not in other.starts_on(start.date(), NY):
+        change = rng.choice(["building", "time"])
+    return change
+
+
+def _taken_by_others(
+    earlier: Sequence[Persona],
+    building: str,
+    tour_type: str,
+    start: datetime,
+    now: datetime,
+    callback_days: int,
+) -> list[datetime]:
+    """Tours earlier callers book (and keep) on their first call at this building, on other
+    days than ``start``, late enough to move to on a callback ``callback_days`` later: a
+    rescheduling caller who wishes for one of these hears it is taken and picks another."""
+    after = (now + timedelta(days=callback_days + 1)).date()
+    return sorted(
+        {
+            p.start
+            for p in earlier
+            if p.building == building
+            and p.tour_type == tour_type
+            and p.callback not in ("reschedules", "cancels", "started", "anonymous")
+            and p.strategy != "changes_mind"
+            and p.start.date() >= after
+            and p.start.date() != start.date()
+        }
+    )
+
+
+def _other_day_start(
+    rng: random.Random, tour_type: str, start: datetime, now: datetime, min_days: int
+) -> datetime:
+    """Where a rescheduling caller moves its tour: an allowed start on another day than the
+    booked one (so no time accepted on the first call can be mistaken for the new one)."""
+    while True:
+        moved = _goal_start(rng, tour_type, now, min_days)
+        if moved.date() != start.date():
+            return moved
 
 
 def _wrong_start(rng: random.Random, tour_type: str, start: datetime, now: datetime) -> datetime:
@@ -508,6 +632,7 @@ class Phrasebook:
         self.rng = rng
         self.bank = bank
         self.render = Renderer(persona.style, rng, now, bank)
+        self.goal = persona.first_goal  # what {building}, {tour}, {time}... say
         self._last: dict[str, str] = {}
 
     def template(self, key: str) -> str:
@@ -533,15 +658,15 @@ class Phrasebook:
         return text[:1].upper() + text[1:]
 
     def _value(self, name: str) -> str:
-        p, r = self.persona, self.render
+        p, r, g = self.persona, self.render, self.goal
         values: dict[str, Callable[[], str]] = {
             "name": lambda: p.name,
             "first": lambda: p.first,
-            "building": lambda: r.building(p.building),
-            "tour": lambda: r.tour(p.tour_type),
-            "tour_a": lambda: r.tour_a(p.tour_type),
-            "time": lambda: r.time(p.start),
-            "day": lambda: r.day(p.start.date()),
+            "building": lambda: r.building(g.building),
+            "tour": lambda: r.tour(g.tour_type),
+            "tour_a": lambda: r.tour_a(g.tour_type),
+            "time": lambda: r.time(g.start),
+            "day": lambda: r.day(g.start.date()),
             "size": lambda: r.size(p.unit_size),
             "move_in": lambda: r.move_in(p.move_in),
             "pets": lambda: p.pets or "no pets",
@@ -574,6 +699,13 @@ _OFFER_CUES = re.compile(
     re.IGNORECASE,
 )
 _CODE = re.compile(r"confirmation (?:code|number)", re.IGNORECASE)
+# The agent saying it moved or cancelled a tour ("Done! Your tour is now on ...").
+_MOVED = re.compile(
+    r"tour is now (?:on|at|for)\b|code is still|\b(?:i've|i have) (?:moved|rescheduled)\b|"
+    r"\b(?:has been|is) (?:moved|rescheduled)\b",
+    re.IGNORECASE,
+)
+_CANCELLED = re.compile(r"\b(?:is|has been|was|i've|i have) (?:now )?cancell?ed\b", re.IGNORECASE)
 _MISMATCH = re.compile(
     r"(?:doesn't|does not|don't|do not) (?:have|offer) (?:any )?"
     r"(?:studios?|one[- ]bedrooms?|two[- ]bedrooms?|three[- ]bedrooms?|[123][- ]bedrooms?)",
@@ -602,7 +734,11 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("still_there", r"still there"),
         ("email", r"email address|spell out your email|your email"),
         ("spell", r"\bspell"),
+        ("cancel_confirm", r"(?:shall|should|can) i (?:go ahead and )?cancel|"
+         r"(?:want|like) me to cancel|(?:sure|confirm).{0,30}\bcancel\b.{0,80}\?"),
         ("confirm", r"shall i book|should i book|book (?:it|that|this)\b.{0,20}\?|"
+         r"(?:shall|should|can) i (?:move|change|switch|reschedule)\b|"
+         r"(?:want|like) me to (?:move|change|switch|reschedule)\b|"
          r"go ahead and book|"
          r"(?:want|like) me to (?:book|go ahead)|shall i go ahead|should i go ahead|"
          r"(?:ok|okay) to book|can i book|shall i confirm|should i confirm|want to confirm|"
@@ -658,6 +794,8 @@ class Heard:
     choices: dict[str, str]  # property id -> the number to say for it
     readback: str | None
     mismatch: bool
+    moved: bool = False  # the agent said the tour was moved
+    cancelled: bool = False  # the agent said the tour was cancelled
 
     @property
     def key(self) -> str:
@@ -864,6 +1002,8 @@ def hear(text: str, now: datetime, default_day: date | None = None) -> Heard:
         choices=_choices(text) if kind == "choices" else {},
         readback=readback["what"].strip() if readback else None,
         mismatch=bool(_MISMATCH.search(text)),
+        moved=bool(_MOVED.search(statement_part(text))),
+        cancelled=bool(_CANCELLED.search(statement_part(text))),
     )
 
 
@@ -891,6 +1031,7 @@ class Stats:
     recall: bool | None = None
     end_reason: str = ""
     stuck_on: str = ""  # the agent's question when the caller gave up
+    changed_mind: bool = False  # changes_mind: it changed its one thing at a read-back
 
 
 class Caller:
@@ -911,10 +1052,32 @@ class Caller:
         self.call = 0
         self.new_call(1)
 
+    @property
+    def goal(self) -> Goal:
+        """What the caller asks for now (what its phrasings say, what it checks read-backs by)."""
+        return self.book.goal
+
+    @goal.setter
+    def goal(self, goal: Goal) -> None:
+        self.book.goal = goal
+
+    @property
+    def managing(self) -> str | None:
+        """ "reschedule" or "cancel" on the second call of a caller who moves or cancels."""
+        if self.call != 2:
+            return None
+        return {"reschedules": "reschedule", "cancels": "cancel"}.get(self.p.callback or "")
+
     # -- call bookkeeping
 
-    def new_call(self, number: int) -> None:
+    def new_call(self, number: int, now: datetime | None = None) -> None:
+        """Start call ``number``; ``now`` is the day it is made (days later, for a callback)."""
         self.call = number
+        if now is not None:
+            self.now = self.book.render.now = now
+        if self.managing == "reschedule":
+            self.goal = self.p.goal  # the new time
+            self.accepted = []  # times taken on the first call were for the old one
         self.stats.end_reason = self.stats.stuck_on = ""
         self.turns = 0
         self.streak_key = ""
@@ -958,6 +1121,9 @@ class Caller:
             return self._turn(self._ask_question(prefix="Hi! "))
         if s == "corrects_self":
             return self._turn(self._wrong_opening())
+        if s == "changes_mind" and self.rng.random() < 0.5:
+            self.told |= {"name", "building", "tour_type", "time"}
+            return self._turn(self.book.say("all_in_one"))
         if s == "minimal" and heard.kind != "other":
             return self._turn(self.answer(heard))
         return self._turn(self.book.say("greeting_intent") + " " + self._building_line())
@@ -984,6 +1150,8 @@ class Caller:
         self.stats.recall = remembered
         if heard.kind in ("manage", "resume") and remembered:
             return self.answer(heard)
+        if self.managing:
+            return self.book.say("callback_open") + " " + self._request()
         if self.p.callback == "booked":
             return self.book.say("callback_open")
         if remembered:
@@ -994,7 +1162,7 @@ class Caller:
 
     def observe(self, text: str) -> Heard:
         """Hear an agent turn and keep the question-repeat bookkeeping."""
-        heard = hear(text, self.now, self.p.start.date())
+        heard = hear(text, self.now, self.goal.start.date())
         topic = TOPICS.get(heard.kind, heard.kind)
         self.topic_streak = self.topic_streak + 1 if topic == self.topic else 1
         self.topic = topic
@@ -1012,13 +1180,19 @@ class Caller:
         """The caller's next line, or None when it hangs up."""
         heard = self.observe(agent_text)
         self._check_pending_question(heard)
-        if heard.booked and self.booked_at is None:
+        if self._done(heard) and self.booked_at is None:
             self.booked_at = self.turns
-            if self.stats.turns_to_book is None:
+            if self.managing:
+                self.stats.end_reason = DONE_REASONS[self.managing]
+            elif self.stats.turns_to_book is None:
                 self.stats.turns_to_book = self.turns
         if self.booked_at is not None:
             return self._after_booking(heard)
-        if self.is_first_call_of_callback and self.p.callback != "booked" and self._may_leave():
+        if (
+            self.is_first_call_of_callback
+            and self.p.callback not in BOOKS_FIRST
+            and self._may_leave()
+        ):
             self.finished = True
             self.stats.end_reason = "planned hang-up"
             return self._turn(self.book.say("hang_up_later"))
@@ -1038,6 +1212,22 @@ class Caller:
             line = self.book.say("correction", value=self.correction) + " " + line
             self.correction = None
         return self._turn(self._maybe_ask(line).strip())
+
+    def _done(self, heard: Heard) -> bool:
+        """Has the agent done what this call is for (booked, moved or cancelled the tour)?
+
+        A caller moving its tour also takes a new booking for done: it would leave thinking
+        the tour was moved, and the store then shows two tours."""
+        if self.managing == "cancel":
+            return heard.cancelled
+        if self.managing == "reschedule":
+            return heard.moved or heard.booked
+        return heard.booked
+
+    def _request(self) -> str:
+        """A caller who moves or cancels its tour says so (again, in other words)."""
+        assert self.managing
+        return self.book.say(self.managing)
 
     def _may_leave(self) -> bool:
         """A "started" first call leaves once its building (and name) are out."""
@@ -1090,6 +1280,8 @@ class Caller:
 
     def answer(self, heard: Heard) -> str:
         """A line for what the agent just said, from the goal; never from a question order."""
+        if self.managing == "cancel" and heard.kind in NOT_CANCELLING:
+            return self._request()  # it wants the tour gone, not another time or building
         if heard.mismatch and not self.size_settled:
             self.size_settled = True
             self.told.add("size")
@@ -1101,6 +1293,8 @@ class Caller:
 
     def restate(self, _: Heard | None = None) -> str:
         """Repeat the most important thing not yet said, or the whole request, newly phrased."""
+        if self.managing:
+            return self._request()
         if "building" not in self.told:
             return self._building_line()
         if "time" not in self.told:
@@ -1122,7 +1316,7 @@ class Caller:
         return self.book.render.size(self.p.unit_size if self.size_settled else self.p.asked_size)
 
     def _tour_line(self) -> str:
-        return self.book.say(f"tour_{self.p.tour_type}")
+        return self.book.say(f"tour_{self.goal.tour_type}")
 
     def _on_name(self, heard: Heard) -> str:
         if self.p.declines_name:
@@ -1140,7 +1334,7 @@ class Caller:
 
     def _on_choices(self, heard: Heard) -> str:
         """Say the building's (or the tour type's) number, or press it on the keypad."""
-        number = heard.choices.get(self.p.building) or heard.choices.get(self.p.tour_type)
+        number = heard.choices.get(self.goal.building) or heard.choices.get(self.goal.tour_type)
         if number is None:
             return self._building_line()
         digit = number if number.isdigit() else str(_ONES.index(number.lower()))
@@ -1163,7 +1357,8 @@ class Caller:
     def _pick_slot(self, heard: Heard) -> str:
         """Take the offered time closest to the one wanted: on the day wanted if there is one,
         on another day only when the agent said the day wanted is full (else say it again)."""
-        goal_day = self.p.start.date()
+        goal = self.goal.start
+        goal_day = goal.date()
         same_day = [s for s in heard.slots if s.date() == goal_day]
         if not same_day and goal_day not in heard.refused_days:
             if "tour_type" in self.told:
@@ -1171,7 +1366,7 @@ class Caller:
             self.told.add("tour_type")  # the day may depend on it: say it now
             return f"{self._tour_line()} {self.book.say('fix_time')}"
         choices = same_day or heard.slots
-        best = min(choices, key=lambda s: (abs((s - self.p.start).total_seconds()), s))
+        best = min(choices, key=lambda s: (abs((s - goal).total_seconds()), s))
         self.accepted.append(best)
         r = self.book.render
         if len(heard.slots) == 2 and self.rng.random() < 0.25:  # "the first one", "the later one"
@@ -1180,7 +1375,7 @@ class Caller:
             line = self.book.say("pick_slot", slot=self.rng.choice([first, earlier]))
             if not re.search(r"\bthe the\b|\bone one\b", line, re.IGNORECASE):
                 return line  # not "The the first one one, please." from "The {slot} one"
-        if best.date() == self.p.start.date() and self.rng.random() < 0.6:
+        if best.date() == goal_day and self.rng.random() < 0.6:
             slot = r.clock(best)
         else:
             slot = r.time(best)
@@ -1188,15 +1383,22 @@ class Caller:
 
     def _on_confirm(self, heard: Heard) -> str:
         """Yes when the summary matches the goal; otherwise say what's wrong."""
-        wrong_building = [b for b in heard.buildings if b != self.p.building]
-        if wrong_building and self.p.building not in heard.buildings:
+        if (
+            self.p.strategy == "changes_mind"
+            and not self.stats.changed_mind
+            and heard.kind == "confirm"
+        ):
+            return self._change_mind()
+        goal = self.goal
+        wrong_building = [b for b in heard.buildings if b != goal.building]
+        if wrong_building and goal.building not in heard.buildings:
             return self.book.say("fix_building")
         text = heard.text.lower()
         says_virtual = "virtual" in text
         says_in_person = bool(re.search(r"in[- ]person", text))
-        if says_virtual != says_in_person and says_virtual != (self.p.tour_type == "virtual"):
+        if says_virtual != says_in_person and says_virtual != (goal.tour_type == "virtual"):
             return self.book.say("fix_tour")
-        wanted = [self.p.start, *self.accepted]
+        wanted = [goal.start, *self.accepted]
         if heard.times and not any(t in wanted for t in heard.times):
             return self.book.say("fix_time")
         if self.correction:
@@ -1204,6 +1406,30 @@ class Caller:
         if re.search(r"\bpress 1\b", text) and self.rng.random() < 0.7:
             return keypad("1")  # offered the keypad after being misheard: most callers use it
         return self.book.say("yes")
+
+    def _change_mind(self) -> str:
+        """changes_mind, at the first read-back: the one thing it asked for first becomes its
+        real goal ("Actually, can we make it virtual instead?")."""
+        self.stats.changed_mind = True
+        before, self.goal = self.goal, self.p.goal
+        self.accepted = []  # times taken for the first choice are not the goal's
+        r, goal = self.book.render, self.goal
+        if self.p.wrong == "building":
+            value = r.building(goal.building)
+        elif self.p.wrong == "tour_type":
+            value = self.rng.choice([r.tour(goal.tour_type), f"{r.tour_a(goal.tour_type)} tour"])
+        elif goal.start.date() == before.start.date() and self.rng.random() < 0.6:
+            value = r.clock(goal.start)
+        else:
+            value = r.time(goal.start)
+        key = "change_mind" if self.rng.random() < 0.7 else "correction"
+        return self.book.say(key, value=value)
+
+    def _on_cancel_confirm(self, heard: Heard) -> str:
+        """ "Should I cancel your tour ...?": yes from a caller cancelling it, else no."""
+        if self.managing == "cancel":
+            return self.book.say("cancel_yes")
+        return self.book.say("no") + " " + self.restate()
 
     def _on_readback(self, heard: Heard) -> str:
         what = heard.readback or ""
@@ -1249,15 +1475,24 @@ class Caller:
         return self.book.say("still_there") + " " + self.restate()
 
     def _on_resume(self, heard: Heard) -> str:
+        if self.managing:
+            return self._request()
         return self.book.say("callback_same")
 
     def _on_book_today(self, heard: Heard) -> str:
+        if self.managing:
+            return self._request()
         return self.book.say("yes") + " " + self.restate()
 
     def _on_manage(self, heard: Heard) -> str:
+        """ "Keep it, reschedule, or cancel?" """
+        if self.managing:
+            return self._request()
         return self.book.say("keep_booking")
 
     def _on_anything_else(self, heard: Heard) -> str:
+        if self.managing:
+            return self._request()  # not done yet (done is handled before any question)
         if self.p.callback == "booked" and self.call == 2:
             self.finished = True
             self.stats.end_reason = "checked booking"
@@ -1304,15 +1539,25 @@ class Outcome:
     accepted: list[datetime]
     seconds: float = 0.0
     voice: str = ""  # voice mode: how the caller sounded
+    cancelled: list[BookingSeen] = field(default_factory=list)  # the caller's cancelled tours
 
     @property
     def success(self) -> bool:
+        """The store holds what the caller wanted in the end: its tour booked (at its final
+        choice), moved (one booked tour, at the new time) or cancelled (none booked)."""
         p = self.persona
-        wanted = {p.start, *self.accepted}
-        return any(
-            b.property_id == p.building and b.tour_type == p.tour_type and b.start in wanted
+        if p.callback == "cancels":
+            return not self.bookings and bool(self.cancelled)
+        goal = p.goal
+        wanted = {goal.start, *self.accepted}
+        matching = [
+            b
             for b in self.bookings
-        )
+            if (b.property_id, b.tour_type) == (goal.building, goal.tour_type) and b.start in wanted
+        ]
+        if p.callback == "reschedules":
+            return len(self.bookings) == 1 and bool(matching)
+        return bool(matching)
 
     @property
     def name_ok(self) -> bool:
@@ -1335,6 +1580,14 @@ class Outcome:
             f"goal: {p.tour_type} tour of {p.building} at {p.start:%a %b %d %H:%M}, "
             f"{p.asked_size}->{p.unit_size}, style {p.style}"
         )
+        first = p.first_goal
+        if p.strategy == "changes_mind":
+            goal += (
+                f"; asks first for {first.tour_type} tour of {first.building} at "
+                f"{first.start:%a %b %d %H:%M}"
+            )
+        if p.new_start:
+            goal += f"; moves it to {p.new_start:%a %b %d %H:%M}"
         parts = [f"--- {p.label}: {goal}" + (f"; voice: {self.voice}" if self.voice else "")]
         for n, call in enumerate(self.calls, 1):
             parts.append(f"  [call {n} from {call.number}]")
@@ -1342,7 +1595,13 @@ class Outcome:
         got = ", ".join(
             f"{b.property_id} {b.tour_type} {b.start:%a %b %d %H:%M}" for b in self.bookings
         )
-        parts.append(f"  => {self.stats.end_reason}; bookings: {got or 'none'}")
+        gone = ", ".join(
+            f"{b.property_id} {b.tour_type} {b.start:%a %b %d %H:%M}" for b in self.cancelled
+        )
+        parts.append(
+            f"  => {self.stats.end_reason}; bookings: {got or 'none'}"
+            + (f"; cancelled: {gone}" if gone else "")
+        )
         return "\n".join(parts)
 
 
@@ -1412,7 +1671,7 @@ class TextBench:
                 continue
             started = time.perf_counter()
             self.clock.now = self.now + timedelta(days=p.callback_days, hours=1)
-            callers[p.index].new_call(2)
+            callers[p.index].new_call(2, now=self.clock.now)
             log, name = await self.call(callers[p.index], p.callback_number, f"sim-{p.index}-2")
             logs[p.index].append(log)
             finals[p.index] = name
@@ -1427,6 +1686,7 @@ class TextBench:
                 finals[p.index],
                 callers[p.index].accepted,
                 seconds[p.index],
+                cancelled=bookings_of(self.memory.engine, p.phone, "cancelled"),
             )
             for p in personas
         ]
@@ -1493,6 +1753,11 @@ class _Recorder:
 
 def active_bookings(engine: Any, number: str) -> list[BookingSeen]:
     """Every active booking the store holds for this caller (the source of truth)."""
+    return bookings_of(engine, number, "booked")
+
+
+def bookings_of(engine: Any, number: str, status: str) -> list[BookingSeen]:
+    """The caller's bookings with ``status`` ("booked" or "cancelled") in the store."""
     from sqlalchemy import select
 
     from app.domain.identity import normalize_caller_id
@@ -1502,7 +1767,7 @@ def active_bookings(engine: Any, number: str) -> list[BookingSeen]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(table).where(
-                table.c.caller_id == normalize_caller_id(number), table.c.status == "booked"
+                table.c.caller_id == normalize_caller_id(number), table.c.status == status
             )
         ).all()
     return [
@@ -1590,10 +1855,10 @@ def table(outcomes: Sequence[Outcome], voice: bool = False) -> list[str]:
     if voice:
         header.append("cut turns")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for strategy in STRATEGIES:
-        group = [o for o in outcomes if o.persona.strategy == strategy]
+    for name in groups():
+        group = [o for o in outcomes if o.persona.group == name]
         if group:
-            lines.append(Figures.of(group).row(strategy, voice))
+            lines.append(Figures.of(group).row(name, voice))
     lines.append(Figures.of(outcomes).row("**all**", voice))
     return lines
 
@@ -1632,7 +1897,12 @@ def failure_patterns(outcomes: Sequence[Outcome], top: int = 5) -> list[tuple[in
 
 def _causes(o: Outcome) -> list[tuple[str, str]]:
     causes = []
-    if not o.success and o.bookings:
+    managed = _managed_cause(o) if not o.success else None
+    if managed:
+        stuck = o.stats.stuck_on or _last_agent_line(o)
+        reason = o.stats.end_reason.split(":")[0] or "no end"
+        causes.append((f'{managed} ({reason}): "{mask(stuck, o.persona)}"', ""))
+    elif not o.success and o.bookings:
         causes.append((f"booked {_booking_diff(o)}", ""))
     elif not o.success:
         stuck = o.stats.stuck_on or _last_agent_line(o)
@@ -1643,13 +1913,31 @@ def _causes(o: Outcome) -> list[tuple[str, str]]:
     return causes
 
 
+def _managed_cause(o: Outcome) -> str | None:
+    """Why a caller who moves or cancels its tour failed (None for other callers)."""
+    p = o.persona
+    if p.callback not in ("reschedules", "cancels"):
+        return None
+    if not o.bookings and not o.cancelled:
+        return "no tour booked on the first call"
+    if p.callback == "cancels":
+        return "a tour cancelled, another still booked" if o.cancelled else "tour not cancelled"
+    if not o.bookings:
+        return "tour cancelled instead of moved"
+    if len(o.bookings) > 1:
+        return "a second tour booked instead of the tour moved"
+    if o.bookings[0].start.date() == p.start.date():
+        return "tour not moved"
+    return f"tour moved to {_booking_diff(o)}"
+
+
 def _booking_diff(o: Outcome) -> str:
-    p, b = o.persona, o.bookings[0]
-    if b.property_id != p.building:
+    goal, b = o.persona.goal, o.bookings[0]
+    if b.property_id != goal.building:
         return "the wrong building"
-    if b.tour_type != p.tour_type:
+    if b.tour_type != goal.tour_type:
         return "the wrong tour type"
-    if b.start.date() != p.start.date():
+    if b.start.date() != goal.start.date():
         return "the wrong day"
     return "a time the caller didn't ask for"
 
@@ -1693,8 +1981,8 @@ def pick_failures(outcomes: Sequence[Outcome], count: int) -> list[Outcome]:
     """A few failing runs, one per strategy first, so the transcripts cover different paths."""
     failed = [o for o in outcomes if not o.success or not o.name_ok or o.cut_turns]
     chosen: list[Outcome] = []
-    for strategy in STRATEGIES:
-        chosen += [o for o in failed if o.persona.strategy == strategy][:1]
+    for name in groups():
+        chosen += [o for o in failed if o.persona.group == name][:1]
     chosen += [o for o in failed if o not in chosen]
     return chosen[:count]
 
@@ -1757,7 +2045,9 @@ def planner_version() -> str:
 def _legend(voice: bool) -> list[str]:
     lines = [
         "- task success: the store holds a booking for the persona's building, tour type and "
-        "time, or an offered slot the caller accepted;",
+        "time, or an offered slot the caller accepted (changes_mind: its final choice, not "
+        "the first; callback/reschedules: exactly one booked tour, at the new time or an "
+        "offered one near it; callback/cancels: no booked tour, one cancelled);",
         "- name right: the name the agent kept (state and booking) is the name given; callers "
         "who refuse a name count when none was invented;",
         "- questions answered: caller questions whose answer (a $ figure, pets, parking, an "
@@ -2132,8 +2422,19 @@ def _voice_outcomes(
         snapshot = store.latest_snapshot(normalize_caller_id(persona.phone))
         name = _snapshot_name(snapshot.state_json) if snapshot else None
         bookings = active_bookings(engine, persona.phone)
+        cancelled = bookings_of(engine, persona.phone, "cancelled")
         outcomes.append(
-            Outcome(persona, logs, caller.stats, bookings, name, caller.accepted, seconds, voice)
+            Outcome(
+                persona,
+                logs,
+                caller.stats,
+                bookings,
+                name,
+                caller.accepted,
+                seconds,
+                voice,
+                cancelled,
+            )
         )
     engine.dispose()
     return outcomes

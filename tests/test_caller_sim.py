@@ -20,15 +20,21 @@ import yaml
 from app.domain.tour_rules import slot_problem
 from bench.caller_sim import (
     BANK_PATH,
+    CALLBACK_VARIANTS,
     ESPEAK_MISSING,
     NY,
     STRATEGIES,
+    BookingSeen,
+    Caller,
     Figures,
     Outcome,
+    Persona,
     Phrasebook,
     Renderer,
     add_line_noise,
+    buildings_in,
     fold,
+    groups,
     hear,
     load_bank,
     main,
@@ -41,7 +47,8 @@ from bench.caller_sim import (
 )
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=NY)  # a Monday
-CROWD = 8 * len(STRATEGIES)  # 8 callers per strategy, 3 of them call back
+# 10 callers per strategy; the 10 who call back are 2 of each CALLBACK_VARIANTS.
+CROWD = 10 * len(STRATEGIES)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +100,38 @@ def test_callback_numbers_are_the_same_phone_written_differently() -> None:
         assert normalize_caller_id(other) == "+12125550199"
 
 
+def test_callback_variants_take_turns_and_new_times_are_bookable() -> None:
+    personas = make_personas(300, seed=3, now=NOW)
+    variants = Counter(p.callback for p in personas if p.callback)
+    assert set(variants) == set(CALLBACK_VARIANTS)
+    assert max(variants.values()) - min(variants.values()) <= 1
+    moving = [p for p in personas if p.callback == "reschedules"]
+    for p in moving:
+        assert p.new_start is not None and p.goal.start == p.new_start, p
+        assert p.new_start.date() != p.start.date(), p
+        assert p.new_start.date() > (NOW + timedelta(days=p.callback_days)).date(), p
+        assert slot_problem(p.tour_type, p.new_start, NOW) is None, p  # type: ignore[arg-type]
+    assert all(p.new_start is None for p in personas if p.callback != "reschedules")
+    others = {(q.building, q.tour_type, q.start) for q in personas if q.callback is None}
+    wish_taken = [p for p in moving if (p.building, p.tour_type, p.new_start) in others]
+    assert len(wish_taken) >= len(moving) // 4, "some wish for a time another caller booked"
+
+
+def test_a_caller_who_changes_its_mind_asks_for_one_other_thing_first() -> None:
+    personas = [p for p in make_personas(300, seed=3, now=NOW) if p.strategy == "changes_mind"]
+    assert {p.wrong for p in personas} == {"building", "tour_type", "time"}
+    for p in personas:
+        first, goal = p.first_goal, p.goal
+        differs = {
+            f for f in ("building", "tour_type", "start") if getattr(first, f) != getattr(goal, f)
+        }
+        assert differs == {"start" if p.wrong == "time" else str(p.wrong)}, p
+        assert slot_problem(first.tour_type, first.start, NOW) is None, p  # type: ignore[arg-type]
+    others = make_personas(40, seed=3, now=NOW)
+    assert all(p.first_goal == p.goal for p in others if p.group not in ("changes_mind",
+               "callback/reschedules"))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("agent", "kind"),
     [
@@ -112,6 +151,14 @@ def test_callback_numbers_are_the_same_phone_written_differently() -> None:
         ("What's your monthly budget?", "budget"),
         ("How should we send your confirmation: by text or by email?", "contact"),
         ("Is there anything else I can help with?", "anything_else"),
+        ("Welcome back, Ana! You have an in-person tour of Hudson 360 booked for Friday, "
+         "December 4 at 2 PM. Would you like to keep it, reschedule, or cancel?", "manage"),
+        ("Sure. What day and time would work better?", "tour_time"),
+        ("What new day and time would you like?", "tour_time"),
+        ("Should I move your tour to Saturday, December 5 at 11 AM?", "confirm"),
+        ("Shall I move it to Saturday, December 5 at 11 AM?", "confirm"),
+        ("Just to confirm, should I cancel an in-person tour of Hudson 360 on Friday, "
+         "December 4 at 2 PM?", "cancel_confirm"),
         ("The weather is lovely.", "other"),
     ],
 )  # fmt: skip
@@ -145,6 +192,150 @@ def test_caller_tells_a_menu_from_a_building_it_remembers() -> None:
         "hudson-360": "2",
         "riverview-lofts": "3",
     }
+
+
+def test_caller_hears_a_tour_moved_or_cancelled() -> None:
+    moved = hear(
+        "Done! Your tour is now on Saturday, December 5 at 11 AM, and your code is still WR3Q. "
+        "Is there anything else I can help with?",
+        NOW,
+    )
+    assert moved.moved and not moved.cancelled and moved.kind == "anything_else"
+    gone = hear(
+        "Your tour on Saturday, December 5 at 11 AM is cancelled. Anything else today?", NOW
+    )
+    assert gone.cancelled and not gone.moved
+    asked = hear("Just to confirm, should I cancel a virtual tour on Saturday, December 5?", NOW)
+    kept = hear("Great, your tour stays as it is. Is there anything else I can help with?", NOW)
+    assert not (asked.cancelled or asked.moved or kept.cancelled or kept.moved)
+
+
+# ------------------------------------------------------------ the caller, against a scripted agent
+
+NAMES = {
+    "21-west-end": "21 West End",
+    "hudson-360": "Hudson 360",
+    "riverview-lofts": "Riverview Lofts",
+}
+TOURS = {"in_person": "an in-person tour", "virtual": "a virtual tour"}
+
+
+def said(t: datetime) -> str:
+    """A time as the agent says it: "Friday, December 4 at 2:30 PM"."""
+    minutes = f":{t.minute:02d}" if t.minute else ""
+    clock = f"{t.hour % 12 or 12}{minutes} {'PM' if t.hour >= 12 else 'AM'}"
+    return f"{t:%A, %B} {t.day} at {clock}"
+
+
+def scripted(group: str, **wanted: Any) -> tuple[Caller, Persona, list[str]]:
+    """A caller of ``group`` and the bank keys of everything it says, in order."""
+    persona = next(
+        p
+        for p in make_personas(200, seed=3, now=NOW)
+        if p.group == group and all(getattr(p, k) == v for k, v in wanted.items())
+    )
+    caller = Caller(persona, NOW, 1, load_bank())
+    keys: list[str] = []
+    say = caller.book.say
+
+    def recorded(key: str, **values: str) -> str:
+        keys.append(key)
+        return say(key, **values)
+
+    caller.book.say = recorded  # type: ignore[method-assign]
+    return caller, persona, keys
+
+
+def _welcome_back(p: Persona) -> str:
+    return (
+        f"Welcome back, {p.first}! You have {TOURS[p.tour_type]} of {NAMES[p.building]} booked "
+        f"for {said(p.start)}. Would you like to keep it, reschedule, or cancel?"
+    )
+
+
+def test_a_rescheduling_caller_asks_to_move_and_takes_a_time_near_its_wish() -> None:
+    caller, p, keys = scripted("callback/reschedules")
+    assert p.new_start is not None
+    caller.new_call(2, now=NOW + timedelta(days=p.callback_days, hours=1))
+    assert caller.goal == p.goal
+    assert caller.opening(_welcome_back(p)) and "reschedule" in keys and caller.stats.recall
+    caller.next_line("Sure. What day and time would work better?")
+    assert keys[-1] == "time"
+    near, far = p.new_start - timedelta(hours=1), p.new_start + timedelta(hours=2)
+    caller.next_line(
+        f"{said(p.new_start)} is already taken. The closest times I have are {said(near)} and "
+        f"{said(far)}. Which one works for you?"
+    )
+    assert caller.accepted == [near]
+    caller.next_line(f"Should I move your tour to {said(near)}?")
+    assert keys[-1] == "yes"
+    caller.next_line(
+        f"Done! Your tour is now on {said(near)}, and your code is still WR3Q. "
+        "Is there anything else I can help with?"
+    )
+    assert caller.finished and caller.stats.end_reason == "moved" and keys[-1] == "goodbye"
+
+
+def test_a_cancelling_caller_keeps_asking_to_cancel_and_confirms() -> None:
+    caller, p, keys = scripted("callback/cancels")
+    caller.new_call(2, now=NOW + timedelta(days=p.callback_days, hours=1))
+    assert caller.opening(_welcome_back(p)) and keys == ["cancel"]
+    caller.next_line("Sure. What day and time would work better?")  # not what it asked for
+    assert keys[-1] == "cancel"
+    caller.next_line(
+        f"Just to confirm, should I cancel {TOURS[p.tour_type]} of {NAMES[p.building]} on "
+        f"{said(p.start)}?"
+    )
+    assert keys[-1] == "cancel_yes"
+    caller.next_line(f"Your tour on {said(p.start)} is cancelled. Anything else today?")
+    assert caller.finished and caller.stats.end_reason == "cancelled" and keys[-1] == "goodbye"
+
+
+@pytest.mark.parametrize("wrong", ["building", "tour_type", "time"])
+def test_a_caller_changes_its_mind_when_the_booking_is_read_back(wrong: str) -> None:
+    caller, p, keys = scripted("changes_mind", wrong=wrong)
+    first = p.first_goal
+    assert caller.goal == first != p.goal
+
+    def summary(building: str, tour_type: str, start: datetime) -> str:
+        return (
+            f"So that's {TOURS[tour_type]} of {NAMES[building]}, on {said(start)}, for "
+            f"{p.name}. Shall I book it?"
+        )
+
+    line = caller.next_line(summary(first.building, first.tour_type, first.start))
+    assert line and keys[-1] in ("change_mind", "correction") and caller.stats.changed_mind
+    assert caller.goal == p.goal
+    if wrong == "building":
+        assert buildings_in(line) == [p.building]
+    caller.next_line(summary(p.building, p.tour_type, p.start))
+    assert keys[-1] == "yes"
+
+
+def test_outcomes_of_moving_and_cancelling_callers() -> None:
+    """Moved: exactly one booked tour, at the new time. Cancelled: none booked, one cancelled."""
+    personas = make_personas(100, seed=3, now=NOW)
+    mover = next(p for p in personas if p.callback == "reschedules")
+    canceller = next(p for p in personas if p.callback == "cancels")
+    assert mover.new_start is not None
+
+    def seen(p: Persona, start: datetime) -> BookingSeen:
+        return BookingSeen(p.building, p.tour_type, start, p.name)
+
+    def outcome(p: Persona, booked: list[BookingSeen], cancelled: list[BookingSeen]) -> Outcome:
+        from bench.caller_sim import Stats
+
+        return Outcome(p, [], Stats(), booked, p.name, [], cancelled=cancelled)
+
+    moved, old = seen(mover, mover.new_start), seen(mover, mover.start)
+    assert outcome(mover, [moved], []).success
+    assert not outcome(mover, [old], []).success
+    assert not outcome(mover, [old, moved], []).success, "a second tour is not a moved one"
+    assert not outcome(mover, [], [old]).success
+    gone = seen(canceller, canceller.start)
+    assert outcome(canceller, [], [gone]).success
+    assert not outcome(canceller, [gone], []).success
+    assert not outcome(canceller, [], []).success, "never booked: nothing was cancelled"
 
 
 def test_line_noise_is_mixed_at_the_snr_asked() -> None:
@@ -192,8 +383,29 @@ def test_text_run_measures_every_caller(outcomes: list[Outcome]) -> None:
     assert figures.callers == CROWD
     assert figures.recall_tries == sum(o.persona.callback is not None for o in outcomes)
     rendered = "\n".join(table(outcomes))
-    for strategy in STRATEGIES:
-        assert strategy in rendered
+    for group in groups():
+        assert f"| {group} | 2 |" in rendered if "/" in group else f"| {group} | 10 |" in rendered
+
+
+def test_callers_who_move_cancel_or_change_their_mind_get_there(outcomes: list[Outcome]) -> None:
+    """Each caller of these kinds ends where it wanted in the shared run: its tour moved,
+    cancelled, or booked as changed (which also shows the caller reads the agent's side of
+    these paths: "keep it, reschedule, or cancel?", "should I cancel ...?", "Done! ...")."""
+    groups_seen = {
+        g: [o for o in outcomes if o.persona.group == g]
+        for g in ("callback/reschedules", "callback/cancels", "changes_mind")
+    }
+    for group in groups_seen.values():
+        assert len(group) >= 2
+        assert all(o.success for o in group), "\n\n".join(o.transcript() for o in group)
+    for o in groups_seen["callback/reschedules"]:
+        assert o.stats.end_reason == "moved" and len(o.bookings) == 1, o.transcript()
+        assert o.bookings[0].start.date() != o.persona.start.date(), o.transcript()
+    for o in groups_seen["callback/cancels"]:
+        assert o.stats.end_reason == "cancelled", o.transcript()
+        assert not o.bookings and o.cancelled, o.transcript()
+    for o in groups_seen["changes_mind"]:
+        assert o.stats.changed_mind, o.transcript()
 
 
 def test_text_success_goal(outcomes: list[Outcome]) -> None:
@@ -216,6 +428,7 @@ HELD_OUT_2 = BANK_PATH.parent / "held_out_2.yaml"
 HELD_OUT_3 = BANK_PATH.parent / "held_out_3.yaml"
 HELD_OUT_4 = BANK_PATH.parent / "held_out_4.yaml"
 HELD_OUT_5 = BANK_PATH.parent / "held_out_5.yaml"
+HELD_OUT_6 = BANK_PATH.parent / "held_out_6.yaml"
 # Each held-out bank, and the banks written before it: it must have every key with at least
 # as many entries as they do, and share no line with them (nor with the dialogue tests).
 HELD_OUT_BANKS = [
@@ -225,6 +438,11 @@ HELD_OUT_BANKS = [
     pytest.param(HELD_OUT_4, [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3], id="held_out_4"),
     pytest.param(
         HELD_OUT_5, [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4], id="held_out_5"
+    ),
+    pytest.param(
+        HELD_OUT_6,
+        [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5],
+        id="held_out_6",
     ),
 ]
 # Values the simulator passes in itself (not from the persona), per recognizer style.
@@ -295,8 +513,8 @@ def test_held_out_bank_is_new_to_the_planner(held_out: Path, earlier: list[Path]
 
 @pytest.mark.parametrize(
     "bank_path",
-    [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5],
-    ids=["main", "held_out", "held_out_2", "held_out_3", "held_out_4", "held_out_5"],
+    [BANK_PATH, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6],
+    ids=["main", "held_out", "held_out_2", "held_out_3", "held_out_4", "held_out_5", "held_out_6"],
 )
 def test_every_bank_line_renders_in_every_persona_style(bank_path: Path) -> None:
     """Each entry, said by personas of both recognizer styles (full and first names, with
