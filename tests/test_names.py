@@ -18,6 +18,7 @@ from app.planner.names import (
     name_plausibility,
     name_similarity,
     parse_spelled_name,
+    reconcile_spelling,
     sounds_like,
 )
 
@@ -357,3 +358,8 @@ def test_reconcile_spelling_keeps_real_spellings(spelled: str, heard: str | None
 def test_spelled_out_reads_letters_and_marks() -> None:
     assert names.spelled_out("Sarah O'Neil") == "S, A, R, A, H, then O, apostrophe, N, E, I, L"
     assert names.spelled_out("Müret") == "M, U, R, E, T"
+
+
+def test_a_spelling_that_matches_the_name_heard_is_never_corrected() -> None:
+    """ "Tola", heard and spelled alike, is not "one letter short" of Tolga."""
+    assert reconcile_spelling("Tola Superson", "Tola Superson") == "Tola Superson"

@@ -832,3 +832,26 @@ def test_a_stated_am_beats_a_part_of_day_in_a_question() -> None:
 def test_the_ordinal_one_is_a_pick_not_one_oclock() -> None:
     heard = u.understand("The 10am on Monday the 7th one, thanks.", NOW, CATALOG, "pick_slot")
     assert (heard.tour_day, heard.tour_clock) == (date(2026, 12, 7), time(10, 0))
+
+
+@pytest.mark.parametrize(
+    ("said", "intent"),
+    [
+        ("I need another day for my tour", "reschedule"),
+        ("could I push back my showing", "reschedule"),
+        ("can you change the date of my appointment", "reschedule"),
+        ("that day doesn't work for me any more", "reschedule"),
+        ("please scratch my appointment", "cancel"),
+        ("we don't need the viewing anymore", "cancel"),
+        ("just take me off the list", "cancel"),
+    ],
+)
+def test_moving_or_dropping_a_tour_in_other_words(said: str, intent: str) -> None:
+    assert intent in u.understand(said, NOW, CATALOG, "manage_booking").intents
+
+
+def test_switching_to_a_building_with_a_question_attached_is_a_correction() -> None:
+    heard = u.understand(
+        "Could we switch to Riverview Lofts? Do they take cats?", NOW, CATALOG, "confirm"
+    )
+    assert heard.correction and heard.property_ids == ["riverview-lofts"]

@@ -510,13 +510,16 @@ def reconcile_spelling(spelled: str, heard: str | None = None) -> str:
     of one known first name (or of one that sounds like what was heard) is that name; any
     word a slip or two from a word heard said (no shorter) is that word. A spelling that
     is a known name, or near none, stays as spelled: a rare name is not "corrected" into a
-    common one.
+    common one, nor is a spelling that matches the word heard said.
     """
     said = [w for w in (heard or "").split() if _letters(w)]
     words = []
     for i, word in enumerate(spelled.split()):
         key = _letters(word)
         choice = word
+        if key in {_letters(w) for w in said}:
+            words.append(_title(word))  # spelled as it was heard said: "Tola" stays Tola
+            continue
         if i == 0 and key not in _first_names():
             choice = _first_name_for(key, said[0] if said else None) or word
         if choice == word and not (i == 0 and key in _first_names()):

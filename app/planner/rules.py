@@ -69,6 +69,9 @@ _CHOICE = re.compile(
     r"\b(?:the )?(1st|first|earlier|earliest|soonest|former|2nd|second|later|latest|latter|last)"
     r"\b(?: one| time| option)?"
 )
+_GREETING_ONLY = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening))(?: there)?\W*)+$"
+)
 _KEEP = re.compile(r"\b(?:keep|leave it|that's fine|it's fine|no change|stays?)\b")
 
 
@@ -529,6 +532,10 @@ class RulePlanner:
         if awaiting in OPTIONAL_FIELDS:
             self._skip(state, awaiting, out, auto=not u.unsure)
             return self._ask_next(state, out)
+        if awaiting == "manage_booking":  # "Hi!" back to "Welcome back ...": ask it again
+            if not _GREETING_ONLY.match(u.text.lower()):
+                out.add(self.prompts.say("conversation.didnt_catch", state.reprompts))
+            return self._ask(state, out, "manage_booking")
         if awaiting in ("property", "property_number"):
             fit = best_fit(u.text, self.catalog)  # "something near a park"
             if fit is not None:
@@ -864,6 +871,8 @@ class RulePlanner:
         if not {"cancel", "reschedule"} & u.intents:
             return
         if booking is None:
+            if out.awaited == "cancel_confirm":
+                return  # "Yes, please cancel": the cancel just done, not one more
             if state.awaiting not in ("confirm", "pick_slot", "tour_time"):
                 out.add(self.prompts.say("booking.no_booking"))
                 out.progress = True
@@ -1423,7 +1432,7 @@ class RulePlanner:
             "pick_slot": self._ask_time_again,
             "resume": self._resume_quietly,
             "confirm_name": self._accept_pending_name,
-            "name": self._ask_name,
+            "name": self._spell_after_two_misses,
             "spell_name": self._ask_name,
             "unit_choice": self._keep_building,
             "confirm": self._confirm_by_keypad,
@@ -1456,6 +1465,16 @@ class RulePlanner:
         if not out.offered:  # times offered just now stay: "the earlier one" can still pick
             state.update(offered_slots=[])
         return self._ask_time(state, out)
+
+    def _spell_after_two_misses(self, state: PlannerState, out: Reply) -> list[str]:
+        """Asked twice, answered twice, and no name heard ("yes my name is Owe"): spelling is
+        another way in. Noise or "Sure, book it" is no try: ``_ask_name`` asks again, keeps
+        the best heard, or books under the caller ID."""
+        tried = not (out.noise or out.answered)  # said something, and it was no question
+        if state.name_tries < MAX_NAME_ASKS and not state.pending_name and tried:
+            state.update(name_tries=MAX_NAME_ASKS)
+            return self._ask(state, out, "spell_name")
+        return self._ask_name(state, out)
 
     def _resume_quietly(self, state: PlannerState, out: Reply) -> list[str]:
         state.update(awaiting=None)

@@ -125,7 +125,9 @@ _YES = _any(
     r"\b(?:that |it |this )?(?:all |everything )?(?:sounds|looks|seems) (?:right|correct|about "
     r"right|spot on|fine|good|great|perfect)\b",
     r"\b(?:yes|yeah|yep|sure),? please\b",
-    r"\bthat(?:'s| is) (?:right|correct|perfect|great|fine)\b",
+    r"\bthat(?:'s| is) (?:all |exactly |absolutely |just )?(?:right|correct|perfect|great|fine)\b",
+    r"\bthat(?:'s| is) (?:the one|that)[.!]?$",  # "that's the one" (prepared: "that's that")
+    r" (?:yes|yeah|yep|yup)[.!]?$",  # "Mm-hm, that one, yes."
     r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
     r"\bthat works\b",
 )
@@ -134,6 +136,7 @@ _MURMURED_YES = re.compile(r"^\W*(?:m+h+m+|m+[- ]?h+m+|uh[- ]?huh|u+m+[- ]?h+m+)
 YES_NO_QUESTIONS = frozenset(
     {"confirm", "resume", "confirm_name", "confirm_property", "cancel_confirm"}
 )
+_VISIT = r"(?:tour|appointment|booking|visit|viewing|showing)"
 _NO = _any(
     _LEAD + r"(?:no|nope|nah|negative|not really|not quite|wrong)\b(?! (?:pets?|animals))",
     r"\bthat(?:'s| is) (?:not right|wrong|incorrect)\b",
@@ -151,6 +154,10 @@ _CORRECTION = _any(
     r"\bwait\b",
     r"\bsorry\b.*\b(?:meant|mean|not)\b",
     r"\brather\b",
+    r"\b(?:mixed|muddled|got|had) (?:that|it|them|those|things) (?:up|mixed up|wrong|backwards)\b",
+    r"\b(?:said|told you) (?:that|it|the wrong \w+) wrong\b|\bthe wrong (?:one|building|day)\b",
+    r"\b(?:changed my mind|on second thought|come to think of it)\b",
+    r"\b(?:change|switch|swap) (?:it |that |this |the \w+ )?(?:over )?to\b",
 )
 # "See you Saturday!" is a goodbye; "I'm looking to see you(r) apartments" is not.
 _SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorrow))?[.!]*$"
@@ -192,12 +199,24 @@ _INTENTS: dict[str, re.Pattern[str]] = {
     "start_over": _any(
         r"\b(?:start (?:over|again|from scratch)|from the (?:top|beginning)|reset)\b"
     ),
-    "cancel": _any(r"\bcancel\b"),
+    "cancel": _any(
+        r"\bcancel\b",
+        rf"\b(?:call off|scrap|drop|scratch|delete|remove|get rid of) (?:my |the |our |that )?"
+        rf"{_VISIT}\b",
+        r"\b(?:take|cross) (?:it|me|that) off\b",
+        rf"\b(?:call|scrap|scratch) (?:it|that|the {_VISIT}) off\b",
+        rf"\bcall off\b|\bdon't need (?:the|my|that) {_VISIT} (?:any ?more|after all)\b",
+    ),
     "reschedule": _any(
         r"\breschedule\b",
-        r"\b(?:move|change|switch|push) (?:my|the|our) (?:tour|appointment|booking|visit)\b",
-        r"\b(?:move|push|change|switch) it (?:to|back|forward|up)\b",
-        r"\b(?:a )?different (?:time|day)\b",
+        rf"\b(?:move|change|switch|push|shift|rearrange|rebook|postpone) (?:my|the|our|that) "
+        rf"{_VISIT}\b",
+        r"\b(?:move|push|change|switch|shift) it (?:to|back|forward|up)\b",
+        r"\b(?:a )?different (?:time|day)\b|\banother (?:day|time)\b",
+        rf"\bchange the (?:time|day|date) (?:of|for) (?:my|the|our) {_VISIT}\b",
+        rf"\b(?:push|move|bump|shift) (?:back|up|forward) (?:my|the|our) {_VISIT}\b",
+        rf"\bput (?:my|the|our) {_VISIT} on\b.*\binstead\b",
+        r"\b(?:that|the) (?:day|time|date) (?:doesn't|does not|won't|no longer) work",
     ),
     "book": _any(
         r"\b(?:book|schedule|set up|arrange|make|get) (?:a |an |me |us )*"
