@@ -147,3 +147,12 @@ def test_a_no_heard_with_the_same_name_never_keeps_the_refused_name(
     assert planner.state.caller_name is None
     reply = turn(planner, TOUR)
     assert "spell" in reply
+
+
+def test_a_yes_with_my_name_is_is_a_name_attempt_not_sure_book_it(planner: AgentPlanner) -> None:
+    """ "Yes, my name is Owe." (a name that is also a word): not "Happy to." and the same
+    question; asked twice and answered twice, the agent asks to spell it."""
+    turn(planner, "Can I come Saturday at 11 to Hudson 360?")
+    reply = turn(planner, "Yes, my name is owe.")
+    assert "Happy to" not in reply
+    assert "spell" in reply

@@ -1609,7 +1609,11 @@ def _first_sentence(text: str) -> str:
 def _answers_something_else(u: Understanding) -> bool:
     """ "Sure, book it" to the name question: no attempt at a name (so no reason to ask
     them to spell it), only a yes to what came before."""
-    return u.affirm is True and everyday_words_only(u.text)
+    attempt = _NAME_ATTEMPT.search(u.text.lower())  # "yes, my name is Owe": a name, unheard
+    return u.affirm is True and everyday_words_only(u.text) and attempt is None
+
+
+_NAME_ATTEMPT = re.compile(r"\b(?:name(?:'s| is)|it's|this is|i'm|i am|call me)\b")
 
 
 def _active_booking(state: PlannerState) -> Booking | None:
