@@ -11,7 +11,8 @@ Modules, smallest first (each imports only those before it):
 
 - ``clock``: ``MediaClock``, absolute 20 ms deadlines.
 - ``http``: ``post_voice_webhook`` / ``parse_twiml`` / ``upgrade_signature``, the HTTP leg
-  of a call, and ``fetch_timeline`` / ``wait_for_timeline``, the server's record of it.
+  of a call (``post_sms``: an inbound text), and ``fetch_timeline`` / ``wait_for_timeline``,
+  the server's record of it.
 - ``voice``: ``CallerVoice``, text (Piper) or raw 8 kHz PCM -> 20 ms μ-law frames, each
   flagged voiced or not, so latency can start at the last voiced frame rather than at
   trailing silence; the Piper and Whisper shared by every call in a process.
@@ -42,6 +43,7 @@ from sim.twilio.http import (
     local_socket_url,
     new_sid,
     parse_twiml,
+    post_sms,
     post_voice_webhook,
     twilio_form,
     upgrade_signature,
@@ -84,6 +86,7 @@ __all__ = [
     "local_socket_url",
     "new_sid",
     "parse_twiml",
+    "post_sms",
     "post_voice_webhook",
     "preload_models",
     "question_kind",

@@ -1,4 +1,5 @@
-"""A call's HTTP side: the signed voice webhook, its TwiML, the signed socket upgrade.
+"""A call's HTTP side: the signed voice webhook, its TwiML, the signed socket upgrade (and
+an inbound text, signed the same way).
 
 Also the server's call timeline (``GET /calls/{sid}/timeline``), which tests and benchmarks
 check a call against: it is the only place the server says what it heard and when.
@@ -84,6 +85,34 @@ async def post_voice_webhook(
         response = await client.post(base_url.rstrip("/") + path, data=form, headers=headers)
     response.raise_for_status()
     return response.text
+
+
+def post_sms(
+    base_url: str,
+    sender: str,
+    body: str,
+    *,
+    auth_token: str | None = TEST_TOKEN,
+    public_url: str = TEST_PUBLIC_URL,
+    timeout_s: float = 30.0,
+) -> httpx.Response:
+    """An inbound text as Twilio POSTs it to ``/twilio/sms``; signed unless ``auth_token``
+    is None. The caller reads the reply's TwiML (``<Message>``) itself."""
+    form = {
+        "AccountSid": "AC" + "0" * 32,
+        "MessageSid": new_sid("SM"),
+        "From": sender,
+        "To": DEFAULT_TO,
+        "Body": body,
+        "NumMedia": "0",
+    }
+    headers = {}
+    if auth_token:
+        url = public_url.rstrip("/") + "/twilio/sms"
+        headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(url, form)
+    return httpx.post(
+        base_url.rstrip("/") + "/twilio/sms", data=form, headers=headers, timeout=timeout_s
+    )
 
 
 @dataclass(frozen=True)

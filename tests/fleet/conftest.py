@@ -8,12 +8,20 @@ every other test running on this server at the same time, and one DROP removes i
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine, select
+
+from app.stores.conversations import exchanges
+
+T = TypeVar("T")
+WAIT_S = 60.0  # a bound for a hang under load, never a pace
 
 _CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/test",
@@ -47,3 +55,26 @@ def fleet_db() -> Iterator[str]:
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
         admin.close()
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
+    """Poll ``check`` until it returns something truthy (background work has a lag)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(0.1)  # polling a condition, with a deadline
+
+
+def said_in(db: Engine, call_id: str) -> list[tuple[str, str]]:
+    """A call's exchanges as recorded in the shared database: (role, text), in order."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(exchanges.c.role, exchanges.c.text)
+            .where(exchanges.c.call_id == call_id)
+            .order_by(exchanges.c.id)
+        ).all()
+    return [(r.role, r.text) for r in rows]

@@ -17,18 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
-import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
-from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed
 
 from app.logging.flight_recorder import timeline_path
@@ -45,6 +41,7 @@ from sim.twilio import (
     local_socket_url,
     new_sid,
     parse_twiml,
+    post_sms,
     post_voice_webhook,
     preload_models,
     transcribe,
@@ -52,10 +49,10 @@ from sim.twilio import (
     upgrade_signature,
 )
 from sim.twilio.voice import shared_voice
+from tests.fleet.conftest import WAIT_S, said_in, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-WAIT_S = 60.0  # a bound for a hang under load, never a pace
 START_S = 240.0  # a replica's start on a loaded 2-core box
 LEASE_S = "3"  # the replicas' heartbeat lease: each looks for dead replicas every second
 T = TypeVar("T")
@@ -94,31 +91,9 @@ def pair(fleet_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         yield Pair(servers, engine)
 
 
-def wait_until(what: str, check: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
-    """Poll ``check`` until it returns something truthy (background work has a lag)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(0.1)  # polling a condition, with a deadline
-
-
 def call_row(db: Engine, call_id: str) -> Any:
     with db.connect() as conn:
         return conn.execute(select(calls).where(calls.c.call_id == call_id)).first()
-
-
-def said_in(db: Engine, call_id: str) -> list[tuple[str, str]]:
-    with db.connect() as conn:
-        rows = conn.execute(
-            select(exchanges.c.role, exchanges.c.text)
-            .where(exchanges.c.call_id == call_id)
-            .order_by(exchanges.c.id)
-        ).all()
-    return [(r.role, r.text) for r in rows]
 
 
 # --------------------------------------------------------------------- token replay
@@ -193,23 +168,7 @@ async def test_a_start_replayed_to_another_replica_is_refused(pair: Pair) -> Non
 
 def text_message(server: RunningServer, sender: str, body: str) -> str:
     """POST a signed inbound SMS; the reply's text."""
-    form = {
-        "AccountSid": "AC" + "0" * 32,
-        "MessageSid": "SM" + uuid.uuid4().hex,
-        "From": sender,
-        "To": "+12125550100",
-        "Body": body,
-        "NumMedia": "0",
-    }
-    signature = RequestValidator(TEST_TOKEN).compute_signature(
-        TEST_PUBLIC_URL + "/twilio/sms", form
-    )
-    response = httpx.post(
-        f"{server.base_url}/twilio/sms",
-        data=form,
-        headers={"X-Twilio-Signature": signature},
-        timeout=WAIT_S,
-    )
+    response = post_sms(server.base_url, sender, body, timeout_s=WAIT_S)
     assert response.status_code == 200, response.text
     found = ET.fromstring(response.text).find("Message")
     assert found is not None and found.text, response.text

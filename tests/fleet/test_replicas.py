@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -51,11 +50,11 @@ from sim.twilio import (
     upgrade_signature,
 )
 from sim.twilio.voice import shared_voice
+from tests.fleet.conftest import WAIT_S, said_in, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 REPLICAS = 3
-WAIT_S = 60.0  # a bound for a hang under load, never a pace
 START_S = 240.0  # a replica's start on a loaded 2-core box (models, phrases)
 VECTOR_STORE = "postgres"  # the fleet's memories in the shared database ("embedded": one each)
 T = TypeVar("T")
@@ -209,18 +208,6 @@ async def second_phone_call(fleet: Fleet, replica: int, caller: Caller) -> tuple
 # ------------------------------------------------------------------------- waiting
 
 
-def wait_until(what: str, check: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
-    """Poll ``check`` until it returns something truthy (background work has a lag)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(0.1)  # polling a condition, with a deadline
-
-
 def call_rows(db: Engine, call_ids: list[str]) -> dict[str, Any]:
     with db.connect() as conn:
         rows = conn.execute(select(calls).where(calls.c.call_id.in_(call_ids))).all()
@@ -366,7 +353,7 @@ async def test_kill_9_one_replica_mid_call(fleet: Fleet) -> None:
         # What the caller said is durable before the reply: wait for the agent's turn too.
         wait_until(
             "the victim's exchanges recorded",
-            lambda: len(_exchanges_of(fleet.db, session)) >= 3,
+            lambda: len(said_in(fleet.db, session)) >= 3,
         )
         fleet.servers[0].process.send_signal(signal.SIGKILL)
         fleet.servers[0].process.wait(timeout=WAIT_S)
@@ -380,7 +367,7 @@ async def test_kill_9_one_replica_mid_call(fleet: Fleet) -> None:
             code, _ = await client.wait_closed(WAIT_S)
             assert code == 1000
             caller.calls.append((client.session_id, others.index(caller) + 1))
-    recorded = _exchanges_of(fleet.db, session)
+    recorded = said_in(fleet.db, session)
     assert any(role == "user" and "victor hugo" in text.lower() for role, text in recorded)
     assert any(role == "agent" and "thanks for calling" in text.lower() for role, text in recorded)
     with fleet.db.connect() as conn:
@@ -406,13 +393,3 @@ async def test_kill_9_one_replica_mid_call(fleet: Fleet) -> None:
         assert (again.ready or {}).get("name") == "Victor Hugo"
         greeting = await again.listen(timeout_s=WAIT_S)
         assert greeting.text.lower().startswith("welcome back, victor"), greeting.text
-
-
-def _exchanges_of(db: Engine, call_id: str) -> list[tuple[str, str]]:
-    with db.connect() as conn:
-        rows = conn.execute(
-            select(exchanges.c.role, exchanges.c.text)
-            .where(exchanges.c.call_id == call_id)
-            .order_by(exchanges.c.id)
-        ).all()
-    return [(r.role, r.text) for r in rows]

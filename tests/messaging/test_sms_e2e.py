@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from psycopg import sql
-from twilio.request_validator import RequestValidator
 
 from app.conversation import Conversation
 from app.runtime import Runtime
 from app.settings import Settings
 from sim.server import RunningServer, running_server
+from sim.twilio import post_sms
 from tests.conftest import _admin_connection
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -85,19 +85,9 @@ def tour_days() -> tuple[str, str]:
 
 
 def sms(server: RunningServer, sender: str, body: str, *, signed: bool = True) -> httpx.Response:
-    form = {
-        "AccountSid": "AC" + "0" * 32,
-        "MessageSid": "SM" + uuid.uuid4().hex,
-        "From": sender,
-        "To": "+12125550100",
-        "Body": body,
-        "NumMedia": "0",
-    }
-    headers = {}
-    if signed:
-        validator = RequestValidator(TOKEN)
-        headers["X-Twilio-Signature"] = validator.compute_signature(PUBLIC + "/twilio/sms", form)
-    return httpx.post(f"{server.base_url}/twilio/sms", data=form, headers=headers, timeout=30)
+    return post_sms(
+        server.base_url, sender, body, auth_token=TOKEN if signed else None, public_url=PUBLIC
+    )
 
 
 def message(response: httpx.Response) -> str:
