@@ -203,7 +203,8 @@ def test_find_picks_both_buildings_out_of_a_long_turn() -> None:
         ("first one please", 1), ("okay the third one please", 3), ("let's do the first", 1),
         ("I'll go with number 2 please", 2), ("I will take number one", 1),
         ("let us go with 3", 3), ("the last one", 3), ("1 for 21 West End", 1),
-        ("to", 2), ("too", 2), ("won", 1),
+        ("to", 2), ("too", 2), ("won", 1), ("number two there", 2), ("one yeah", 1),
+        ("3 I guess", 3), ("the second sir", 2),
     ],
 )  # fmt: skip
 def test_choose_by_number(text: str, expected: int) -> None:

@@ -855,3 +855,85 @@ def test_switching_to_a_building_with_a_question_attached_is_a_correction() -> N
         "Could we switch to Riverview Lofts? Do they take cats?", NOW, CATALOG, "confirm"
     )
     assert heard.correction and heard.property_ids == ["riverview-lofts"]
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("it's Rosa Delgado, ma'am", "Rosa Delgado"),
+        ("Marek Nowak sir", "Marek Nowak"),
+        ("put it under Kwame, boss", "Kwame"),
+        ("Tala Reyes po", "Tala Reyes"),
+        ("hi po, I'm after a tour of a one-bedroom", None),  # "po" is a courtesy, no name
+        ("g'day, after a look at an apartment", None),
+        ("Ehm, Hudson 360 if possible.", None),
+        ("Po", "Po"),  # said alone, it is the name
+    ],
+)
+def test_honorifics_and_greetings_are_not_names(heard: str, name: str | None) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="name").name == name
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("Me? Tomasz.", "Tomasz"),
+        ("me tomasz wojcik", "Tomasz Wojcik"),
+        ("This would be Ines Carvalho speaking.", "Ines Carvalho"),
+        ("uh it'd be Kofi Mensah", "Kofi Mensah"),
+        ("İlkay Şahin", "Ilkay Şahin"),  # a lowercased İ leaves a combining dot behind
+    ],
+)
+def test_learner_and_formal_ways_of_giving_a_name(heard: str, name: str) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="name").name == name
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "In person. I'm not great with video calls.",
+        "I can't do zoom, I'll come over myself",
+        "I want to be there physically",
+        "face to face please",
+    ],
+)
+def test_turning_down_video_is_in_person(said: str) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="tour_type").tour_type == "in_person"
+
+
+@pytest.mark.parametrize("said", ["ya, ya, that's it", "aye, go on", "yah sure"])
+def test_regional_yeses(said: str) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="confirm").affirm is True
+
+
+@pytest.mark.parametrize("said", ["ok cool, later", "thank you, later!", "see ya"])
+def test_short_sign_offs(said: str) -> None:
+    assert "bye" in u.understand(said, NOW, CATALOG, awaiting="anything_else").intents
+
+
+@pytest.mark.parametrize(
+    ("said", "topics"),
+    [
+        ("when are y'all open for viewings", ["tour_hours"]),
+        ("what time can folks come look at the units", ["tour_hours"]),
+        ("is there anywhere we can park near riverview", ["parking"]),
+        ("what kind of money does a studio go for", ["rent"]),
+        ("what do you have friday", ["availability"]),
+        ("are there tours on the 9th", ["availability"]),
+        ("tuesday maybe, what times", ["availability"]),
+    ],
+)
+def test_more_questions_in_callers_words(said: str, topics: list[str]) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="tour_type").questions == topics
+
+
+def test_the_same_picks_up_where_we_left_off() -> None:
+    assert u.understand("mm, same as last time", NOW, CATALOG, awaiting="resume").affirm is True
+    assert u.understand("the same", NOW, CATALOG, awaiting="unit_size").affirm is None
+
+
+def test_preferring_another_building_is_a_change_of_mind() -> None:
+    heard = u.understand(
+        "on reflection Hudson 360 would suit me better, do they allow dogs", NOW, CATALOG, "confirm"
+    )
+    assert heard.correction and heard.property_ids == ["hudson-360"]

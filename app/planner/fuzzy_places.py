@@ -280,7 +280,9 @@ _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _WORDS = re.compile(r"[a-z0-9']+")
 # How a pick is said: "number 2", "option two", "I'll take the second", "2 please", "two".
 _BEFORE_PICK = _word_set("number option choice press pressed pick take the with do say is")
-_AFTER_PICK = _word_set("option please for thanks thank then is")
+_AFTER_PICK = _word_set(
+    "option please for thanks thank then is there yeah yes yep ok okay sir maam po mate i"
+)
 _FILLERS = _word_set("um uh er erm hmm oh ok okay yes yeah yep sure so well i'd let's")
 # After a number, these make it a count or a time, not a pick: "two bedroom", "2 pm".
 _COUNTED = _word_set(

@@ -178,6 +178,8 @@ class RulePlanner:
             state.update(**self._fact_values(state, u))  # "A 2-bedroom. That's all, bye."
             if state.awaiting == "confirm" and u.affirm and not u.mentions_time:
                 self._book(state, out)  # "Great, thanks, bye!": a yes first, then the goodbye
+            elif state.awaiting == "cancel_confirm" and u.affirm is not None:
+                self._on_cancel_confirm(state, u, out)  # "Yep, cancel it, cheers."
             return self._goodbye(state, out)
         self._hear_name(state, u, out, {w.lower().strip(".,!?") for w in unsure})
         self._handle_awaited(state, u, out)
@@ -609,9 +611,12 @@ class RulePlanner:
             say = self.prompts.say
             out.add(say("booking.channel_unavailable", channel=_channel(wanted)))
             out.progress = True
+        before = {field: getattr(state, field, None) for field in values}
         changed = state.update(**values)
         if values:
             out.progress = True  # even repeating what we knew is an answer
+        # "I'd rather see it in person" is a correction only if something else was set.
+        replaced = time_changed or any(before.get(f) is not None for f in changed)
         if not (changed or time_changed):
             return
         if "caller_name" in changed:
@@ -628,9 +633,10 @@ class RulePlanner:
         if time_changed and self._next_question(state) is not None and not answered_times:
             facts = self._with_time_phrase(state, facts, changed)  # confirmed later otherwise
         if facts:
-            key = "ack.correction" if u.correction else "ack.summary"
+            correcting = u.correction and replaced
+            key = "ack.correction" if correcting else "ack.summary"
             out.add(self.prompts.say(key, facts=spoken.join(facts)))
-            if set(changed) - {"caller_name"} <= _TOUR_FIELDS and not u.correction:
+            if set(changed) - {"caller_name"} <= _TOUR_FIELDS and not correcting:
                 out.summary = out.parts[-1]  # the confirmation question will say it all
         for note in notes:
             out.add(note)
@@ -1522,8 +1528,10 @@ class RulePlanner:
         booking_under_way = state.booking is None and bool(
             state.property_id or state.tour_time or state.requested_day
         )
-        # "That's it." to "Was that Priya?" is a yes.
-        held = state.awaiting in ("confirm", "confirm_name") or booking_under_way
+        # "That's it." to "Was that Priya?" is a yes; "Riverview, two bedroom, that's it"
+        # ends a list of what they want, not the call.
+        giving_facts = u.has_facts or "book" in u.intents
+        held = state.awaiting in ("confirm", "confirm_name") or booking_under_way or giving_facts
         return "bye" in u.intents or not held
 
     def _keep_name_guess(self, state: PlannerState) -> None:

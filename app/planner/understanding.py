@@ -114,7 +114,7 @@ def _any(*patterns: str) -> re.Pattern[str]:
 
 _LEAD = r"^(?:oh |um+ |uh+ |erm+ |well |h?m+ |m+-?h+m+,? |uh-?huh,? |ah |so |and |okay so )*"
 _YES = _any(
-    _LEAD + r"(?:yes|yeah|yea|yep|yup|sure|ok|okay|correct|right|absolutely|"
+    _LEAD + r"(?:yes|yeah|yea|yep|yup|ya|yah|aye|sure|ok|okay|correct|right|absolutely|"
     r"definitely|certainly|perfect|great|good(?! (?:morning|afternoon|evening|night|day)\b)|"
     r"sounds good|sounds great|please|exactly|of course|"
     r"grand|brilliant|lovely|cool|"
@@ -133,6 +133,9 @@ _YES = _any(
 )
 # Murmured agreement: a yes only as the answer to a yes/no question.
 _MURMURED_YES = re.compile(r"^\W*(?:m+h+m+|m+[- ]?h+m+|uh[- ]?huh|u+m+[- ]?h+m+)\W*$")
+_SAME_AS_BEFORE = re.compile(
+    _LEAD + r"(?:the |just the |yeah,? the )?same(?: (?:one|thing|as (?:before|last time)))?\W*$"
+)
 YES_NO_QUESTIONS = frozenset(
     {"confirm", "resume", "confirm_name", "confirm_property", "cancel_confirm"}
 )
@@ -156,7 +159,8 @@ _CORRECTION = _any(
     r"\brather\b",
     r"\b(?:mixed|muddled|got|had) (?:that|it|them|those|things) (?:up|mixed up|wrong|backwards)\b",
     r"\b(?:said|told you) (?:that|it|the wrong \w+) wrong\b|\bthe wrong (?:one|building|day)\b",
-    r"\b(?:changed my mind|on second thought|come to think of it)\b",
+    r"\b(?:changed my mind|on second thoughts?|come to think of it|thinking about it)\b",
+    r"\b(?:would|might|'d) (?:be|suit me|work) better\b|\bbetter (?:for me|idea)\b",
     r"\b(?:change|switch|swap) (?:it |that |this |the \w+ )?(?:over )?to\b",
 )
 # "See you Saturday!" is a goodbye; "I'm looking to see you(r) apartments" is not.
@@ -165,7 +169,8 @@ _SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorr
 _BY = r"\b(?:all|thanks|thank you|much|perfect|great|okay|ok|so),? by[.!]*$"
 # "Thanks a bunch, talk soon.", "OK, take care!": a closing, said last.
 _SIGN_OFF = (
-    r"\b(?:talk (?:to you |with you )?(?:soon|later)|take care|catch you later|cheers)[.!]*$"
+    r"\b(?:talk (?:to you |with you )?(?:soon|later)|take care|catch (?:you|ya) later|cheers|"
+    r"see ya|ciao|(?:thanks|thank you|okay|ok|alright|all right|cool),? later)[.!]*$"
 )
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
@@ -326,6 +331,7 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhere (?:do|can|would|should) (?:people|residents|tenants|visitors|guests|folks) "
         r"park\b",
         r"\bpark (?:my|our|a) (?:car|vehicle)\b",
+        r"\b(?:somewhere|anywhere|a place|someplace|a spot) (?:i|we|to) (?:can |could )?park\b",
     ),
     "pets": _any(
         rf"\b{_PET_WORDS}\b.*\b(?:allow(?:ed)?|ok|okay|welcome|permitted|policy|friendly)\b",
@@ -343,6 +349,7 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhat(?:'s| are| is) (?:you|y'all|you all|you guys|they|it|the owners?|the landlord) "
         r"asking\b",
         r"\basking price\b",
+        r"\bwhat kind of (?:money|budget|numbers)\b",
         r"\bwhat are (?:the )?(?:prices|rents|costs)\b",
         r"\b(?:prices?|rents?|pricing) (?:like|for|on|at)\b",
         r"\bwhat(?:'s| is| does)? (?:a |the )?(?:\w+ )?(?:bedroom|studio|unit)s? "
@@ -375,8 +382,15 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(?:when|what) (?:are|is) (?:you )?(?:available|open|free)\b",
         r"\bwhen can (?:i|we) (?:come|see|tour|visit|do)\b",
         r"\b(?:any|what) (?:openings?|availability|slots?)\b",
-        r"\bwhat(?:'s| is) (?:available|open)\b",
+        r"\bwhat(?:'s| is) (?:available|open|free)\b",
         r"\bdo you have (?:anything|any ?thing|any times?|any openings?|a slot|time)\b",
+        r"\bwhat (?:do )?you(?: guys| all| folks)? (?:have|got) (?:on |for )?(?:this |next )?"
+        r"(?:[a-z]+day|today|tomorrow|tonight|the \d+|(?:january|february|march|april|may|june|"
+        r"july|august|september|october|november|december)\b)",
+        r"\b(?:are|is) there (?:any )?tours? (?:on |for )?(?:this |next )?(?:[a-z]+day|today|"
+        r"tomorrow|the \d+|(?:january|february|march|april|may|june|july|august|september|"
+        r"october|november|december)\b)",
+        r"\bwhat times\W*$",
         r"\bis (?:there )?anything (?:open|available|free)\b",
         r"\bwhen(?:'s| is) the (?:next|earliest|soonest)\b",
         r"\b(?:earliest|soonest|next) (?:available|opening|slot|time)\b",
@@ -399,7 +413,8 @@ _TOPICS: dict[str, re.Pattern[str]] = {
     "overview": _any(
         r"\bwhat (?:do you|have you|you)(?: guys| all| folks)? (?:have|got)\b"
         r"(?!,? (?:on|for|at|available|open|free|left|in|today|tomorrow|tonight|this|next|"
-        r"[a-z]+day|the \d+|the [a-z]+(?:st|nd|rd|th))\b)",
+        r"[a-z]+day|the \d+|the [a-z]+(?:st|nd|rd|th)|january|february|march|april|may|june|"
+        r"july|august|september|october|november|december)\b)",
         r"\bwhat are (?:my|the|our) (?:options|choices)\b",
         r"\btell me (?:more )?about (?:them|the buildings|your buildings|the apartments|each)\b",
         r"\bwhat (?:buildings|properties|apartments|places) (?:do you|are there|have you)\b",
@@ -415,6 +430,8 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b",
         r"\bwhat (?:times|hours) (?:do you|are) (?:you )?(?:open|tours?)\b",
         r"\bwhen(?:'s| is| are) (?:the |your )?(?:leasing )?(?:office|you) open\b",
+        r"\bwhen (?:are|is) (?:you|y'all|the office)(?: guys| all| folks)? open\b",
+        r"\bwhat times? can (?:people|folks|someone|anyone|one) (?:come|see|visit|tour|view)\b",
         r"\b(?:your|the|tour|viewing|showing) timings?\b",
         r"\bwhat time (?:do |does )?(?:you|they|tours?|showings?|the office) (?:start|begin|end|"
         r"finish|stop|close|open)\b",
@@ -567,7 +584,7 @@ def detect_questions(s: str) -> list[str]:
 
 _NAME_INTRO = re.compile(
     r"\b(?:my name is|(?:my |the )?name's|name is|names|name,? which is|"
-    r"name(?:'ll| will| would| should) be|this is|it's|it is|i'm|i am|call me|"
+    r"name(?:'ll| will| would| should) be|this is|this would be|it's|it is|i'm|i am|call me|"
     r"(?:you can )?write(?: it| down)?(?: as)?|"
     r"put (?:me|it) down (?:as|for)|put down|(?:you're|you are) speaking (?:with|to)|"
     r"you can call me|put it under|under the name)\s+"
@@ -575,13 +592,14 @@ _NAME_INTRO = re.compile(
 )
 _NAME_FILLER = re.compile(
     r"^(?:(?:yes|yeah|yep|yup|sure thing|sure|of course|certainly|absolutely|alright|all right|"
-    r"right|ok|okay|hi|hiya|hello|hey|howdy|good (?:morning|afternoon|evening)|um+|uh+|ah+|er|"
+    r"right|ok|okay|(?:hi|hello|hey) po|hi|hiya|hello|hey|howdy|g'?day|"
+    r"good (?:morning|afternoon|evening|day)|um+|uh+|ah+|er|"
     r"y'all|yall|ya'll|you all|folks|guys|everyone|there|"
-    r"oh|well|so|it's|its|that's|and|honestly|"
+    r"oh|well|so|it's|its|that's|(?:it|that)(?:'d| would) be|and|honestly|me|"
     r"actually|sorry|oops|my mistake|my bad|correction|wait|hold on)\b[\s,]*)+"
 )
 _CLAUSE = re.compile(r"[,;!?]|\.(?!\s?m\b)(?<!\b[ap]\.)")  # "10 a.m." is one clause
-_HESITATION = re.compile(r"\b(?:m+-?h+m+|uh-?huh|um+|uh+|ah+|erm+|er+|hmm+|mm+)\b")
+_HESITATION = re.compile(r"\b(?:m+-?h+m+|uh-?huh|um+|uh+|uhm+|ah+|erm+|ehm+|er+|hmm+|mm+)\b")
 
 
 def extract_name(s: str, expecting: bool = False) -> str | None:
@@ -607,7 +625,7 @@ def _answered_name(clauses: list[str], s: str) -> str | None:
 
     Beside a question ("xiulan su what's the deal with pets") only a full name or a known
     first name counts: "Ballpark, what would a studio run me?" is no name."""
-    asking = "?" in s or bool(detect_questions(s))
+    asking = "?" in _ECHO_QUESTION.sub("", s) or bool(detect_questions(s))
     for index, clause in enumerate(clauses):
         words = _NAME_FILLER.sub("", " ".join(_HESITATION.sub(" ", clause).split()))
         found = leading_name(words)
@@ -629,10 +647,13 @@ def _answered_name(clauses: list[str], s: str) -> str | None:
     return None
 
 
+# "Me? Asman.": the caller checks what was asked, and answers it.
+_ECHO_QUESTION = re.compile(r"\b(?:who,? )?(?:me|my name|for me|the name|name)\?")
+
 # A name's answer often ends in a courtesy: "Heather Larkin, yep", "it's Eino, no problem".
 _COURTESY_TAIL = re.compile(
     r"(?:[\s,]+(?:yeah|yep|yes|yup|please|thanks|thank you|no problem|no worries|that's me|"
-    r"that is me|speaking|here))+\W*$"
+    r"that is me|speaking|here|sir|ma'am|maam|madam|mate|boss|po))+\W*$"
 )
 
 
@@ -748,7 +769,14 @@ _SEEN_ONLINE = re.compile(
 _IN_PERSON = re.compile(
     r"\bnot (?:on (?:the |a )?(?:computer|screen|laptop)|by video|virtual(?:ly)?|online)\b|"
     r"\b(?:in person|in-person|come (?:by|in|over)|stop by|visit (?:in person|the building)|"
-    r"see it (?:myself|with my own eyes)|walk ?through|on site)\b"
+    r"see it (?:myself|with my own eyes)|walk ?through|on site|physically|in the flesh|"
+    r"face[ -]to[ -]face|(?:my|our) own (?:two )?eyes)\b"
+)
+# "In person, I'm not good with the video stuff": a virtual word they turn down.
+_NOT_VIRTUAL = re.compile(
+    r"\b(?:not (?:good|great|comfortable|confident|big|a (?:big )?fan|into) (?:with|on|at|of)|"
+    r"(?:don't|do not|can't|cannot) (?:like|do|use|handle|manage)|hate|no)"
+    r"(?: [\w']+){0,2} (?:virtual(?:ly)?|video|zoom|facetime|face time|online)\b"
 )
 
 
@@ -768,6 +796,7 @@ _IN_PERSON_MISHEARD = re.compile(
 def extract_tour_type(s: str, expecting: bool = False) -> TourType | None:
     """virtual or in_person; the last mentioned wins."""
     s = _SEEN_ONLINE.sub(lambda m: " " * len(m.group(0)), s)
+    s = _NOT_VIRTUAL.sub(lambda m: " " * len(m.group(0)), s)
     if expecting and _IN_PERSON_MISHEARD.search(s) and not _VIRTUAL.search(s):
         return "in_person"
     last: tuple[int, TourType] | None = None
@@ -1308,6 +1337,12 @@ def _unhyphen_numbers(text: str) -> str:
     return _HYPHENED_NUMBER.sub(r"\1 ", text)
 
 
+def _lower(text: str) -> str:
+    """Lower case as the patterns expect: "İnönü" -> "inönü" (Python leaves a combining dot
+    on the i, which splits the word), and typographic apostrophes as plain ones."""
+    return text.lower().replace("i\u0307", "i").replace("\u2019", "'")
+
+
 def understand(
     text: str, now: datetime, catalog: Catalog, awaiting: str | None = None
 ) -> Understanding:
@@ -1315,11 +1350,13 @@ def understand(
     text = text[:MAX_TURN_CHARS]
     # Building names go before numbers are read, so "hudson three sixty three bedrooms" is
     # Hudson 360 and a three-bedroom, not "hudson 363 bedrooms".
-    s = prepare(catalog.strip_names(_unhyphen_numbers(text.lower().replace("\u2019", "'"))))
+    s = prepare(catalog.strip_names(_unhyphen_numbers(_lower(text))))
     u = Understanding(text=text)
     u.affirm = detect_affirm(s)
     if u.affirm is None and awaiting in YES_NO_QUESTIONS and _MURMURED_YES.match(s):
         u.affirm = True  # "Mm-hmm." to "Shall I book it?" is a yes (elsewhere a backchannel)
+    if u.affirm is None and awaiting == "resume" and _SAME_AS_BEFORE.match(s):
+        u.affirm = True  # "Shall we pick up there?" "The same."
     u.intents = detect_intents(s)
     u.correction = detect_correction(s)
     u.questions = detect_questions(s)
@@ -1343,7 +1380,7 @@ def understand(
         if family and family.lower() not in _place_words(catalog):
             u.name = f"{u.name} {family}"
     if u.name is None and awaiting in ("name", "confirm_name"):  # clause by clause
-        clauses = _CLAUSE.split(_unhyphen_numbers(text.lower().replace("\u2019", "'")))
+        clauses = _CLAUSE.split(_unhyphen_numbers(_lower(text)))
         u.name = _answered_name([prepare(catalog.strip_names(c)) for c in clauses], s)
     mentions = extract_dates(without_contacts, now)
     plain = _blank(without_contacts, [(m.start, m.end) for m in mentions if m.phrase != "tonight"])
