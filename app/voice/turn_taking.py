@@ -176,13 +176,18 @@ _BACKCHANNELS = frozenset(
     | {"alright", "got", "it", "i", "see", "oh", "ah"}
     | {"aha", "ha", "hm", "mhmm", "um", "out", "wow", "whoa", "nice", "cool"}
     | {"thank", "thanks", "you", "bye", "so", "m", "m8", "emmett", "of"}
+    | {"perfect", "great", "good", "fine", "all", "exactly", "gotcha", "cheers", "awesome"}
+    | {"lovely", "excellent", "brilliant", "wonderful", "sounds", "true", "indeed", "totally"}
+    | {"definitely", "understood", "noted", "super", "fantastic", "that's", "correct"}
+    | {"absolutely"}
 )
 """Listening noises and reactions, and what a phone-line recognizer makes of them: Whisper
 tiny.en hears a noisy "uh-huh" as "Oh.", "Aha.", "out." or "Wow."; on 250 ms of a
 "mm-hmm", "okay" or "sure" at 15-25 dB SNR it said "Emmett.", "M8.", "Thank you.", "Bye."
 or "So," (Piper and four espeak-ng voices, 2026-11-24); on a loaded box it made "of." of the
-test suite's "Uh-huh." (CI, twice, same audio). None of these alone over the agent
-is a turn; a caller who goes on is heard again on longer audio."""
+test suite's "Uh-huh." (CI, twice, same audio). Reactions heard right ("Perfect.", "All
+right.", "Sounds good.") were turns until 2026-11-25 (bench/barge_glance_study.py). None of
+these alone over the agent is a turn; a caller who goes on is heard again on longer audio."""
 
 
 def is_backchannel(transcript: str) -> bool:

@@ -203,12 +203,18 @@ def test_neither_finished_nor_hanging_waits_the_usual_pause(
         ("out.", True),  # Whisper's reading of "uh-huh" on a noisy line
         ("Aha.", True),
         ("Wow.", True),
+        ("Perfect.", True),  # reactions heard right are still no turn
+        ("All right.", True),
+        ("Sounds good.", True),
+        ("That's great.", True),
         ("", True),
         ("Actually, I want Hudson 360.", False),
         ("No, wait.", False),
         ("Stop.", False),
         ("Out of curiosity, is parking free?", False),
         ("Okay but what about parking?", False),
+        ("Perfect, but not Friday.", False),
+        ("That's wrong.", False),
     ],
 )
 def test_is_backchannel(text: str, backchannel: bool) -> None:
