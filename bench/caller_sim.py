@@ -17,6 +17,17 @@ dialogue tests. A caller succeeds when the store ends up as it wanted: its tour 
 its final choice, for one that changed its mind), moved (one booked tour, at the new time),
 or cancelled (none booked, one cancelled).
 
+Three strategies test what the others never do. "asks_repeat" callers, at one or two points,
+ask the agent to say again what it just asked or offered ("could you say the times again?",
+"come again?") before answering: the agent's reply must carry that content (the times, the
+buildings, the read-back, or the same question), not a generic reprompt. "gives_contact"
+callers volunteer an email address and/or a cell number (said the way a recognizer writes
+it: "maria dot lopez at gmail dot com", "nine one seven ...") before or after the booking:
+the state must keep exactly what they gave. "hangs_up_mid_confirm" callers hang up when asked
+"Shall I book it?" and call straight back from the same phone ("sorry, we got cut off"): the
+agent must still have the tour pending, so that the caller repeats none of building, tour
+type and time. These checks are part of their task success.
+
 Text mode drives the real ``AgentPlanner`` (``PlannerKit`` with a fixed clock: next Monday
 9 AM) on a real SQLite booking store shared by all callers (so some slots are taken and the
 agent has to offer others), with the real ``MemoryService`` on a temporary data dir: every
@@ -85,7 +96,12 @@ STRATEGIES: tuple[str, ...] = (
     "no_name",
     "changes_mind",
     "callback",
+    "asks_repeat",
+    "gives_contact",
+    "hangs_up_mid_confirm",
 )
+# The strategies of the issue-10 goals; the later ones measure what was never tuned for.
+NEW_STRATEGIES = frozenset({"asks_repeat", "gives_contact", "hangs_up_mid_confirm"})
 CALLBACK_VARIANTS = ("booked", "started", "anonymous", "reschedules", "cancels")
 BOOKS_FIRST = frozenset({"booked", "reschedules", "cancels"})  # the first call books
 CHANGES = ("building", "tour_type", "time")  # what a changes_mind caller says wrong first
@@ -104,6 +120,16 @@ MAX_SAME_TOPIC = 6  # one thing asked this many turns running, however phrased: 
 # Questions about one thing, asked in other words (a change of tack, not a new question).
 TOPICS = {"choices": "building", "spell": "name", "readback": "name", "pick_slot": "tour_time"}
 _KEYPAD = re.compile(r"^\(keypad (?P<digits>[0-9*#]+)\)$")
+# The facts of a tour each phrasing key says (a cut-off caller counts what it says again).
+_ALL_FACTS = ("building", "tour_type", "time")
+FACT_KEYS: dict[str, tuple[str, ...]] = {
+    "building": ("building",), "building_with_size": ("building",),
+    "fix_building": ("building",), "callback_remind": ("building",),
+    "tour_in_person": ("tour_type",),
+    "tour_virtual": ("tour_type",), "fix_tour": ("tour_type",), "time": ("time",),
+    "fix_time": ("time",), "leads_with_time": ("time",), "restate": _ALL_FACTS,
+    "all_in_one": _ALL_FACTS,
+}  # fmt: skip
 
 
 def keypad(digits: str) -> str:
@@ -127,6 +153,9 @@ LOCALES: tuple[str, ...] = (
 ROMANIZED = frozenset({"ja_JP", "zh_CN"})
 _LATIN_NAME = re.compile(r"[A-Za-zÀ-ÖØ-öø-ž][A-Za-zÀ-ÖØ-öø-ž' -]*")
 AREA_CODES = ("212", "646", "917", "718", "347", "201", "551", "415")
+EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "aol.com")
+REPEAT_CHANCES = 4  # asks_repeat: the repeat requests fall among the first this many chances
+CUT_OFF_MINUTES = (1, 2, 3, 5)  # hangs_up_mid_confirm: how soon the caller rings back
 
 
 # ============================================================== personas
@@ -174,6 +203,20 @@ class Persona:
     callback_days: int = 0
     callback_number: str = ""
     new_start: datetime | None = None  # callback "reschedules": the time the tour moves to
+    # asks_repeat: which of its chances to ask (agent turns that ask or offer something, in
+    # order from 0) it takes to ask the agent to say it again.
+    repeat_points: tuple[int, ...] = ()
+    # gives_contact: the email and/or cell number it volunteers (E.164; not the number it
+    # calls from), and on which caller turn (0: its first line; -1: after the booking).
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    contact_at: int = -1
+    callback_minutes: int = 0  # hangs_up_mid_confirm: minutes until it rings back
+
+    @property
+    def calls_back(self) -> bool:
+        """Makes (or may make) a second call: callbacks, and callers cut off mid-confirm."""
+        return self.callback is not None or self.strategy == "hangs_up_mid_confirm"
 
     @property
     def goal(self) -> Goal:
@@ -330,6 +373,12 @@ def make_personas(count: int, seed: int, now: datetime) -> list[Persona]:
         else:
             questions = (rng.choice(QUESTION_TOPICS),) if rng.random() < 0.3 else ()
         phone = _phone(index, rng)
+        contact = rng.choice(["text", "text", "email"])
+        extra = _new_strategy_fields(strategy, first, last, random.Random(f"{seed}-{index}"))
+        if extra.get("contact_email") and not extra.get("contact_phone"):
+            contact = "email"
+        elif extra.get("contact_phone") and not extra.get("contact_email"):
+            contact = "text"
         personas.append(
             Persona(
                 index=index,
@@ -347,7 +396,7 @@ def make_personas(count: int, seed: int, now: datetime) -> list[Persona]:
                 move_in=now.date() + timedelta(days=rng.randint(20, 100)),
                 pets=rng.choice(PETS),
                 budget=int(round((rent.rent_min + rent.rent_max) / 2, -2)),
-                contact=rng.choice(["text", "text", "email"]),
+                contact=contact,
                 full_name=rng.random() < 0.7,
                 volunteers_size=strategy not in ("minimal", "not_sure") and rng.random() < 0.5,
                 questions=questions,
@@ -358,9 +407,46 @@ def make_personas(count: int, seed: int, now: datetime) -> list[Persona]:
                 callback_days=callback_days,
                 callback_number=reformat_number(phone, rng),
                 new_start=new_start,
+                **extra,
             )
         )
     return personas
+
+
+def _new_strategy_fields(
+    strategy: str, first: str, last: str, rng: random.Random
+) -> dict[str, Any]:
+    """What asks_repeat, gives_contact and hangs_up_mid_confirm personas need, drawn from
+    their own generator so that the other personas' draws stay what they were."""
+    if strategy == "asks_repeat":
+        points = rng.sample(range(REPEAT_CHANCES), rng.randint(1, 2))
+        return {"repeat_points": tuple(sorted(points))}
+    if strategy == "gives_contact":
+        gives = rng.choice(["email", "phone", "both"])
+        return {
+            "contact_email": make_email(first, last, rng) if gives != "phone" else None,
+            "contact_phone": _other_phone(rng) if gives != "email" else None,
+            "contact_at": rng.choice([0, 1, 2, 3, -1, -1, -1]),
+        }
+    if strategy == "hangs_up_mid_confirm":
+        return {"callback_minutes": rng.choice(CUT_OFF_MINUTES)}
+    return {}
+
+
+def make_email(first: str, last: str, rng: random.Random) -> str:
+    """An address such a person might have: "maria.lopez87@gmail.com", "mlopez@aol.com"."""
+    given, family = fold(first).replace(" ", ""), fold(last).replace(" ", "")
+    n = rng.randint(1, 99)
+    user = rng.choice(
+        [f"{given}.{family}", f"{given}{family}", f"{given}_{family}", f"{given[0]}{family}",
+         f"{given}.{family}{n}", f"{given}{n}"]
+    )  # fmt: skip
+    return f"{user}@{rng.choice(EMAIL_DOMAINS)}"
+
+
+def _other_phone(rng: random.Random) -> str:
+    """A cell number (E.164): 555-0100 to 555-0199, never a caller's own (555-1000 on)."""
+    return f"+1{rng.choice(AREA_CODES)}5550{rng.randrange(100, 200)}"
 
 
 _OTHER_TOUR = {"in_person": "virtual", "virtual": "in_person"}
@@ -576,6 +662,54 @@ class Renderer:
             else f"{user}@example.com"
         )
 
+    def address_forms(self, address: str) -> list[str]:
+        """Every way this persona's recognizer may write ``address``: as typed (digits style
+        only), or said with "at" and "dot", the user name sometimes letter by letter."""
+        user, domain = address.split("@")
+        host = domain.replace(".", " dot ")
+
+        def spoken(part: str, spell: bool) -> str:
+            words = []
+            for token in re.findall(r"[a-z]+|\d+|[._]", part):
+                if token in "._":
+                    words.append({".": "dot", "_": "underscore"}[token])
+                elif token.isdigit():
+                    words.append(" ".join(_ONES[int(d)] for d in token) if self.words else token)
+                elif spell:
+                    words.append(" ".join(token) if self.words else "-".join(token.upper()))
+                else:
+                    words.append(token)
+            return " ".join(words)
+
+        forms = [f"{spoken(user, False)} at {host}", f"{spoken(user, True)} at {host}"]
+        if not self.words:
+            forms += [address, f"{user} at {domain}"]
+        return forms
+
+    def address(self, address: str) -> str:
+        forms = self.address_forms(address)
+        weights = [3, 1] + [3, 2] * (len(forms) > 2)
+        return self.rng.choices(forms, weights)[0]
+
+    def phone_forms(self, e164: str) -> list[str]:
+        """Every way this persona's recognizer may write a (US) number, without the +1."""
+        area, mid, last = e164[2:5], e164[5:8], e164[8:]
+        if not self.words:
+            return [f"{area}-{mid}-{last}", f"({area}) {mid}-{last}", f"{area} {mid} {last}",
+                    f"{area}{mid}{last}", f"{area}.{mid}.{last}"]  # fmt: skip
+        forms = [" ".join(_ONES[int(d)] for d in area + mid + last)]
+        forms.append(" ".join("oh" if d == "0" else _ONES[int(d)] for d in area + mid + last))
+        pairs = [last[:2], last[2:]]
+        if "00" not in pairs:  # "twelve thirty four", "oh five"; never "oh oh"
+            said = [
+                f"oh {_ONES[int(x[1])]}" if x[0] == "0" else number_words(int(x)) for x in pairs
+            ]
+            forms.append(" ".join(_ONES[int(d)] for d in area + mid) + " " + " ".join(said))
+        return forms
+
+    def phone_number(self, e164: str) -> str:
+        return self.rng.choice(self.phone_forms(e164))
+
     def spelled(self, first: str, last: str | None) -> str:
         """Letter by letter, first name then last, sometimes "double l" or "m as in mary"."""
         parts = [self._spell_part(first)]
@@ -634,12 +768,14 @@ class Phrasebook:
         self.render = Renderer(persona.style, rng, now, bank)
         self.goal = persona.first_goal  # what {building}, {tour}, {time}... say
         self._last: dict[str, str] = {}
+        self.said: list[str] = []  # every key said, in order
 
     def template(self, key: str) -> str:
         entries = self.bank[key] if "." not in key else self.bank["questions"][key.split(".")[1]]
         options = [e for e in entries if e != self._last.get(key)] or entries
         chosen = self.rng.choice(options)
         self._last[key] = chosen
+        self.said.append(key)
         return chosen
 
     def say(self, key: str, **values: str) -> str:
@@ -671,7 +807,10 @@ class Phrasebook:
             "move_in": lambda: r.move_in(p.move_in),
             "pets": lambda: p.pets or "no pets",
             "budget": lambda: r.budget(p.budget),
-            "email": lambda: r.email(p.first, p.last),
+            "email": lambda: (
+                r.address(p.contact_email) if p.contact_email else r.email(p.first, p.last)
+            ),
+            "phone": lambda: r.phone_number(p.contact_phone or p.phone),
             "spelled": lambda: r.spelled(p.first, p.last if p.full_name else None),
         }
         return values[name]()
@@ -733,6 +872,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for kind, pattern in (
         ("still_there", r"still there"),
         ("email", r"email address|spell out your email|your email"),
+        ("phone", r"(?:phone|cell|mobile|best|callback|contact) number|number (?:to|where) "
+         r"(?:we|i) can (?:reach|text)|what number should"),
         ("spell", r"\bspell"),
         ("cancel_confirm", r"(?:shall|should|can) i (?:go ahead and )?cancel|"
          r"(?:want|like) me to cancel|(?:sure|confirm).{0,30}\bcancel\b.{0,80}\?"),
@@ -1007,6 +1148,68 @@ def hear(text: str, now: datetime, default_day: date | None = None) -> Heard:
     )
 
 
+# Agent turns a caller may ask to hear again: ones that ask or offer something.
+REPEAT_KEYS = {"times": "repeat_times", "buildings": "repeat_buildings",
+               "read-back": "repeat_summary"}  # fmt: skip
+REPEATABLE = frozenset(kind for kind, _ in _KINDS) - {"still_there", "anything_else"}
+_CLOCK_PARTS = re.compile(
+    r"\b(?P<h>\d{1,2})(?:[:.](?P<min>\d{2}))?\s*(?P<ap>[ap])\.?\s?m\b|\b(?P<noon>noon)\b",
+    re.IGNORECASE,
+)
+
+
+def clocks_in(text: str) -> set[tuple[int, int]]:
+    """Every clock time said, as (hour, minute): "2 PM", "2:30 p.m.", "noon"."""
+    found = set()
+    for m in _CLOCK_PARTS.finditer(_AM_PM.sub(lambda m: f"{m[1].upper()}M", text)):
+        if m["noon"]:
+            found.add((12, 0))
+        elif int(m["h"]) <= 12:
+            hour = int(m["h"]) % 12 + (12 if m["ap"].lower() == "p" else 0)
+            found.add((hour, int(m["min"] or 0)))
+    return found
+
+
+def repeat_topic(heard: Heard) -> str:
+    """What a caller asking to hear ``heard`` again wants to hear: "times" (offered ones),
+    "read-back" (a summary's buildings and times, or a name read back), "buildings" (a
+    list of them), or "question" (the same question again)."""
+    if heard.slots:
+        return "times"
+    summary = heard.times or heard.buildings or heard.readback
+    if heard.kind in ("confirm", "readback", "cancel_confirm") and summary:
+        return "read-back"
+    if len(buildings_in(heard.text)) >= 2:
+        return "buildings"
+    return "question"
+
+
+def repeat_honoured(before: Heard, reply: Heard) -> bool:
+    """Does ``reply`` (to "sorry, what was that?") carry what ``before`` asked or offered,
+    rather than a generic reprompt?"""
+    topic = repeat_topic(before)
+    if topic == "times":
+        return {(t.hour, t.minute) for t in before.slots} <= clocks_in(reply.text)
+    if topic == "read-back":
+        clocks = {(t.hour, t.minute) for t in before.times}
+        if not clocks <= clocks_in(reply.text):
+            return False
+        if not set(before.buildings) <= set(buildings_in(reply.text)):
+            return False
+        said = fold(before.readback or "") if not (before.times or before.buildings) else ""
+        return said in fold(reply.text)
+    if topic == "buildings":
+        return set(buildings_in(before.text)) <= set(buildings_in(reply.text))
+    if before.choices and set(before.choices) <= set(_TOUR_TYPE_CHOICE):
+        text = reply.text.lower()  # a numbered tour-type menu: both types said again
+        return all(said.search(text) for said in _TOUR_TYPE_CHOICE.values())
+    if reply.kind == before.kind:
+        return True
+    return reply.kind != "other" and TOPICS.get(reply.kind, reply.kind) == TOPICS.get(
+        before.kind, before.kind
+    )
+
+
 # ============================================================== the caller
 
 
@@ -1032,6 +1235,15 @@ class Stats:
     end_reason: str = ""
     stuck_on: str = ""  # the agent's question when the caller gave up
     changed_mind: bool = False  # changes_mind: it changed its one thing at a read-back
+    # asks_repeat: how many times it asked the agent to say something again, and for each
+    # request not honoured, (what it wanted again, 'request -> reply').
+    repeat_requests: int = 0
+    repeat_misses: list[tuple[str, str]] = field(default_factory=list)
+    contact_given: bool = False  # gives_contact: it has said its email / cell number
+    cut_off: bool = False  # hangs_up_mid_confirm: it hung up at "Shall I book it?"
+    # hangs_up_mid_confirm: what it had to say again on its second call ("building",
+    # "tour_type", "time"), in the order it did.
+    facts_repeated: list[str] = field(default_factory=list)
 
 
 class Caller:
@@ -1049,6 +1261,7 @@ class Caller:
         self.pending: AskedQuestion | None = None
         self.correction: str | None = None
         self.size_settled = persona.asked_size == persona.unit_size
+        self.repeat_chances = 0  # asks_repeat: agent turns it could have asked to hear again
         self.call = 0
         self.new_call(1)
 
@@ -1088,6 +1301,8 @@ class Caller:
         self.after_booking = 0
         self.finished = False  # the caller said goodbye (or hung up): no more turns
         self.pending = None
+        self.repeat_asked: Heard | None = None  # asks_repeat: the turn it asked to hear again
+        self.said_on_call = len(self.book.said)  # where this call's keys start
 
     @property
     def is_first_call_of_callback(self) -> bool:
@@ -1095,7 +1310,17 @@ class Caller:
 
     def _turn(self, line: str) -> str:
         self.turns += 1
+        if self.p.strategy == "hangs_up_mid_confirm" and self.call == 2:
+            self._count_repeated_facts()
         return line
+
+    def _count_repeated_facts(self, *chosen: str) -> None:
+        """A cut-off caller's second call: the facts it had to say again (by what it said)."""
+        facts = [f for key in self.book.said[self.said_on_call :] for f in FACT_KEYS.get(key, ())]
+        self.said_on_call = len(self.book.said)
+        for fact in (*facts, *chosen):
+            if fact not in self.stats.facts_repeated:
+                self.stats.facts_repeated.append(fact)
 
     def _hang_up(self, reason: str, heard: Heard | None = None) -> None:
         self.finished = True
@@ -1108,25 +1333,30 @@ class Caller:
     def opening(self, greeting: str) -> str | None:
         """The caller's first line, from the strategy (callers lead; they don't wait)."""
         heard = self.observe(greeting)
+        if self.call == 2 and self.p.strategy == "hangs_up_mid_confirm":
+            return self._turn(self._cut_off_opening(heard))
         if self.call == 2:
             return self._turn(self._callback_opening(heard))
+        return self._turn(self._with_contact(self._first_line(heard)))
+
+    def _first_line(self, heard: Heard) -> str:
         s = self.p.strategy if self.p.callback is None else "callback"
         if s == "all_in_one":
             self.told |= {"name", "building", "tour_type", "time"}
-            return self._turn(self.book.say("all_in_one"))
+            return self.book.say("all_in_one")
         if s == "leads_with_time":
             self.told.add("time")
-            return self._turn(self.book.say("leads_with_time"))
+            return self.book.say("leads_with_time")
         if s == "questions_first":
-            return self._turn(self._ask_question(prefix="Hi! "))
+            return self._ask_question(prefix="Hi! ")
         if s == "corrects_self":
-            return self._turn(self._wrong_opening())
+            return self._wrong_opening()
         if s == "changes_mind" and self.rng.random() < 0.5:
             self.told |= {"name", "building", "tour_type", "time"}
-            return self._turn(self.book.say("all_in_one"))
+            return self.book.say("all_in_one")
         if s == "minimal" and heard.kind != "other":
-            return self._turn(self.answer(heard))
-        return self._turn(self.book.say("greeting_intent") + " " + self._building_line())
+            return self.answer(heard)
+        return self.book.say("greeting_intent") + " " + self._building_line()
 
     def _wrong_opening(self) -> str:
         """corrects_self: one detail wrong; the next turn corrects it."""
@@ -1158,11 +1388,31 @@ class Caller:
             return self.book.say("callback_same") + " " + self.book.say("time")
         return self.book.say("callback_open") + " " + self.book.say("callback_remind")
 
+    def _cut_off_opening(self, heard: Heard) -> str:
+        """hangs_up_mid_confirm, ringing back: "sorry, we got cut off", and a yes at once if
+        the agent greets it with the tour it was about to book."""
+        self.stats.recall = self._names_pending_tour(heard)
+        line = self.book.say("cut_off")
+        if heard.kind == "confirm" and self._summary_problem(heard) is None:
+            return f"{line} {self.book.say('yes')}"
+        if heard.kind == "resume":
+            return f"{line} {self.book.say('yes')}"
+        return line
+
+    def _names_pending_tour(self, heard: Heard) -> bool:
+        wanted = [self.goal.start, *self.accepted]
+        return self.goal.building in heard.buildings or any(t in wanted for t in heard.times)
+
     # -- every later turn
 
     def observe(self, text: str) -> Heard:
-        """Hear an agent turn and keep the question-repeat bookkeeping."""
+        """Hear an agent turn and keep the question-repeat bookkeeping (an agent saying
+        again what the caller asked to hear again is not asking the same thing twice)."""
         heard = hear(text, self.now, self.goal.start.date())
+        if self.repeat_asked is not None:
+            if heard.kind != "other" or heard.question.endswith("?"):
+                self.stats.question_keys.append(heard.key)
+            return heard
         topic = TOPICS.get(heard.kind, heard.kind)
         self.topic_streak = self.topic_streak + 1 if topic == self.topic else 1
         self.topic = topic
@@ -1180,6 +1430,27 @@ class Caller:
         """The caller's next line, or None when it hangs up."""
         heard = self.observe(agent_text)
         self._check_pending_question(heard)
+        question = heard  # what the caller answers
+        repeated = self.repeat_asked is not None  # the agent was asked to say it again
+        if repeated:
+            question = self._judge_repeat(heard)
+        elif (
+            self.p.strategy == "hangs_up_mid_confirm"
+            and self.call == 1
+            and self.booked_at is None
+            and heard.kind == "confirm"
+            and self._summary_problem(heard) is None
+        ):
+            self.finished = self.stats.cut_off = True  # the line drops: no answer
+            self.stats.end_reason = "hung up at 'Shall I book it?'"
+            return None
+        if (
+            self.p.strategy == "hangs_up_mid_confirm"
+            and self.call == 2
+            and self.turns == 1
+            and not self.stats.recall
+        ):
+            self.stats.recall = self._names_pending_tour(heard)  # after "we got cut off"
         if self._done(heard) and self.booked_at is None:
             self.booked_at = self.turns
             if self.managing:
@@ -1205,13 +1476,75 @@ class Caller:
         if self.turns >= MAX_TURNS:
             self._hang_up(f"{MAX_TURNS} turns without a booking", heard)
             return None
-        line = self.answer(heard)
+        if not repeated and self._wants_repeat(heard):
+            return self._turn(self._ask_repeat(heard))
+        line = self.answer(question)
         if keypad_digits(line):
             return self._turn(line)  # a key press carries nothing else
         if self.correction:
             line = self.book.say("correction", value=self.correction) + " " + line
             self.correction = None
-        return self._turn(self._maybe_ask(line).strip())
+        return self._turn(self._with_contact(self._maybe_ask(line).strip()))
+
+    # -- asks_repeat
+
+    def _wants_repeat(self, heard: Heard) -> bool:
+        """asks_repeat: is this one of the agent turns it asks to hear again?"""
+        if self.p.strategy != "asks_repeat" or self.booked_at is not None or self.managing:
+            return False
+        if not (heard.slots or heard.kind in REPEATABLE):
+            return False
+        chance = self.repeat_chances
+        self.repeat_chances += 1
+        return chance in self.p.repeat_points
+
+    def _ask_repeat(self, heard: Heard) -> str:
+        """Ask for what was just said again, by what it was (or just "come again?")."""
+        self.repeat_asked = heard
+        self.stats.repeat_requests += 1
+        topic = repeat_topic(heard)
+        key = REPEAT_KEYS.get(topic, "repeat_generic")
+        if topic == "read-back" and not (heard.times or heard.buildings):
+            key = "repeat_generic"  # a name read back: "sorry, what was that?"
+        if self.rng.random() < 0.3:
+            key = "repeat_generic"
+        return self.book.say(key)
+
+    def _judge_repeat(self, reply: Heard) -> Heard:
+        """Was the repeat request honoured? Returns what the caller now answers: the reply,
+        or, when it asks nothing (a generic "sorry?"), the turn it had asked to hear again."""
+        before, self.repeat_asked = self.repeat_asked, None
+        assert before is not None
+        if repeat_honoured(before, reply):
+            return reply
+        asked = self.book.said[-1] if self.book.said else "repeat"
+        self.stats.repeat_misses.append(
+            (repeat_topic(before), f'{asked}: "{before.question}" -> "{reply.text}"')
+        )
+        return reply if reply.kind != "other" or reply.slots or self._done(reply) else before
+
+    # -- gives_contact
+
+    def _with_contact(self, line: str) -> str:
+        """gives_contact, on its turn for it: the email / cell number after what it says."""
+        p = self.p
+        if p.strategy != "gives_contact" or self.stats.contact_given or p.contact_at < 0:
+            return line
+        if self.turns < p.contact_at or self.booked_at is not None or keypad_digits(line):
+            return line
+        return f"{line} {self._volunteer()}".strip()
+
+    def _volunteer(self) -> str:
+        """Its email and/or cell number, each from its own key (sometimes asking for the
+        confirmation there)."""
+        self.stats.contact_given = True
+        parts = []
+        if self.p.contact_email:
+            parts.append(self.book.say("volunteer_email"))
+        if self.p.contact_phone:
+            parts.append(self.book.say("volunteer_phone"))
+        self.rng.shuffle(parts)
+        return " ".join(parts)
 
     def _done(self, heard: Heard) -> bool:
         """Has the agent done what this call is for (booked, moved or cancelled the tour)?
@@ -1234,9 +1567,12 @@ class Caller:
         return "building" in self.told and ("name" in self.told or self.p.declines_name)
 
     def _after_booking(self, heard: Heard) -> str | None:
-        """Answer how to send the confirmation and a couple of optional questions, then go."""
-        if heard.kind in ("contact", "email"):
+        """Answer how to send the confirmation and a couple of optional questions, then go
+        (a gives_contact caller who has not given its contact yet gives it first)."""
+        if heard.kind in ("contact", "email", "phone"):
             return self._turn(self.answer(heard))
+        if self.p.strategy == "gives_contact" and not self.stats.contact_given:
+            return self._turn(self._volunteer())
         self.after_booking += 1
         if heard.kind in OPTIONAL_KINDS and self.after_booking <= AFTER_BOOKING_TURNS:
             return self._turn(self.answer(heard))
@@ -1337,6 +1673,9 @@ class Caller:
         number = heard.choices.get(self.goal.building) or heard.choices.get(self.goal.tour_type)
         if number is None:
             return self._building_line()
+        if self.p.strategy == "hangs_up_mid_confirm" and self.call == 2:
+            chosen = "building" if self.goal.building in heard.choices else "tour_type"
+            self._count_repeated_facts(chosen)
         digit = number if number.isdigit() else str(_ONES.index(number.lower()))
         if self.rng.random() < 0.4:
             return keypad(digit)
@@ -1389,23 +1728,30 @@ class Caller:
             and heard.kind == "confirm"
         ):
             return self._change_mind()
+        problem = self._summary_problem(heard)
+        if problem:
+            return self.book.say(problem)
+        if self.correction:
+            return ""  # the correction itself is the answer
+        if re.search(r"\bpress 1\b", heard.text.lower()) and self.rng.random() < 0.7:
+            return keypad("1")  # offered the keypad after being misheard: most callers use it
+        return self.book.say("yes")
+
+    def _summary_problem(self, heard: Heard) -> str | None:
+        """What is wrong in a read-back ("fix_building", "fix_tour", "fix_time"), or None."""
         goal = self.goal
         wrong_building = [b for b in heard.buildings if b != goal.building]
         if wrong_building and goal.building not in heard.buildings:
-            return self.book.say("fix_building")
+            return "fix_building"
         text = heard.text.lower()
         says_virtual = "virtual" in text
         says_in_person = bool(re.search(r"in[- ]person", text))
         if says_virtual != says_in_person and says_virtual != (goal.tour_type == "virtual"):
-            return self.book.say("fix_tour")
+            return "fix_tour"
         wanted = [goal.start, *self.accepted]
         if heard.times and not any(t in wanted for t in heard.times):
-            return self.book.say("fix_time")
-        if self.correction:
-            return ""  # the correction itself is the answer
-        if re.search(r"\bpress 1\b", text) and self.rng.random() < 0.7:
-            return keypad("1")  # offered the keypad after being misheard: most callers use it
-        return self.book.say("yes")
+            return "fix_time"
+        return None
 
     def _change_mind(self) -> str:
         """changes_mind, at the first read-back: the one thing it asked for first becomes its
@@ -1466,10 +1812,16 @@ class Caller:
         return self._optional("budget")
 
     def _on_contact(self, heard: Heard) -> str:
-        return self.book.say(f"contact_{self.p.contact}")
+        line = self.book.say(f"contact_{self.p.contact}")
+        if self.p.strategy == "gives_contact" and not self.stats.contact_given:
+            return f"{line} {self._volunteer()}"
+        return line
 
     def _on_email(self, heard: Heard) -> str:
         return self.book.say("email")
+
+    def _on_phone(self, heard: Heard) -> str:
+        return self.book.say("volunteer_phone")
 
     def _on_still_there(self, heard: Heard) -> str:
         return self.book.say("still_there") + " " + self.restate()
@@ -1540,9 +1892,63 @@ class Outcome:
     seconds: float = 0.0
     voice: str = ""  # voice mode: how the caller sounded
     cancelled: list[BookingSeen] = field(default_factory=list)  # the caller's cancelled tours
+    final_email: str | None = None  # what the agent's state kept at the end of the last call
+    final_phone: str | None = None
 
     @property
     def success(self) -> bool:
+        """The store holds what the caller wanted, and its strategy's own checks hold."""
+        return self.store_ok and not self.checks
+
+    @property
+    def checks(self) -> list[tuple[str, str]]:
+        """(cause, example) for each check of asks_repeat, gives_contact or
+        hangs_up_mid_confirm that failed: a repeat request not honoured, a contact kept
+        otherwise than given, a cut-off caller who had to say its tour again."""
+        p, stats = self.persona, self.stats
+        if p.strategy == "asks_repeat":
+            return [
+                (f"repeat request not honoured ({what})", mask(example, p))
+                for what, example in stats.repeat_misses
+            ]
+        if p.strategy == "gives_contact":
+            return self._contact_checks()
+        if p.strategy != "hangs_up_mid_confirm":
+            return []
+        if not stats.cut_off:
+            return [("no 'Shall I book it?' to hang up on", "")] if self.bookings else []
+        if stats.facts_repeated:
+            n = len(stats.facts_repeated)
+            return [(f"cut-off caller had to repeat {n} fact{'s' * (n > 1)} on call 2",
+                     ", ".join(stats.facts_repeated))]  # fmt: skip
+        return []
+
+    def _contact_checks(self) -> list[tuple[str, str]]:
+        p = self.persona
+        if not self.stats.contact_given:
+            return []
+        out = []
+        kept = (self.final_email or "").strip().lower()
+        if p.contact_email and kept != p.contact_email:
+            how = "email not kept" if not kept else "email kept wrong"
+            out.append((f"contact kept differs: {how}", f"gave {p.contact_email}, kept {kept!r}"))
+        phone = _last_ten(self.final_phone)
+        if p.contact_phone and phone != _last_ten(p.contact_phone):
+            how = (
+                "phone not kept" if not phone
+                else "caller ID kept, not the number given" if phone == _last_ten(p.phone)
+                else "phone kept wrong"
+            )  # fmt: skip
+            out.append(
+                (
+                    f"contact kept differs: {how}",
+                    f"gave {p.contact_phone}, kept {self.final_phone!r}",
+                )
+            )
+        return out
+
+    @property
+    def store_ok(self) -> bool:
         """The store holds what the caller wanted in the end: its tour booked (at its final
         choice), moved (one booked tour, at the new time) or cancelled (none booked)."""
         p = self.persona
@@ -1655,15 +2061,24 @@ class TextBench:
         """First calls for everyone, then (memory flushed) the callbacks days later."""
         callers = {p.index: Caller(p, self.now, self.seed, self.bank) for p in personas}
         logs: dict[int, list[CallLog]] = {p.index: [] for p in personas}
-        finals: dict[int, str | None] = {}
+        finals: dict[int, Any] = {}  # the planner state at the end of each one's last call
         seconds: dict[int, float] = {}
         for p in personas:
             started = time.perf_counter()
-            log, name = await self.call(
-                callers[p.index], p.phone, f"sim-{p.index}-1", remember=p.callback is not None
+            caller = callers[p.index]
+            log, finals[p.index] = await self.call(
+                caller, p.phone, f"sim-{p.index}-1", remember=p.calls_back
             )
             logs[p.index].append(log)
-            finals[p.index] = name
+            if caller.stats.cut_off:  # rings straight back, minutes later
+                self.memory.flush()  # as the phone channel has closed the call by then
+                self.clock.now = self.now + timedelta(minutes=p.callback_minutes)
+                caller.new_call(2, now=self.clock.now)
+                log, finals[p.index] = await self.call(
+                    caller, p.callback_number, f"sim-{p.index}-2"
+                )
+                logs[p.index].append(log)
+                self.clock.now = self.now
             seconds[p.index] = time.perf_counter() - started
         self.memory.flush()
         for p in personas:
@@ -1672,9 +2087,10 @@ class TextBench:
             started = time.perf_counter()
             self.clock.now = self.now + timedelta(days=p.callback_days, hours=1)
             callers[p.index].new_call(2, now=self.clock.now)
-            log, name = await self.call(callers[p.index], p.callback_number, f"sim-{p.index}-2")
+            log, finals[p.index] = await self.call(
+                callers[p.index], p.callback_number, f"sim-{p.index}-2"
+            )
             logs[p.index].append(log)
-            finals[p.index] = name
             seconds[p.index] += time.perf_counter() - started
         self.clock.now = self.now
         return [
@@ -1683,17 +2099,19 @@ class TextBench:
                 logs[p.index],
                 callers[p.index].stats,
                 self.bookings_of(p.phone),
-                finals[p.index],
+                finals[p.index].caller_name,
                 callers[p.index].accepted,
                 seconds[p.index],
                 cancelled=bookings_of(self.memory.engine, p.phone, "cancelled"),
+                final_email=getattr(finals[p.index], "email", None),
+                final_phone=getattr(finals[p.index], "phone", None),
             )
             for p in personas
         ]
 
     async def call(
         self, caller: Caller, number: str, call_id: str, *, remember: bool = True
-    ) -> tuple[CallLog, str | None]:
+    ) -> tuple[CallLog, Any]:
         """One conversation; with ``remember``, recorded in memory as every channel does.
 
         Only callers who call back need their first call remembered: recording the rest
@@ -1725,7 +2143,7 @@ class TextBench:
                 break
             line = caller.next_line(reply)
         recorder.end(planner.state)
-        return log, planner.state.caller_name
+        return log, planner.state
 
     def bookings_of(self, number: str) -> list[BookingSeen]:
         return active_bookings(self.memory.engine, number)
@@ -1810,7 +2228,7 @@ class Figures:
 
     @classmethod
     def of(cls, outcomes: Sequence[Outcome]) -> Figures:
-        recalls = [o.stats.recall for o in outcomes if o.persona.callback]
+        recalls = [o.stats.recall for o in outcomes if len(o.calls) > 1]
         return cls(
             callers=len(outcomes),
             success=sum(o.success for o in outcomes),
@@ -1897,20 +2315,77 @@ def failure_patterns(outcomes: Sequence[Outcome], top: int = 5) -> list[tuple[in
 
 def _causes(o: Outcome) -> list[tuple[str, str]]:
     causes = []
-    managed = _managed_cause(o) if not o.success else None
+    managed = _managed_cause(o) if not o.store_ok else None
     if managed:
         stuck = o.stats.stuck_on or _last_agent_line(o)
         reason = o.stats.end_reason.split(":")[0] or "no end"
         causes.append((f'{managed} ({reason}): "{mask(stuck, o.persona)}"', ""))
-    elif not o.success and o.bookings:
+    elif not o.store_ok and o.bookings:
         causes.append((f"booked {_booking_diff(o)}", ""))
-    elif not o.success:
+    elif not o.store_ok:
         stuck = o.stats.stuck_on or _last_agent_line(o)
         reason = o.stats.end_reason.split(":")[0] or "no booking"
         causes.append((f'{reason}: "{mask(stuck, o.persona)}"', ""))
+    causes += o.checks
     if not o.name_ok:
         causes.append(_name_cause(o))
     return causes
+
+
+def _last_ten(number: str | None) -> str:
+    """A US number's last ten digits, however written ("" for none)."""
+    return re.sub(r"\D", "", number or "")[-10:]
+
+
+def check_patterns(outcomes: Sequence[Outcome]) -> list[tuple[int, str]]:
+    """Every failed check of the asks_repeat, gives_contact and hangs_up_mid_confirm
+    callers, grouped by cause, most common first, each with one example."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for o in outcomes:
+        for cause, example in o.checks:
+            counts[cause] += 1
+            examples.setdefault(cause, example)
+    return [
+        (n, f"{cause}{f' (e.g. {examples[cause]})' if examples[cause] else ''}")
+        for cause, n in counts.most_common()
+    ]
+
+
+def check_summary(outcomes: Sequence[Outcome]) -> list[str]:
+    """One line per new strategy: what its own check measured over the run."""
+    lines = []
+    asking = [o for o in outcomes if o.persona.strategy == "asks_repeat"]
+    if asking:
+        asked = sum(o.stats.repeat_requests for o in asking)
+        missed = Counter(what for o in asking for what, _ in o.stats.repeat_misses)
+        by_what = ", ".join(f"{what} {n}" for what, n in missed.most_common()) or "none"
+        lines.append(
+            f"asks_repeat: {asked - sum(missed.values())}/{asked} repeat requests honoured "
+            f"(not honoured, by what was asked again: {by_what})"
+        )
+    giving = [o for o in outcomes if o.persona.strategy == "gives_contact"]
+    if giving:
+        given = [o for o in giving if o.stats.contact_given]
+        emails = [o for o in given if o.persona.contact_email]
+        phones = [o for o in given if o.persona.contact_phone]
+        bad = Counter(c.split(": ")[1].split()[0] for o in given for c, _ in o._contact_checks())
+        lines.append(
+            f"gives_contact: {len(given)}/{len(giving)} gave a contact; email kept as given "
+            f"{len(emails) - bad['email']}/{len(emails)}, cell number kept as given "
+            f"{len(phones) - bad['phone'] - bad['caller']}/{len(phones)}"
+        )
+    cut = [o for o in outcomes if o.persona.strategy == "hangs_up_mid_confirm"]
+    if cut:
+        rang = [o for o in cut if o.stats.cut_off]
+        facts = Counter(len(o.stats.facts_repeated) for o in rang)
+        spread = ", ".join(f"{n} fact{'s' * (n != 1)}: {facts[n]}" for n in sorted(facts))
+        total = sum(len(o.stats.facts_repeated) for o in rang)
+        lines.append(
+            f"hangs_up_mid_confirm: {len(rang)}/{len(cut)} cut off at 'Shall I book it?' and "
+            f"rang back; facts repeated on call 2: {total} in all ({spread or 'none'})"
+        )
+    return lines
 
 
 def _managed_cause(o: Outcome) -> str | None:
@@ -2019,6 +2494,11 @@ def report_text(
         "",
         f"Unanswered caller questions by topic: {_unanswered_topics(outcomes) or 'none'}.",
     ]
+    checks = check_summary(outcomes)
+    if checks:
+        lines += ["", "Checks of the callers who ask for a repeat, give a contact or get cut off:"]
+        lines += ["", *[f"- {line}" for line in checks]]
+        lines += [f"- {n}× {text}" for n, text in check_patterns(outcomes)]
     return "\n".join(lines)
 
 
@@ -2047,7 +2527,12 @@ def _legend(voice: bool) -> list[str]:
         "- task success: the store holds a booking for the persona's building, tour type and "
         "time, or an offered slot the caller accepted (changes_mind: its final choice, not "
         "the first; callback/reschedules: exactly one booked tour, at the new time or an "
-        "offered one near it; callback/cancels: no booked tour, one cancelled);",
+        "offered one near it; callback/cancels: no booked tour, one cancelled); and for "
+        'asks_repeat, every reply to "say that again" carries what was asked or offered (the '
+        "times, buildings, read-back, or the same question); for gives_contact, the state "
+        'keeps the email and cell number given; for hangs_up_mid_confirm, cut off at "Shall '
+        'I book it?", its call back books the tour without its repeating building, tour '
+        "type or time;",
         "- name right: the name the agent kept (state and booking) is the name given; callers "
         "who refuse a name count when none was invented;",
         "- questions answered: caller questions whose answer (a $ figure, pets, parking, an "
@@ -2055,7 +2540,9 @@ def _legend(voice: bool) -> list[str]:
         "- longest repeat: the most times one question came in a row (in brackets: runs where "
         "it came 3+ times);",
         "- turns to book: caller turns until the confirmation code, successful callers only;",
-        "- return-call recall: the callback's greeting names the building or the booked time.",
+        "- return-call recall: the callback's greeting names the building or the booked time "
+        '(a cut-off caller\'s: the greeting or the reply to "we got cut off" names the '
+        "building or time of the tour it was about to book).",
     ]
     if voice:
         lines.append(
@@ -2070,6 +2557,13 @@ def print_run(outcomes: Sequence[Outcome], show_failures: int, voice: bool = Fal
     print("\nmost common failure patterns:")
     for n, text in failure_patterns(outcomes):
         print(f"  {n:3d}× {text}")
+    checks = check_summary(outcomes)
+    if checks:
+        print("\nthe asks_repeat / gives_contact / hangs_up_mid_confirm checks:")
+        for line in checks:
+            print(f"  {line}")
+        for n, text in check_patterns(outcomes):
+            print(f"  {n:3d}× {text}")
     print("\nunanswered caller questions (question -> the agent's next reply):")
     for o in outcomes:
         for line in o.stats.unanswered:
@@ -2357,7 +2851,7 @@ async def _voice_persona(
     async with gate:
         started = time.monotonic()
         logs = [await voice_call(base_url, caller, mouth, persona.phone)]
-        if persona.callback:
+        if persona.callback or caller.stats.cut_off:
             await asyncio.sleep(2.0)  # the server closes the first call's memory
             caller.new_call(2)
             logs.append(await voice_call(base_url, caller, mouth, persona.callback_number))
@@ -2420,7 +2914,7 @@ def _voice_outcomes(
     outcomes = []
     for persona, caller, logs, seconds, voice in results:
         snapshot = store.latest_snapshot(normalize_caller_id(persona.phone))
-        name = _snapshot_name(snapshot.state_json) if snapshot else None
+        state = _snapshot_state(snapshot.state_json) if snapshot else None
         bookings = active_bookings(engine, persona.phone)
         cancelled = bookings_of(engine, persona.phone, "cancelled")
         outcomes.append(
@@ -2429,21 +2923,23 @@ def _voice_outcomes(
                 logs,
                 caller.stats,
                 bookings,
-                name,
+                getattr(state, "caller_name", None),
                 caller.accepted,
                 seconds,
                 voice,
                 cancelled,
+                getattr(state, "email", None),
+                getattr(state, "phone", None),
             )
         )
     engine.dispose()
     return outcomes
 
 
-def _snapshot_name(state_json: str) -> str | None:
+def _snapshot_state(state_json: str) -> Any:
     from app.domain.state import PlannerState
 
-    return PlannerState.from_json(state_json).caller_name
+    return PlannerState.from_json(state_json)
 
 
 def report_voice(

@@ -22,6 +22,7 @@ from bench.caller_sim import (
     BANK_PATH,
     CALLBACK_VARIANTS,
     ESPEAK_MISSING,
+    NEW_STRATEGIES,
     NY,
     STRATEGIES,
     BookingSeen,
@@ -31,15 +32,20 @@ from bench.caller_sim import (
     Persona,
     Phrasebook,
     Renderer,
+    Stats,
     add_line_noise,
     buildings_in,
+    check_patterns,
+    check_summary,
     fold,
     groups,
     hear,
     load_bank,
     main,
     make_personas,
+    number_words,
     reformat_number,
+    repeat_honoured,
     run_text,
     run_voice,
     table,
@@ -293,7 +299,7 @@ def test_a_cancelling_caller_keeps_asking_to_cancel_and_confirms() -> None:
 
 @pytest.mark.parametrize("wrong", ["building", "tour_type", "time"])
 def test_a_caller_changes_its_mind_when_the_booking_is_read_back(wrong: str) -> None:
-    caller, p, keys = scripted("changes_mind", wrong=wrong)
+    caller, p, keys = scripted("changes_mind", wrong=wrong, questions=())
     first = p.first_goal
     assert caller.goal == first != p.goal
 
@@ -338,6 +344,289 @@ def test_outcomes_of_moving_and_cancelling_callers() -> None:
     assert not outcome(canceller, [], []).success, "never booked: nothing was cancelled"
 
 
+# ------------------------------------------------------------ asks_repeat, gives_contact, cut off
+
+
+def test_new_strategy_personas_carry_what_their_strategy_needs() -> None:
+    personas = make_personas(300, seed=3, now=NOW)
+    for p in personas:
+        if p.strategy == "asks_repeat":
+            assert 1 <= len(p.repeat_points) <= 2 and list(p.repeat_points) == sorted(
+                set(p.repeat_points)
+            ), p
+        else:
+            assert p.repeat_points == (), p
+        if p.strategy == "gives_contact":
+            assert p.contact_email or p.contact_phone, p
+            if p.contact_phone:
+                assert re.fullmatch(r"\+1\d{10}", p.contact_phone) and p.contact_phone != p.phone
+            if p.contact_email:
+                assert re.fullmatch(r"[a-z0-9._]+@[a-z]+\.[a-z]+", p.contact_email), p
+            if bool(p.contact_email) != bool(p.contact_phone):
+                assert p.contact == ("email" if p.contact_email else "text"), p
+        else:
+            assert p.contact_email is None and p.contact_phone is None, p
+        assert p.calls_back == (p.callback is not None or p.strategy == "hangs_up_mid_confirm")
+        assert (p.callback_minutes > 0) == (p.strategy == "hangs_up_mid_confirm"), p
+    giving = [p for p in personas if p.strategy == "gives_contact"]
+    assert {p.contact_at >= 0 for p in giving} == {True, False}, "before and after the booking"
+    assert any(p.contact_email and p.contact_phone for p in giving)
+
+
+OFFER = (
+    "Friday, December 4 at 3 PM is already taken. The closest times I have are Friday, "
+    "December 4 at 2 PM and 4 PM. Which one works for you?"
+)
+MENU = "Which building would you like to see: 21 West End, Hudson 360 or Riverview Lofts?"
+SUMMARY = (
+    "So that's a virtual tour of Hudson 360, on Friday, December 4 at 2 PM, for Ana. "
+    "Shall I book it?"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "reply", "honoured"),
+    [
+        (OFFER, "Sure: Friday, December 4 at 2 PM or 4 PM. Which would you like?", True),
+        (OFFER, "I have 2:00 p.m. and 4:00 p.m. on Friday.", True),
+        (OFFER, "I have 2 PM on Friday. Does that work?", False),
+        (OFFER, "Sorry, I didn't catch that. Which one works for you?", False),
+        (MENU, "We have 21 West End, Hudson 360 and Riverview Lofts. Which one?", True),
+        (MENU, "Which building would you like to see?", False),
+        (MENU, "Sorry, I didn't catch that. How can I help?", False),
+        (SUMMARY, "Of course: a virtual tour of Hudson 360 on Friday, December 4 at 2 PM. "
+         "Shall I book it?", True),
+        (SUMMARY, "Shall I book it?", False),
+        (SUMMARY, "It's at 2 PM. Shall I book it?", False),
+        ("What day and time work for your tour?", "Sure, what day and time would you like?", True),
+        ("What day and time work for your tour?", "Sorry, I didn't catch that. How can I help?",
+         False),
+        ("And what name should I put the booking under?", "Sorry! May I have your name?", True),
+        ("Was that Priya?", "I asked: was that Priya?", True),
+        ("Was that Priya?", "Sorry, could you say that again?", False),
+        ("Say or press 1 for an in-person tour, or 2 for a virtual tour.",
+         "Press 1 for in person, or 2 for virtual.", True),
+        ("Say or press 1 for an in-person tour, or 2 for a virtual tour.",
+         "Sorry, I didn't get that.", False),
+    ],
+)  # fmt: skip
+def test_a_repeat_request_is_honoured_only_by_what_was_asked_or_offered(
+    before: str, reply: str, honoured: bool
+) -> None:
+    assert repeat_honoured(hear(before, NOW), hear(reply, NOW)) is honoured
+
+
+def _caller(persona: Persona) -> Caller:
+    return Caller(persona, NOW, 1, load_bank())
+
+
+def _persona(group: str) -> Persona:
+    return next(p for p in make_personas(200, seed=3, now=NOW) if p.group == group)
+
+
+@pytest.mark.parametrize("honoured", [True, False])
+def test_an_asks_repeat_caller_asks_again_then_answers(honoured: bool) -> None:
+    from dataclasses import replace
+
+    caller = _caller(replace(_persona("asks_repeat"), repeat_points=(0,), questions=()))
+    said = caller.book.said
+    asked = caller.next_line(MENU)
+    assert said[-1] in ("repeat_buildings", "repeat_generic"), asked
+    assert asked and not buildings_in(asked), "a request, not an answer"
+    again = MENU if honoured else "Sorry, I didn't catch that. How can I help?"
+    caller.next_line(again)
+    assert said[-1] in ("building", "building_with_size"), "then it answers, either way"
+    assert caller.stats.repeat_requests == 1
+    assert bool(caller.stats.repeat_misses) is not honoured
+    if not honoured:
+        assert caller.stats.repeat_misses[0][0] == "buildings"
+    assert caller.stats.longest_repeat == 1, "a question said again when asked is no loop"
+    caller.next_line("What day and time work for your tour?")  # chance 1: not taken
+    assert said[-1] == "time" and caller.stats.repeat_requests == 1
+
+
+def test_an_asks_repeat_caller_fails_on_a_request_not_honoured() -> None:
+    p = _persona("asks_repeat")
+    booked = [BookingSeen(p.building, p.tour_type, p.start, p.name)]
+    stats = Stats(repeat_requests=2, repeat_misses=[("times", 'repeat_times: "x" -> "y"')])
+    missed = Outcome(p, [], stats, booked, p.name, [])
+    assert missed.store_ok and not missed.success
+    assert check_patterns([missed]) == [
+        (1, 'repeat request not honoured (times) (e.g. repeat_times: "x" -> "y")')
+    ]
+    assert Outcome(p, [], Stats(repeat_requests=2), booked, p.name, []).success
+    assert check_summary([missed])[0].startswith("asks_repeat: 1/2 repeat requests honoured")
+
+
+_SAID_NUMBERS = {number_words(n): str(n) for n in range(100)} | {"oh": "0"}
+
+
+def _heard_phone(said: str) -> str:
+    """Digits of a number as a recognizer wrote it, in figures or words ("thirty four")."""
+    if re.search(r"\d", said):
+        return re.sub(r"\D", "", said)
+    out, words, i = "", said.split(), 0
+    while i < len(words):
+        pair = " ".join(words[i : i + 2])
+        if i + 1 < len(words) and pair in _SAID_NUMBERS:
+            out, i = out + _SAID_NUMBERS[pair], i + 2
+        else:
+            out, i = out + _SAID_NUMBERS[words[i]], i + 1
+    return out
+
+
+def _heard_email(said: str) -> str:
+    """An address as a recognizer wrote it: typed, or with "at" / "dot", maybe spelled."""
+    if "@" in said:
+        return said.lower()
+    marks = {"at": "@", "dot": ".", "underscore": "_"}
+    words = re.split(r"[\s-]+", said.lower())
+    return "".join(marks.get(w) or _SAID_NUMBERS.get(w, w) for w in words)
+
+
+@pytest.mark.parametrize("style", ["words", "digits"])
+def test_contact_details_are_said_as_a_recognizer_writes_them(style: str) -> None:
+    import random
+
+    from bench.caller_sim import make_email
+
+    renderer = Renderer(style, random.Random(1), NOW, load_bank())
+    rng = random.Random(2)
+    for first, last in [("María", "López"), ("Jean-Luc", "O'Brien"), ("Ade", "Okafor")]:
+        for _ in range(10):
+            address = make_email(first, last, rng)
+            for form in renderer.address_forms(address):
+                assert _heard_email(form) == address, (form, address)
+                assert style == "digits" or not re.search(r"\d|@", form), form
+    for number in ["+19175550123", "+12125551200", "+13475550009", "+16465553481"]:
+        for form in renderer.phone_forms(number):
+            assert _heard_phone(form) == number[2:], (form, number)
+            assert style == "digits" or not re.search(r"\d", form), form
+
+
+@pytest.mark.parametrize("style", ["words", "digits"])
+def test_contact_lines_render_the_email_and_number_given(style: str) -> None:
+    import random
+    from dataclasses import replace
+
+    p = replace(_persona("gives_contact"), style=style, contact_email="ana.ruiz7@gmail.com",
+                contact_phone="+19175550123")  # fmt: skip
+    bank = load_bank()
+    book = Phrasebook(p, random.Random(3), NOW, bank)
+    emails = {f.lower() for f in book.render.address_forms("ana.ruiz7@gmail.com")}
+    phones = {f.lower() for f in book.render.phone_forms("+19175550123")}
+    for key, forms in (("volunteer_email", emails), ("volunteer_phone", phones)):
+        for entry in bank[key]:
+            book.template = lambda _key, entry=entry: entry  # type: ignore[method-assign]
+            for _ in range(8):
+                line = book.say(key).lower()
+                assert any(form in line for form in forms), (key, line)
+
+
+def test_a_gives_contact_caller_volunteers_on_its_turn_or_after_the_booking() -> None:
+    from dataclasses import replace
+
+    base = replace(_persona("gives_contact"), contact_email="ana.ruiz@gmail.com",
+                   contact_phone="+19175550123", questions=())  # fmt: skip
+    early = _caller(replace(base, contact_at=0))
+    early.opening("Thanks for calling the leasing office! May I have your name?")
+    assert early.stats.contact_given
+    assert {"volunteer_email", "volunteer_phone"} <= set(early.book.said)
+    late = _caller(replace(base, contact_at=-1))
+    late.opening("Thanks for calling the leasing office! May I have your name?")
+    assert not late.stats.contact_given
+    late.next_line("You're all set! Your confirmation code is 4RZ8. Anything else I can help with?")
+    assert late.stats.contact_given and not late.finished
+    assert late.book.said[-2:] in (
+        ["volunteer_email", "volunteer_phone"], ["volunteer_phone", "volunteer_email"]
+    )  # fmt: skip
+    late.next_line("Got it. Anything else I can help with?")
+    assert late.finished and late.book.said[-1] == "goodbye"
+
+
+def test_the_contact_kept_is_checked_against_the_one_given() -> None:
+    from dataclasses import replace
+
+    p = replace(_persona("gives_contact"), contact_email="ana.ruiz@gmail.com",
+                contact_phone="+19175550123")  # fmt: skip
+    booked = [BookingSeen(p.building, p.tour_type, p.start, p.name)]
+
+    def kept(email: str | None, phone: str | None) -> Outcome:
+        stats = Stats(contact_given=True)
+        return Outcome(p, [], stats, booked, p.name, [], final_email=email, final_phone=phone)
+
+    assert kept("Ana.Ruiz@gmail.com", "(917) 555-0123").success
+    wrong = kept("anaruiz@gmail.com", p.phone)
+    assert not wrong.success and [c for c, _ in wrong.checks] == [
+        "contact kept differs: email kept wrong",
+        "contact kept differs: caller ID kept, not the number given",
+    ]
+    assert [c for c, _ in kept(None, None).checks] == [
+        "contact kept differs: email not kept",
+        "contact kept differs: phone not kept",
+    ]
+
+
+def _said_back(p: Persona) -> str:
+    return (
+        f"So that's {TOURS[p.tour_type]} of {NAMES[p.building]}, on {said(p.start)}, for "
+        f"{p.name}. Shall I book it?"
+    )
+
+
+def _cut_off_first_call(p: Persona) -> Caller:
+    caller = _caller(p)
+    caller.opening("Thanks for calling the leasing office! May I have your name?")
+    assert caller.next_line(_said_back(p)) is None, "no answer: the line dropped"
+    assert caller.finished and caller.stats.cut_off
+    caller.new_call(2, now=NOW + timedelta(minutes=p.callback_minutes))
+    assert not caller.finished
+    return caller
+
+
+def test_a_cut_off_caller_rings_back_and_books_what_the_agent_kept() -> None:
+    p = _persona("hangs_up_mid_confirm")
+    caller = _cut_off_first_call(p)
+    line = caller.opening(f"Welcome back, {p.first}! {_said_back(p)}")
+    assert line and caller.book.said[-2:] == ["cut_off", "yes"]
+    assert caller.stats.recall
+    caller.next_line("You're all set! Your confirmation code is 4RZ8. Anything else?")
+    assert caller.finished and caller.stats.facts_repeated == []
+    booked = [BookingSeen(p.building, p.tour_type, p.start, p.name)]
+    assert Outcome(p, [], caller.stats, booked, p.name, []).success
+
+
+def test_a_cut_off_caller_counts_what_a_forgetful_agent_made_it_repeat() -> None:
+    from dataclasses import replace
+
+    p = replace(_persona("hangs_up_mid_confirm"), questions=())
+    caller = _cut_off_first_call(p)
+    caller.opening("Thanks for calling the leasing office! How can I help?")
+    assert caller.book.said[-1] == "cut_off" and not caller.stats.recall
+    caller.next_line("No problem. Which building would you like to see?")
+    caller.next_line(f"Got it: {NAMES[p.building]}. What day and time work for your tour?")
+    assert caller.stats.facts_repeated == ["building", "time"]
+    assert not caller.stats.recall, "neither the greeting nor the next reply named the tour"
+    booked = [BookingSeen(p.building, p.tour_type, p.start, p.name)]
+    outcome = Outcome(p, [], caller.stats, booked, p.name, [])
+    assert outcome.store_ok and not outcome.success
+    assert outcome.checks == [("cut-off caller had to repeat 2 facts on call 2", "building, time")]
+
+
+def test_cut_off_callers_make_two_calls_from_the_same_phone(outcomes: list[Outcome]) -> None:
+    """In the shared run: hung up at the read-back (the agent's question is the first call's
+    last line), then a second call from the same phone, written another way."""
+    from app.domain.identity import normalize_caller_id
+
+    cut = [o for o in outcomes if o.persona.strategy == "hangs_up_mid_confirm"]
+    assert cut and all(o.stats.cut_off for o in cut), "\n\n".join(o.transcript() for o in cut)
+    for o in cut:
+        first, second = o.calls
+        assert first.lines[-1].startswith("AGENT:") and "book" in first.lines[-1].lower()
+        assert normalize_caller_id(second.number) == normalize_caller_id(first.number)
+        assert o.stats.end_reason and o.stats.recall is not None, o.transcript()
+
+
 def test_line_noise_is_mixed_at_the_snr_asked() -> None:
     rng = np.random.default_rng(0)
     tone = (8000 * np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000)).astype(np.float32)
@@ -373,15 +662,15 @@ def test_text_run_measures_every_caller(outcomes: list[Outcome]) -> None:
         assert "AGENT:" in text and "CALLER:" in text, text
         assert o.stats.end_reason, text
         assert o.stats.longest_repeat >= 1, text
-        assert len(o.calls) == (2 if o.persona.callback else 1), text
-        if o.persona.callback:
+        assert len(o.calls) == (2 if o.persona.callback or o.stats.cut_off else 1), text
+        if len(o.calls) == 2:
             assert o.stats.recall is not None, text
             assert o.calls[1].number == o.persona.callback_number
     asked = sum(o.stats.questions_asked for o in outcomes)
     assert asked >= len(STRATEGIES), "questions_first callers ask two questions each"
     figures = Figures.of(outcomes)
     assert figures.callers == CROWD
-    assert figures.recall_tries == sum(o.persona.callback is not None for o in outcomes)
+    assert figures.recall_tries == sum(len(o.calls) == 2 for o in outcomes)
     rendered = "\n".join(table(outcomes))
     for group in groups():
         assert f"| {group} | 2 |" in rendered if "/" in group else f"| {group} | 10 |" in rendered
@@ -409,7 +698,10 @@ def test_callers_who_move_cancel_or_change_their_mind_get_there(outcomes: list[O
 
 
 def test_text_success_goal(outcomes: list[Outcome]) -> None:
-    """Issue 10's text goals, on the shared crowd (the bench runs 300)."""
+    """Issue 10's text goals, on the shared crowd (the bench runs 300), for its strategies:
+    the asks_repeat, gives_contact and hangs_up_mid_confirm callers are measured, not held
+    to a goal (they were written to find what the planner was never tuned for)."""
+    outcomes = [o for o in outcomes if o.persona.strategy not in NEW_STRATEGIES]
     failed = [o for o in outcomes if not o.success]
     assert len(failed) <= 0.01 * len(outcomes), "\n\n".join(o.transcript() for o in failed[:3])
     callbacks = [o for o in outcomes if o.persona.callback]
@@ -532,6 +824,40 @@ def test_every_bank_line_renders_in_every_persona_style(bank_path: Path) -> None
             for entry in entries:
                 book.template = lambda _key, entry=entry: entry  # type: ignore[method-assign]
                 line = book.say(key, **GIVEN[persona.style], size=book.render.size("1br"))
+                assert line and not re.search(r"[{}]", line), (key, entry, line)
+                if persona.style == "words":
+                    assert not re.search(r"\d", line) and line == line.lower(), (key, line)
+
+
+# The phrasing keys of asks_repeat, gives_contact and hangs_up_mid_confirm.
+NEW_KEYS = ("repeat_generic", "repeat_times", "repeat_buildings", "repeat_summary",
+            "volunteer_email", "volunteer_phone", "cut_off")  # fmt: skip
+EVERY_BANK = sorted(BANK_PATH.parent.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("bank_path", EVERY_BANK, ids=[b.stem for b in EVERY_BANK])
+def test_every_bank_has_the_new_strategies_lines(bank_path: Path) -> None:
+    """Every bank (held_out_7 too, whose other lines these tests leave alone) has the keys
+    of asks_repeat, gives_contact and hangs_up_mid_confirm: as many lines as the main bank,
+    each with its key's placeholders, rendering in both styles, none in another bank."""
+    import random
+
+    main, bank = load_bank(BANK_PATH), load_bank(bank_path)
+    assert set(bank) == set(main)
+    placeholders = {"volunteer_email": {"email"}, "volunteer_phone": {"phone"}}
+    others = {
+        fold(e) for b in EVERY_BANK if b != bank_path for k in NEW_KEYS for e in load_bank(b)[k]
+    }
+    personas = make_personas(24, seed=5, now=NOW)
+    for key in NEW_KEYS:
+        assert len(bank[key]) >= len(main[key]), key
+        for entry in bank[key]:
+            assert _placeholders(entry) == placeholders.get(key, set()), (key, entry)
+            assert fold(entry) not in others, (key, entry)
+            for persona in personas[:4]:
+                book = Phrasebook(persona, random.Random(persona.index), NOW, bank)
+                book.template = lambda _key, entry=entry: entry  # type: ignore[method-assign]
+                line = book.say(key)
                 assert line and not re.search(r"[{}]", line), (key, entry, line)
                 if persona.style == "words":
                     assert not re.search(r"\d", line) and line == line.lower(), (key, line)
