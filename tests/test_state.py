@@ -83,3 +83,13 @@ def test_prefilled_state_keeps_preferences_but_not_stale_times() -> None:
     )
     assert fresh.tour_time is None and fresh.booking is None
     assert fresh.awaiting is None and fresh.turns == 0 and fresh.changed == []
+
+
+def test_prefilled_state_keeps_a_time_the_last_call_was_about_to_book() -> None:
+    """Cut off at "Shall I book it?": the caller should not have to say the time again
+    (the planner drops it if it has passed)."""
+    old = full_state()
+    old.booking = None
+    old.awaiting = "confirm"
+    fresh = CallerContext(caller_id="+14155550101", state=old).prefilled_state()
+    assert fresh.tour_time == old.tour_time and fresh.awaiting is None

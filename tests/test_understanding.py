@@ -937,3 +937,54 @@ def test_preferring_another_building_is_a_change_of_mind() -> None:
         "on reflection Hudson 360 would suit me better, do they allow dogs", NOW, CATALOG, "confirm"
     )
     assert heard.correction and heard.property_ids == ["hudson-360"]
+
+
+@pytest.mark.parametrize(
+    ("said", "email"),
+    [
+        ("it's m a r t a underscore k at outlook dot com", "marta_k@outlook.com"),
+        ("my email address is oyelaran five two at gmail dot com", "oyelaran52@gmail.com"),
+        ("j o dot w u o three at fastmail dot com", "jo.wuo3@fastmail.com"),  # "o three"
+        ("write to me at rui.costa at sapo.pt", "rui.costa@sapo.pt"),
+        ("Send it to chen_lu@example.org please", "chen_lu@example.org"),
+        ("we'll be there at 5 pm", None),
+        ("I'll meet you at hudson dot", None),
+    ],
+)
+def test_emails_spelled_or_underscored(said: str, email: str | None) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="contact").email == email
+
+
+def test_a_cell_number_then_a_spelled_email_are_both_kept() -> None:
+    heard = u.understand(
+        "my cell is nine one seven five five five oh one two two oh and k i m at aol dot com",
+        NOW,
+        CATALOG,
+        awaiting="anything_else",
+    )
+    assert (heard.phone, heard.email) == ("+19175550122", "kim@aol.com")
+
+
+def test_an_email_address_is_not_a_question_about_the_address() -> None:
+    assert u.understand("my email address is ada at mail dot com", NOW, CATALOG).questions == []
+
+
+def test_texting_the_confirmation_to_a_number_keeps_it() -> None:
+    heard = u.understand(
+        "text the confirmation to four one five five five five oh one nine nine", NOW, CATALOG
+    )
+    assert (heard.phone, heard.contact_preference) == ("+14155550199", "text")
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "sorry which days did you mention",
+        "could you go through the options one more time",
+        "what were those times again",
+        "hang on, what have you got me down for",
+        "can you read it back",
+    ],
+)
+def test_asking_to_hear_it_again(said: str) -> None:
+    assert "repeat" in u.understand(said, NOW, CATALOG, awaiting="pick_slot").intents

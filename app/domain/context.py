@@ -27,7 +27,10 @@ class CallerContext:
         fresh = PlannerState()
         if self.state is not None:
             fresh = PlannerState.model_validate(self.state.caller_facts())
-            fresh.tour_time = None  # a time asked for last call is stale now
+            if self.state.awaiting != "confirm":
+                fresh.tour_time = None  # a time asked for last call is stale now...
+            # ...unless the call ended on "Shall I book it?" (cut off, or "let me check"):
+            # the planner offers it again if it is still ahead.
             if fresh.booking and fresh.booking.status != "booked":
                 fresh.booking = None
         if self.name and not fresh.caller_name:

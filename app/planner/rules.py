@@ -134,6 +134,15 @@ class RulePlanner:
         returning = context is not None and context.is_returning
         if returning and not name:
             state.update(name_declined=True)  # known by their caller ID: don't hold up a booking
+        if state.tour_time is not None and state.tour_time <= self.desk.now():
+            state.update(tour_time=None)
+        if returning and state.tour_time and state.property_id and state.tour_type:
+            tour = self._tour_phrase(state.tour_type, state.property_id)
+            when = spoken.when(state.tour_time)
+            key = "greeting.returning_pending" if name else "greeting.returning_pending_anonymous"
+            out.add(self.prompts.say(key, name=name, tour=tour, when=when))
+            return self._ask(state, out, "confirm_pending", awaiting="confirm")
+        state.update(tour_time=None)  # half a tour (no building or type yet): ask afresh
         interest = self._interest_phrase(state) if returning else None
         if interest:
             key = "greeting.returning" if name else "greeting.returning_anonymous"

@@ -200,6 +200,18 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
         r"^(?:sorry|excuse me|pardon)?\s?(?:what|huh|pardon|come again)?(?: me)?\s?\??$",
         r"\bwhat was that\b",
+        # "Can you go over those times again?", "Which buildings did you say?": the agent's
+        # last offer or read-back, said again.
+        r"\b(?:say|read|go over|go through|run (?:me )?through|list|give me)(?: [\w']+){0,3} "
+        r"(?:again|(?:one|1) more time|once more)\b",
+        r"\b(?:read|say) (?:that|it) back\b",
+        r"\bwhat (?:were|was|are) (?:the|those|they|them)(?: [\w ]{1,20}?)? again\b",
+        r"\b(?:which|what) (?:times?|days?|slots?|buildings?|propert(?:y|ies)|places|options|"
+        r"ones) (?:were|was) (?:those|that|they|it)\b",
+        r"\b(?:which|what) (?:times?|days?|slots?|buildings?|propert(?:y|ies)|places|options|"
+        r"ones) did you (?:say|mention|offer|give|list)\b",
+        r"\bwhat (?:day and time|day|time|date) (?:was|is) that\?",
+        r"\bwhat (?:did|have) you (?:got|have|put) me down for\b",
     ),
     "start_over": _any(
         r"\b(?:start (?:over|again|from scratch)|from the (?:top|beginning)|reset)\b"
@@ -367,7 +379,7 @@ _TOPICS: dict[str, re.Pattern[str]] = {
     ),
     "deposit": _any(r"\bsecurity deposit\b", r"\bdeposit\b"),
     "address": _any(
-        r"\baddress\b",
+        r"(?<!\be-mail )(?<!\bemail )\baddress\b",
         r"\bwhere (?:is|are)\b(?! (?:my|the) (?:tour|appointment))",
         r"\blocated\b",
         r"\blocation\b",
@@ -516,8 +528,8 @@ _LOOSE_TOPICS: dict[str, re.Pattern[str]] = {
         r"monthly|a month|per month|going for|go for(?! it)|run (?:me|us)|ballpark|how much)\b"
     ),
     "address": re.compile(
-        r"\b(?:where|street|address|part of town|what area|which area|neighbou?rhood|located|"
-        r"location|cross ?streets?|borough|directions|get there)\b"
+        r"\b(?:where|street|(?<!mail )address|part of town|what area|which area|neighbou?rhood|"
+        r"located|location|cross ?streets?|borough|directions|get there)\b"
     ),
     "tour_hours": re.compile(
         r"\b(?:how (?:late|early)|(?:until|till|til) what time|what time do (?:tours|you|they) "
@@ -811,7 +823,7 @@ _CONTACT_WORD = r"(texts?|texting|sms|messages?|e-?mails?|calls?|phone(?: calls?
 _CONTACT = re.compile(
     r"\b(?:prefer|rather|best|contact|reach|send|by|via|through|over)\b[^.?!]{0,25}?\b"
     + _CONTACT_WORD
-    + r"|\b(text|e-?mail) (?:me|it)\b"
+    + r"|\b(text|e-?mail) (?:me|it|the confirmation|the code|that)\b"
     + r"|\b(call) me (?:back|later|at|on|any ?time|instead)\b"
     + r"|\b"
     + _CONTACT_WORD
@@ -852,17 +864,125 @@ def extract_email(s: str) -> str | None:
     written = _EMAIL_WRITTEN.search(s)
     if written:
         return written.group(0).strip(".")
-    spoken = _EMAIL_SPOKEN.search(_EMAIL_LEAD.sub("", s))
-    if not spoken:
-        return None
-    local, domain = _join_spoken(spoken.group(1)), _join_spoken(spoken.group(2))
-    if "." not in domain or len(domain.rsplit(".", 1)[1]) < 2:
-        return None
-    return f"{local}@{domain}"
+    spelled = find_spelled_email(s)
+    if spelled:
+        return spelled[0]
+    text, start = _EMAIL_LEAD.sub("", s), 0
+    while (spoken := _EMAIL_SPOKEN.search(text, start)) is not None:
+        local, domain = _join_spoken(spoken.group(1)), _join_spoken(spoken.group(2))
+        if "." in domain and domain.rsplit(".", 1)[1] in _TLDS:
+            return f"{local}@{domain}"
+        start = spoken.start(2)  # "me at jared.wong at hotmail.com": the name was no domain
+    return None
+
+
+_TOKEN = re.compile(r"[a-z0-9']+")
+_DIGIT_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+
+
+def find_spelled_email(s: str, prepared: bool = False) -> tuple[str, int, int] | None:
+    """An email spelled out letter by letter, and where it was said: "l u c y underscore
+    s m i t h at yahoo dot com", "e v i e dot p i e r s o n four six at icloud dot com".
+
+    Walks back from "at" over single letters, digits, joiners (dot, underscore, dash) and
+    words next to a joiner; forward over "<word> dot <word>". Digits said as words count
+    (on unprepared text "o three" stays a letter and a digit; on ``prepared`` text, where
+    "o o" became "00", only where the email was said is to be trusted)."""
+    tokens = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(s)]
+    for at, (word, _, _) in enumerate(tokens):
+        if word != "at" or at == 0:
+            continue
+        domain, end = _spoken_domain(tokens, at + 1)
+        if domain is None:
+            continue
+        local, first = _spelled_local(tokens, at, digits_anywhere=prepared)
+        if local and first < at:
+            return f"{local}@{domain}", tokens[first][1], end
+    return None
+
+
+def _spelled_local(
+    tokens: list[tuple[str, int, int]], at: int, digits_anywhere: bool = False
+) -> tuple[str, int]:
+    """The name part before "at", walking back: digits only at its end ("peace five eight";
+    a phone number said just before is not part of it), single letters, joiners, and a word
+    next to a joiner or just before the digits."""
+    parts: list[str] = []
+    index = at - 1
+    letters_seen = False
+    while index >= 0:
+        word = tokens[index][0]
+        after = tokens[index + 1][0] if index + 1 < at else ""
+        near_joiner = word.isalpha() and any(
+            0 <= j < at and tokens[j][0] in _JOINERS for j in (index - 1, index + 1)
+        )
+        if word in _JOINERS:
+            parts.append(_JOINERS[word])
+        elif word.isdigit() or word in _DIGIT_WORDS:
+            if letters_seen and not digits_anywhere:
+                break
+            parts.append(_DIGIT_WORDS.get(word, word))
+        elif _letters_here(word, near_joiner, letters_seen, after):
+            parts.append(word)
+            letters_seen = True
+        else:
+            break
+        index -= 1
+    local = "".join(reversed(parts)).strip("._-")
+    return (local if any(c.isalpha() for c in local) else ""), index + 1
+
+
+def _letters_here(word: str, near_joiner: bool, letters_seen: bool, after: str) -> bool:
+    """A spelled letter, a word beside a joiner, or the word just before the digits."""
+    if not word.isalpha():
+        return False
+    return len(word) == 1 or near_joiner or (not letters_seen and _is_digit_token(after))
+
+
+def _is_digit_token(word: str) -> bool:
+    return word.isdigit() or word in _DIGIT_WORDS
+
+
+# Endings an address said aloud has: "me at jared.wong" is no address, "at hotmail.com" is.
+_TLDS = frozenset(
+    {
+        *("com", "net", "org", "edu", "gov", "mil", "info", "biz", "io", "co", "me", "ai"),
+        *("app", "dev", "us", "uk", "ca", "au", "de", "fr", "es", "it", "nl", "ie", "in"),
+        *("ng", "za", "br", "mx", "jp", "cn", "kr", "nz", "ch", "se", "no", "fi", "dk", "pl"),
+        *("pt", "ru", "tr", "ph", "sg", "hk", "ke", "gh", "email", "online"),
+    }
+)
+
+
+def _spoken_domain(tokens: list[tuple[str, int, int]], start: int) -> tuple[str | None, int]:
+    names: list[str] = []
+    index = start
+    while index < len(tokens):
+        letters = []
+        while index < len(tokens) and len(tokens[index][0]) == 1 and tokens[index][0].isalpha():
+            letters.append(tokens[index][0])  # "g m a i l"
+            index += 1
+        if letters:
+            names.append("".join(letters))
+        elif index < len(tokens) and tokens[index][0].isalnum():
+            names.append(tokens[index][0])
+            index += 1
+        else:
+            break
+        if index < len(tokens) and tokens[index][0] == "dot":
+            index += 1
+            continue
+        break
+    if len(names) < 2 or names[-1] not in _TLDS:
+        return None, 0
+    return ".".join(names), tokens[index - 1][2]
 
 
 _PHONE_RUN = re.compile(r"(?:\+?\d[\d\s().-]{8,}\d)")
-_PHONE_CUE = re.compile(r"\b(?:number|phone|cell|reach me|call me)\b")
+_PHONE_CUE = re.compile(r"\b(?:number|phone|cell|mobile|reach me|call me|text)\b")
 
 
 def find_phone(s: str, region: str = "US") -> tuple[str, int, int] | None:
@@ -872,13 +992,17 @@ def find_phone(s: str, region: str = "US") -> tuple[str, int, int] | None:
         digits = re.sub(r"[^\d+]", "", match.group(0))
         if not 10 <= len(digits.lstrip("+")) <= 15:
             continue
-        try:
-            parsed = phonenumbers.parse(digits, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_possible_number(parsed):
-            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-            return e164, match.start(), match.end()
+        national = 11 if digits.startswith("1") else 10
+        # "... oh eight, oh, and my email ...": an "oh" said after the number is no digit.
+        trimmed = digits[:national] if len(digits) == national + 1 else digits
+        for candidate in dict.fromkeys((digits, trimmed)):
+            try:
+                parsed = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_possible_number(parsed):
+                e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                return e164, match.start(), match.end()
     return None
 
 
@@ -1373,7 +1497,7 @@ def understand(
         u.spelled_name = parse_spelled_name(text)
     _read_places(u, text, catalog)
     s = catalog.strip_names(s)
-    without_contacts = _blank(s, _read_contacts(u, s, awaiting))
+    without_contacts = _blank(s, _read_contacts(u, s, _lower(text), awaiting))
     _read_caller(u, without_contacts, awaiting)
     if u.name and " " not in u.name:  # "I am Therese Little."
         family = family_name_after(u.name, u.text)
@@ -1420,12 +1544,18 @@ def _read_caller(u: Understanding, s: str, awaiting: str | None) -> None:
     u.in_person_hint = bool(_COME_OVER.search(s))
 
 
-def _read_contacts(u: Understanding, s: str, awaiting: str | None) -> list[tuple[int, int]]:
+def _read_contacts(
+    u: Understanding, s: str, raw: str, awaiting: str | None
+) -> list[tuple[int, int]]:
     """Email, phone and how to send the confirmation; returns where the contacts were said."""
     spans: list[tuple[int, int]] = []
-    u.email = extract_email(s)
+    spelled = find_spelled_email(raw)  # before "o three" became "03"
+    u.email = spelled[0] if spelled else extract_email(s)
+    at_email = find_spelled_email(s, prepared=True)  # the same email's place in ``s``
     email = _EMAIL_WRITTEN.search(s) or _EMAIL_SPOKEN.search(s)
-    if u.email and email:
+    if at_email:
+        spans.append((at_email[1], at_email[2]))
+    elif u.email and email:
         spans.append(email.span())
     phone = find_phone(s)
     if phone:
