@@ -988,3 +988,51 @@ def test_texting_the_confirmation_to_a_number_keeps_it() -> None:
 )
 def test_asking_to_hear_it_again(said: str) -> None:
     assert "repeat" in u.understand(said, NOW, CATALOG, awaiting="pick_slot").intents
+
+
+@pytest.mark.parametrize(
+    ("said", "email"),
+    [
+        ("my email, kofi_boateng at live dot com", "kofi_boateng@live.com"),
+        ("it's m-i-r-a 12 at gmail dot com", "mira12@gmail.com"),
+        ("ana-luisa.reis at yahoo.com.br", "ana-luisa.reis@yahoo.com.br"),
+    ],
+)
+def test_emails_with_underscores_hyphens_and_dots(said: str, email: str) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="contact").email == email
+
+
+def test_a_number_for_an_sms_keeps_its_spoken_zeros() -> None:
+    heard = u.understand(
+        "send it by sms to nine one seven five five five oh one oh four", NOW, CATALOG
+    )
+    assert heard.phone == "+19175550104"
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "sorry, the line glitched",
+        "you're breaking up a bit",
+        "I couldn't hear you",
+        "what did you just say",
+        "uh, the times you mentioned, again?",
+        "what were them buildings",
+        "read me back what you've got",
+    ],
+)
+def test_more_ways_to_ask_to_hear_it_again(said: str) -> None:
+    heard = u.understand(said, NOW, CATALOG, awaiting="pick_slot")
+    assert "repeat" in heard.intents and not heard.questions
+
+
+@pytest.mark.parametrize(
+    "said", ["I have to run, I'll call you back", "I'll ring back tomorrow, I've got to run"]
+)
+def test_running_off_to_call_back_is_not_a_repeat(said: str) -> None:
+    assert "repeat" not in u.understand(said, NOW, CATALOG, awaiting="tour_time").intents
+
+
+@pytest.mark.parametrize("said", ["Whoa, hang on.", "Gimme a second.", "Apologies, go on."])
+def test_exclamations_are_not_names(said: str) -> None:
+    assert u.understand(said, NOW, CATALOG, awaiting="name").name is None

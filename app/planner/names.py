@@ -155,7 +155,8 @@ _NEVER_IN_A_NAME = frozenset(
         *("correction", "skip", "oh", "ah", "uh", "um", "er", "erm", "eh"),
         *("yes", "yeah", "yep", "yup", "yea", "no", "nope", "nah", "okay", "ok", "problem"),
         *("y'all", "yall", "ya'll", "whereabouts", "folks", "guys", "everyone", "thanks"),
-        *("sir", "madam", "ma'am", "maam", "g'day", "gday", "ehm", "uhm", "fam"),
+        *("sir", "madam", "ma'am", "maam", "g'day", "gday", "ehm", "uhm", "fam", "hm"),
+        *("apologies", "pardon", "excuse", "sorry", "whoa", "wow", "gimme", "lemme", "gonna"),
     }
 )
 _CONTRACTION = re.compile(r"'(?:s|re|ll|ve|m|d|t)$")  # "how's", "we're": never a name

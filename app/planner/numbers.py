@@ -14,7 +14,7 @@ from text_to_num import alpha2digit
 _AMPM = re.compile(r"\b([ap])\s?\.?\s?m\b\.?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 # Letters of every alphabet stay ("Uğan", "Antonín"), and an underscore in an email's name.
-_NOISE = re.compile(r"[^\w$:./@'?\s-]|_(?![^\s@]*@)")
+_NOISE = re.compile(r"[^\w$:./@'?\s-]|(?<![a-z0-9])_|_(?![a-z0-9])")
 _SPACES = re.compile(r"\s+")
 # "3ish", "three-ish": about that hour.
 _ISH = re.compile(

@@ -196,22 +196,31 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\b(?:and|then|i'll|i will) (?:call|ring) (?:you )?back\b",  # "let me sort it out and ..."
     ),
     "repeat": _any(
-        r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
-        r"didn't (?:catch|hear|get) (?:that|you)|one more time)\b",
+        r"\b(?:repeat|say (?:that|it) again|come again|pardon|one more time)\b",
         r"^(?:sorry|excuse me|pardon)?\s?(?:what|huh|pardon|come again)?(?: me)?\s?\??$",
-        r"\bwhat was that\b",
-        # "Can you go over those times again?", "Which buildings did you say?": the agent's
-        # last offer or read-back, said again.
-        r"\b(?:say|read|go over|go through|run (?:me )?through|list|give me)(?: [\w']+){0,3} "
-        r"(?:again|(?:one|1) more time|once more)\b",
-        r"\b(?:read|say) (?:that|it) back\b",
-        r"\bwhat (?:were|was|are) (?:the|those|they|them)(?: [\w ]{1,20}?)? again\b",
+        # Didn't hear it: "Missed that, sorry.", "you were breaking up", "say what now?"
+        r"\b(?:didn't|did not|couldn't|could not) (?:catch|hear|understand)\b",
+        r"\b(?:didn't|did not) get (?:that|it|you|what|the [\w ]{1,25}? down)\b",
+        r"\bmissed (?:that|it|what|you|the last|that last)\b",
+        r"\b(?:lost me|you were breaking|breaking up|you cut out|cutting out|say what)\b",
+        r"\b(?:glitch(?:ed|ing|y)?|bad (?:line|connection|signal)|static on the line)\b",
+        r"\bwhat(?:'d| did)? you (?:just )?(?:say|said)\b|\bwhat was (?:all )?that\b",
+        # The agent's last offer or read-back, asked for again: "Can you go over those times
+        # again?", "Which buildings did you say?", "Run that by me again?"
+        r"\b(?:say|read|go over|go through|run (?:me )?through|list|give me|tell me)"
+        r"(?: [\w']+){0,3} (?:again|(?:one|1) more time|once more|back)\b",
+        r"\brun (?:that|it|those|them|the [\w ]{1,20}?) (?:by|past) me\b",
+        r"^\W*(?:please,? )?again\b|\bagain,? please\b",
+        r"\b(?:times|days|slots|buildings|building names|options|properties|details|booking|"
+        r"names)\b[^.?!]{0,25}\bagain\b",
+        r"\bwhat (?:were|was) (?:the|them|those|these|they)\b",
         r"\b(?:which|what) (?:times?|days?|slots?|buildings?|propert(?:y|ies)|places|options|"
-        r"ones) (?:were|was) (?:those|that|they|it)\b",
-        r"\b(?:which|what) (?:times?|days?|slots?|buildings?|propert(?:y|ies)|places|options|"
-        r"ones) did you (?:say|mention|offer|give|list)\b",
+        r"ones) (?:were|was|did you)\b",
+        r"\b(?:times?|days?|buildings?|propert(?:y|ies)|options|day and time) (?:that )?you "
+        r"(?:just )?(?:said|mentioned|offered|gave|listed)\b",
         r"\bwhat (?:day and time|day|time|date) (?:was|is) that\?",
-        r"\bwhat (?:did|have) you (?:got|have|put) me down for\b",
+        r"\bwhat(?:'d| did| have| had)? you(?:'ve)? (?:got|get|put|have) me down for\b",
+        r"\bwhat (?:exactly )?(?:are|were) you booking\b|\bdetails you(?:'ve| have)? got\b",
     ),
     "start_over": _any(
         r"\b(?:start (?:over|again|from scratch)|from the (?:top|beginning)|reset)\b"
@@ -847,10 +856,12 @@ def extract_contact_preference(s: str, expecting: bool = False) -> ContactPrefer
 
 _EMAIL_WRITTEN = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _EMAIL_SPOKEN = re.compile(
-    r"\b([a-z0-9]+(?:\s?(?:dot|underscore|dash|hyphen)\s?[a-z0-9]+|\.[a-z0-9]+)*)\s(?:at|@)\s"
+    r"\b([a-z0-9_]+(?:\s?(?:dot|underscore|dash|hyphen)\s?[a-z0-9_]+|\.[a-z0-9_]+)*)\s(?:at|@)\s"
     r"([a-z0-9]+(?:\s?dot\s?[a-z0-9]+|\.[a-z0-9]+)+)\b"
 )  # a period then a space ends a sentence: "looking at the building. Where ..." is no email
-_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
+_JOINERS = {
+    "dot": ".", "underscore": "_", "dash": "-", "hyphen": "-", ".": ".", "_": "_", "-": "-",
+}  # fmt: skip
 _EMAIL_LEAD = re.compile(r"^(?:(?:my|the|email|e-mail|address|is|it's|its|sure|yes|ok)\s)+")
 
 
@@ -876,7 +887,7 @@ def extract_email(s: str) -> str | None:
     return None
 
 
-_TOKEN = re.compile(r"[a-z0-9']+")
+_TOKEN = re.compile(r"[a-z0-9']+|(?<=[a-z0-9])[._-](?=[a-z0-9])")  # "jo.wu_3": joiners too
 _DIGIT_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9",
@@ -919,7 +930,10 @@ def _spelled_local(
         near_joiner = word.isalpha() and any(
             0 <= j < at and tokens[j][0] in _JOINERS for j in (index - 1, index + 1)
         )
-        if word in _JOINERS:
+        single = [len(tokens[j][0]) == 1 for j in (index - 1, index + 1) if 0 <= j < at]
+        if word == "-" and len(single) == 2 and all(single):
+            pass  # "j-o-n-a-s": the recognizer's way of writing a spelling
+        elif word in _JOINERS:
             parts.append(_JOINERS[word])
         elif word.isdigit() or word in _DIGIT_WORDS:
             if letters_seen and not digits_anywhere:
@@ -952,7 +966,9 @@ _TLDS = frozenset(
         *("com", "net", "org", "edu", "gov", "mil", "info", "biz", "io", "co", "me", "ai"),
         *("app", "dev", "us", "uk", "ca", "au", "de", "fr", "es", "it", "nl", "ie", "in"),
         *("ng", "za", "br", "mx", "jp", "cn", "kr", "nz", "ch", "se", "no", "fi", "dk", "pl"),
-        *("pt", "ru", "tr", "ph", "sg", "hk", "ke", "gh", "email", "online"),
+        *("pt", "ru", "tr", "ph", "sg", "hk", "ke", "gh", "email", "online", "ro", "pk"),
+        *("bd", "eg", "ae", "sa", "ar", "cl", "pe", "be", "gr", "cz", "hu", "ua", "vn", "th"),
+        *("my", "id", "tw", "il", "lk", "np", "et", "ug", "tz", "jm", "tt", "do", "cu", "co.uk"),
     }
 )
 
@@ -972,7 +988,7 @@ def _spoken_domain(tokens: list[tuple[str, int, int]], start: int) -> tuple[str 
             index += 1
         else:
             break
-        if index < len(tokens) and tokens[index][0] == "dot":
+        if index < len(tokens) and tokens[index][0] in ("dot", "."):
             index += 1
             continue
         break
@@ -982,7 +998,9 @@ def _spoken_domain(tokens: list[tuple[str, int, int]], start: int) -> tuple[str 
 
 
 _PHONE_RUN = re.compile(r"(?:\+?\d[\d\s().-]{8,}\d)")
-_PHONE_CUE = re.compile(r"\b(?:number|phone|cell|mobile|reach me|call me|text)\b")
+_PHONE_CUE = re.compile(
+    r"\b(?:number|phone|cell|mobile|reach me|call me|text|sms|message|whatsapp)\b"
+)
 
 
 def find_phone(s: str, region: str = "US") -> tuple[str, int, int] | None:
@@ -1484,6 +1502,8 @@ def understand(
     u.intents = detect_intents(s)
     u.correction = detect_correction(s)
     u.questions = detect_questions(s)
+    if "repeat" in u.intents and set(u.questions) <= {"overview", "availability"}:
+        u.questions = []  # "read me back what you have": the agent's words again, no overview
     u.compare = detect_comparison(s)
     u.follow_up = bool(_FOLLOW_UP.search(s.strip()))
     u.pointing = bool(_POINTING.search(s))
@@ -1503,7 +1523,7 @@ def understand(
         family = family_name_after(u.name, u.text)
         if family and family.lower() not in _place_words(catalog):
             u.name = f"{u.name} {family}"
-    if u.name is None and awaiting in ("name", "confirm_name"):  # clause by clause
+    if u.name is None and u.email is None and awaiting in ("name", "confirm_name"):  # by clause
         clauses = _CLAUSE.split(_unhyphen_numbers(_lower(text)))
         u.name = _answered_name([prepare(catalog.strip_names(c)) for c in clauses], s)
     mentions = extract_dates(without_contacts, now)
