@@ -35,7 +35,7 @@ FIRST_CALL = [
     "not sure yet, we're moving early january, with two cats",
     "i need to check my calendar, bye",
 ]
-SECOND_CALL = ["yes please, in person next tuesday at 11 am", "yes", "text", "no"]
+SECOND_CALL = ["yes please, in person next tuesday at 11 am", "yes", "no"]
 
 
 async def talk(conversation: Conversation, lines: list[str]) -> list[float]:
