@@ -1036,3 +1036,23 @@ def test_running_off_to_call_back_is_not_a_repeat(said: str) -> None:
 @pytest.mark.parametrize("said", ["Whoa, hang on.", "Gimme a second.", "Apologies, go on."])
 def test_exclamations_are_not_names(said: str) -> None:
     assert u.understand(said, NOW, CATALOG, awaiting="name").name is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "clock"),
+    [
+        ("How about 10 30 AM, 1 December 9?", time(10, 30)),  # Whisper's "on December 9"
+        ("no, 1030 in the morning on the 9th", time(10, 30)),
+        ("830pm works", time(20, 30)),
+        ("Wednesday to 9 at 10 30 in the morning", time(10, 30)),
+        ("at 2 pm, no, make it 4", time(16, 0)),  # a bare correction still wins
+        ("thursday 3", time(15, 0)),
+    ],
+)
+def test_times_as_a_phone_recognizer_writes_them(heard: str, clock: time) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="tour_time").tour_clock == clock
+
+
+def test_turning_to_video_after_a_no_is_still_virtual() -> None:
+    for said in ("No, virtual.", "no wait, Hudson 360 instead, virtual"):
+        assert u.understand(said, NOW, CATALOG, awaiting="confirm").tour_type == "virtual"

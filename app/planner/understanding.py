@@ -796,7 +796,7 @@ _IN_PERSON = re.compile(
 # "In person, I'm not good with the video stuff": a virtual word they turn down.
 _NOT_VIRTUAL = re.compile(
     r"\b(?:not (?:good|great|comfortable|confident|big|a (?:big )?fan|into) (?:with|on|at|of)|"
-    r"(?:don't|do not|can't|cannot) (?:like|do|use|handle|manage)|hate|no)"
+    r"(?:don't|do not|can't|cannot) (?:like|do|use|handle|manage)|hate)"
     r"(?: [\w']+){0,2} (?:virtual(?:ly)?|video|zoom|facetime|face time|online)\b"
 )
 
@@ -1384,6 +1384,15 @@ _NOT_A_CLOCK_AFTER = re.compile(
     r"dollars?|k\b|grand|people|of\b|/|minutes?|hours?|floors?|pounds?)"
 )
 _CUE_WORDS = ("at ", "around ", "about ", "by ", "for ", "@")
+_MONTH_AFTER = re.compile(
+    r"\s?(?:of )?(?:january|february|march|april|may|june|july|august|september|october|"
+    r"november|december)\b"
+)
+_DAY_BEFORE = re.compile(
+    r"\b(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday),? (?:the|to) |"
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december),? (?:the )?)$"
+)
 
 
 def extract_period(s: str) -> str | None:
@@ -1394,8 +1403,11 @@ def extract_period(s: str) -> str | None:
     return _PERIOD_ALIASES.get(match.group(1), match.group(1))
 
 
-def extract_clock(s: str, expecting: bool = False) -> tuple[time | None, str | None]:
-    """An explicit time of day and/or a part of the day ("morning")."""
+def extract_clock(
+    s: str, expecting: bool = False, unblanked: str | None = None
+) -> tuple[time | None, str | None]:
+    """An explicit time of day and/or a part of the day ("morning"). ``unblanked`` is ``s``
+    before its dates were blanked out (same positions): what is next to a number."""
     period = extract_period(s)
     noon = _NOON.search(s)
     if noon:
@@ -1408,16 +1420,24 @@ def extract_clock(s: str, expecting: bool = False) -> tuple[time | None, str | N
         if direction == "to":
             hour, minutes = hour - 1, 60 - minutes
         return _twelve_to_24(hour, minutes, None, period), period
+    near = unblanked if unblanked is not None and len(unblanked) == len(s) else s
+    if _RUN_TOGETHER_CLOCK.search(s):  # "1130 in the morning", "930am"
+        s = near = _RUN_TOGETHER_CLOCK.sub(r"\1:\2", s)
     clock: time | None = None
     for match in _CLOCK.finditer(s):
-        found = _clock_from_match(s, match, expecting, period)
+        found = _clock_from_match(s, match, expecting, period, near)
         if found is not None:
             clock = found  # the last time named wins: "2, I mean 3 pm"
     return clock, period
 
 
+_RUN_TOGETHER_CLOCK = re.compile(
+    r"\b(1[0-2]|[1-9])([0-5]\d)(?=\s?(?:am|pm|in the (?:morning|afternoon|evening))\b)"
+)
+
+
 def _clock_from_match(
-    s: str, match: re.Match[str], expecting: bool, period: str | None
+    s: str, match: re.Match[str], expecting: bool, period: str | None, near: str
 ) -> time | None:
     hour_text, mm, spaced_mm, suffix, inline_period = match.groups()
     whole = match.group(0)
@@ -1428,6 +1448,11 @@ def _clock_from_match(
     )
     if _NOT_A_CLOCK_AFTER.match(s, match.end()) or not (cued or expecting):
         return None
+    bare = not (suffix or mm or spaced_mm or inline_period or at_night)
+    bare = bare and not whole.startswith(_CUE_WORDS)
+    dated = _MONTH_AFTER.match(near, match.end()) or _DAY_BEFORE.search(near, 0, match.start())
+    if bare and dated:
+        return None  # "11 30 AM, 1 December 7", "Monday to 7": a date as Whisper wrote it
     hour, minute = int(hour_text), int(mm or spaced_mm or 0)
     if hour > 23 or minute > 59 or (hour > 12 and not (mm or spaced_mm)):
         return None
@@ -1601,7 +1626,9 @@ def _read_when(
     expecting_clock = awaiting in ("tour_time", "pick_slot", "manage_booking") or (
         awaiting == "confirm" and changing
     )
-    clock, period = extract_clock(plain, expecting=expecting_clock and u.budget is None)
+    clock, period = extract_clock(
+        plain, expecting=expecting_clock and u.budget is None, unblanked=s
+    )
     timed = clock is not None or period is not None
     u.move_in, u.tour_day = split_dates(s, mentions, awaiting, timed)
     if u.move_in is not None and u.tour_day is None and not _tour_time_said(s, awaiting):
