@@ -1056,3 +1056,11 @@ def test_times_as_a_phone_recognizer_writes_them(heard: str, clock: time) -> Non
 def test_turning_to_video_after_a_no_is_still_virtual() -> None:
     for said in ("No, virtual.", "no wait, Hudson 360 instead, virtual"):
         assert u.understand(said, NOW, CATALOG, awaiting="confirm").tour_type == "virtual"
+
+
+@pytest.mark.parametrize(
+    ("said", "name"), [("No Marisol", "Marisol"), ("nope, Tomasz Wojcik", "Tomasz Wojcik")]
+)
+def test_a_no_then_the_right_name_to_a_read_back(said: str, name: str) -> None:
+    heard = u.understand(said, NOW, CATALOG, awaiting="confirm_name")
+    assert heard.affirm is False and heard.name == name

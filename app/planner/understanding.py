@@ -612,7 +612,8 @@ _NAME_INTRO = re.compile(
     r"([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3})"
 )
 _NAME_FILLER = re.compile(
-    r"^(?:(?:yes|yeah|yep|yup|sure thing|sure|of course|certainly|absolutely|alright|all right|"
+    r"^(?:(?:yes|yeah|yep|yup|no|nope|nah|sure thing|sure|of course|certainly|absolutely|"
+    r"alright|all right|"
     r"right|ok|okay|(?:hi|hello|hey) po|hi|hiya|hello|hey|howdy|g'?day|"
     r"good (?:morning|afternoon|evening|day)|um+|uh+|ah+|er|"
     r"y'all|yall|ya'll|you all|folks|guys|everyone|there|"
