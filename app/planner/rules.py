@@ -134,15 +134,16 @@ class RulePlanner:
         returning = context is not None and context.is_returning
         if returning and not name:
             state.update(name_declined=True)  # known by their caller ID: don't hold up a booking
-        if state.tour_time is not None and state.tour_time <= self.desk.now():
-            state.update(tour_time=None)
-        if returning and state.tour_time and state.property_id and state.tour_type:
+        pending = state.tour_time
+        if pending is not None and pending <= self.desk.now():
+            pending = None  # the time the last call was about to book has passed
+        if returning and pending and state.property_id and state.tour_type:
             tour = self._tour_phrase(state.tour_type, state.property_id)
-            when = spoken.when(state.tour_time)
+            when = spoken.when(pending)
             key = "greeting.returning_pending" if name else "greeting.returning_pending_anonymous"
             out.add(self.prompts.say(key, name=name, tour=tour, when=when))
             return self._ask(state, out, "confirm_pending", awaiting="confirm")
-        state.update(tour_time=None)  # half a tour (no building or type yet): ask afresh
+        state.update(tour_time=None)  # past, or half a tour (no building or type): ask afresh
         interest = self._interest_phrase(state) if returning else None
         if interest:
             key = "greeting.returning" if name else "greeting.returning_anonymous"
@@ -620,7 +621,7 @@ class RulePlanner:
             say = self.prompts.say
             out.add(say("booking.channel_unavailable", channel=_channel(wanted)))
             out.progress = True
-        before = {field: getattr(state, field, None) for field in values}
+        before = {field: getattr(state, field) for field in values}
         changed = state.update(**values)
         if values:
             out.progress = True  # even repeating what we knew is an answer

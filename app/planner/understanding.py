@@ -936,7 +936,7 @@ def _spelled_local(
             pass  # "j-o-n-a-s": the recognizer's way of writing a spelling
         elif word in _JOINERS:
             parts.append(_JOINERS[word])
-        elif word.isdigit() or word in _DIGIT_WORDS:
+        elif _is_digit_token(word):
             if letters_seen and not digits_anywhere:
                 break
             parts.append(_DIGIT_WORDS.get(word, word))
@@ -969,7 +969,7 @@ _TLDS = frozenset(
         *("ng", "za", "br", "mx", "jp", "cn", "kr", "nz", "ch", "se", "no", "fi", "dk", "pl"),
         *("pt", "ru", "tr", "ph", "sg", "hk", "ke", "gh", "email", "online", "ro", "pk"),
         *("bd", "eg", "ae", "sa", "ar", "cl", "pe", "be", "gr", "cz", "hu", "ua", "vn", "th"),
-        *("my", "id", "tw", "il", "lk", "np", "et", "ug", "tz", "jm", "tt", "do", "cu", "co.uk"),
+        *("my", "id", "tw", "il", "lk", "np", "et", "ug", "tz", "jm", "tt", "do", "cu"),
     }
 )
 
@@ -1450,7 +1450,7 @@ def _clock_from_match(
     if _NOT_A_CLOCK_AFTER.match(s, match.end()) or not (cued or expecting):
         return None
     bare = not (suffix or mm or spaced_mm or inline_period or at_night)
-    bare = bare and not whole.startswith(_CUE_WORDS)
+    bare = bare and not whole.startswith(_CUE_WORDS)  # "1", not "at 1" or "1 pm"
     dated = _MONTH_AFTER.match(near, match.end()) or _DAY_BEFORE.search(near, 0, match.start())
     if bare and dated:
         return None  # "11 30 AM, 1 December 7", "Monday to 7": a date as Whisper wrote it
@@ -1518,7 +1518,8 @@ def understand(
     text = text[:MAX_TURN_CHARS]
     # Building names go before numbers are read, so "hudson three sixty three bedrooms" is
     # Hudson 360 and a three-bedroom, not "hudson 363 bedrooms".
-    s = prepare(catalog.strip_names(_unhyphen_numbers(_lower(text))))
+    lowered = _lower(text)
+    s = prepare(catalog.strip_names(_unhyphen_numbers(lowered)))
     u = Understanding(text=text)
     u.affirm = detect_affirm(s)
     if u.affirm is None and awaiting in YES_NO_QUESTIONS and _MURMURED_YES.match(s):
@@ -1543,14 +1544,14 @@ def understand(
         u.spelled_name = parse_spelled_name(text)
     _read_places(u, text, catalog)
     s = catalog.strip_names(s)
-    without_contacts = _blank(s, _read_contacts(u, s, _lower(text), awaiting))
+    without_contacts = _blank(s, _read_contacts(u, s, lowered, awaiting))
     _read_caller(u, without_contacts, awaiting)
     if u.name and " " not in u.name:  # "I am Therese Little."
         family = family_name_after(u.name, u.text)
         if family and family.lower() not in _place_words(catalog):
             u.name = f"{u.name} {family}"
     if u.name is None and u.email is None and awaiting in ("name", "confirm_name"):  # by clause
-        clauses = _CLAUSE.split(_unhyphen_numbers(_lower(text)))
+        clauses = _CLAUSE.split(_unhyphen_numbers(lowered))
         u.name = _answered_name([prepare(catalog.strip_names(c)) for c in clauses], s)
     mentions = extract_dates(without_contacts, now)
     plain = _blank(without_contacts, [(m.start, m.end) for m in mentions if m.phrase != "tonight"])
@@ -1598,10 +1599,9 @@ def _read_contacts(
     spelled = find_spelled_email(raw)  # before "o three" became "03"
     u.email = spelled[0] if spelled else extract_email(s)
     at_email = find_spelled_email(s, prepared=True)  # the same email's place in ``s``
-    email = _EMAIL_WRITTEN.search(s) or _EMAIL_SPOKEN.search(s)
     if at_email:
         spans.append((at_email[1], at_email[2]))
-    elif u.email and email:
+    elif u.email and (email := _EMAIL_WRITTEN.search(s) or _EMAIL_SPOKEN.search(s)):
         spans.append(email.span())
     phone = find_phone(s)
     if phone:
