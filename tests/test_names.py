@@ -363,3 +363,27 @@ def test_spelled_out_reads_letters_and_marks() -> None:
 def test_a_spelling_that_matches_the_name_heard_is_never_corrected() -> None:
     """ "Tola", heard and spelled alike, is not "one letter short" of Tolga."""
     assert reconcile_spelling("Tola Superson", "Tola Superson") == "Tola Superson"
+
+
+def test_a_spelling_with_nothing_heard_stays_as_spelled() -> None:
+    """No name heard to go by: "Ekene" is not "corrected" to a longer known name."""
+    assert reconcile_spelling("Ekene Ogbuehi") == "Ekene Ogbuehi"
+    assert reconcile_spelling("Lucca Daluz") == "Lucca Daluz"
+
+
+def test_a_spelling_of_the_name_heard_keeps_its_spaces_and_accents() -> None:
+    assert reconcile_spelling("Joao Dasilva", "João da Silva") == "João da Silva"
+    assert reconcile_spelling("Zoe Vandenberg", "Zoë van den Berg") == "Zoë van den Berg"
+
+
+@pytest.mark.parametrize(
+    ("heard", "expected"),
+    [
+        ("ana de souza", "Ana de Souza"),
+        ("pieter van der merwe", "Pieter van der Merwe"),
+        ("seamus mac an bhaird", "Seamus Mac an Bhaird"),
+        ("de la", None),  # particles alone are no name
+    ],
+)
+def test_name_particles_stay_inside_the_name(heard: str, expected: str | None) -> None:
+    assert names.leading_name(heard) == expected

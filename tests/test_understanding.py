@@ -1064,3 +1064,59 @@ def test_turning_to_video_after_a_no_is_still_virtual() -> None:
 def test_a_no_then_the_right_name_to_a_read_back(said: str, name: str) -> None:
     heard = u.understand(said, NOW, CATALOG, awaiting="confirm_name")
     assert heard.affirm is False and heard.name == name
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("Shalom, I'd like to see Riverview", None),  # a greeting, not a name
+        ("namaste, looking for a two bedroom", None),
+        ("Kia ora, after a viewing", None),
+        ("I'm thinkin about Hudson", None),  # a dropped g, not "Thinkin"
+        ("Sorry, Bella, down! Sorry. I'd like a tour", None),  # said to the dog
+        ("Rex, no! Sorry about him, it's Joanna", "Joanna"),
+        ("my names is Tuan Vo", "Tuan Vo"),
+        ("you can put Marisol de la Vega on the booking", "Marisol de la Vega"),
+        ("Aoife Mac an tSaoir", "Aoife Mac an Tsaoir"),  # particles keep the name whole
+        ("it's Heike, can I text you my number", "Heike"),  # "Can" is no family name
+    ],
+)
+def test_greetings_fillers_and_pets_are_not_names(heard: str, name: str | None) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="name").name == name
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "My phone cut out, sorry. Yes, book it.",
+        "Hi there, yes please go ahead",
+        "say less",
+        "sorry the signal went, yeah lock it in",
+    ],
+)
+def test_a_yes_after_an_aside_is_a_yes(said: str) -> None:
+    assert u.understand(said, NOW, CATALOG, "confirm").affirm is True
+
+
+@pytest.mark.parametrize(
+    ("said", "topic"),
+    [
+        ("when are viewings normally?", "tour_hours"),
+        ("what've you got on Thursday", "availability"),
+        ("you got any spots Saturday", "availability"),
+        ("do you have something for the 3rd?", "availability"),
+    ],
+)
+def test_more_ways_to_ask_about_times(said: str, topic: str) -> None:
+    assert topic in u.understand(said, NOW, CATALOG, "tour_time").questions
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Eh, sorry?",
+        "hang on, let me grab a pen, which day did you say?",
+    ],
+)
+def test_a_repeat_request_beside_an_aside(said: str) -> None:
+    assert "repeat" in u.understand(said, NOW, CATALOG, "confirm").intents

@@ -63,6 +63,29 @@ _SURNAME_EXCESS = 1.3
 """After a first name, a common English word with an excess under this reads as a surname:
 Smith 0.7, Miller 0.5, Brown 0.9 vs here 2.0, please 1.9, calling 5.0."""
 _MAX_NAME_WORDS = 3
+# Inside a name, between two of its words: "Sabrina da Rocha", "Frederick Mac an Abbadh",
+# "Livia van Boven". They don't count toward _MAX_NAME_WORDS, nor against a name for being
+# everyday words ("an", "de"); alone, first or last they are no name.
+_PARTICLES = frozenset(
+    {"mac", "mc", "an", "de", "da", "di", "do", "dos", "das", "del", "della", "van", "von"}
+    | {"der", "den", "du", "la", "le", "bin", "binti", "ibn", "al", "el", "ni", "nic", "ter"}
+    | {"ten", "bint", "ap", "ua", "mhic"}
+)
+_LOWER_PARTICLES = frozenset({"de", "da", "di", "do", "dos", "das", "del", "della", "van"}) | {
+    "von",
+    "der",
+    "den",
+    "du",
+    "la",
+    "le",
+    "ter",
+    "ten",
+    "bin",
+    "binti",
+    "bint",
+    "ibn",
+    "an",
+}  # written lowercase inside a name: "Sabrina da Rocha", but "Mac", "Al", "Ní" stay up
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _PUNCTUATION = re.compile(r"[.,;:!?\"()]")
 _VOWEL = re.compile(r"[aeiouy]")
@@ -157,8 +180,13 @@ _NEVER_IN_A_NAME = frozenset(
         *("y'all", "yall", "ya'll", "whereabouts", "folks", "guys", "everyone", "thanks"),
         *("sir", "madam", "ma'am", "maam", "g'day", "gday", "ehm", "uhm", "fam", "hm"),
         *("apologies", "pardon", "excuse", "sorry", "whoa", "wow", "gimme", "lemme", "gonna"),
+        *("hello", "hullo", "hallo", "hi", "hey", "oi", "oy", "salaam", "salam", "shalom"),
+        *("namaste", "hola", "bonjour", "ciao", "aloha", "howzit", "heya", "yo", "ahoy"),
+        *("ope", "lowkey", "highkey", "fr", "ngl", "tbh", "lah", "leh", "lor", "bruh"),
+        *("bro", "dude", "innit", "ay", "eh", "ja", "nee", "ora", "email", "e-mail"),
     }
 )
+# "po" (Filipino courtesy) ends a name said with it, "Cornelius Obasanjo po"; alone, "Po" is one.
 _CONTRACTION = re.compile(r"'(?:s|re|ll|ve|m|d|t)$")  # "how's", "we're": never a name
 _VERB_ING_OR_ADVERB = re.compile(r"[a-z]{3,}(?:ing|ally|ely|ably|ibly)$")
 
@@ -167,9 +195,11 @@ _VERB_ING_OR_ADVERB = re.compile(r"[a-z]{3,}(?:ing|ally|ely|ably|ibly)$")
 def _word_score(word: str, later: bool) -> float:
     """How much one word looks like part of a name; ``later`` is true after the first word."""
     word = _unstretched(word)
+    if _dropped_g(word):
+        return _NOT_A_NAME  # "I'm lookin for a studio": not Lookin
     if not _VOWEL.search(word) and len(word) > 2:
         return _NOT_A_NAME  # "mhm", "shh": names have a vowel
-    if word in _NEVER_IN_A_NAME or _CONTRACTION.search(word):
+    if word in _NEVER_IN_A_NAME or _CONTRACTION.search(word) or (later and word == "po"):
         return _NOT_A_NAME  # "Abiodun, virtual please": the call's own words are no name
     anglo = _first_names().get(word)
     if not later and anglo is None and _VERB_ING_OR_ADVERB.search(word):
@@ -186,6 +216,17 @@ def _word_score(word: str, later: bool) -> float:
     if later and excess < _SURNAME_EXCESS:
         return _SURNAME_WORD
     return _NOT_A_NAME
+
+
+_DROPPED_G_ZIPF = 4.5  # "looking" 5.6, "sing" 4.5; "Robin", "Kevin", "Erin" have no such word
+
+
+def _dropped_g(word: str) -> bool:
+    """ "lookin", "fixin'", "nothin": an everyday "-ing" word said without its g."""
+    word = word.rstrip("'")
+    return (
+        word.endswith("in") and word not in _first_names() and _zipf(word + "g") >= _DROPPED_G_ZIPF
+    )
 
 
 def _travels_as_name(word: str, zipf: float, excess: float) -> bool:
@@ -253,7 +294,8 @@ def name_plausibility(name: str) -> float:
     name ("Smith"); 0 everyday words ("when you", "looking"). See ``PLAUSIBLE`` and ``SURE``.
     """
     words = _words(name)
-    if not words or len(words) > _MAX_NAME_WORDS:
+    inner = [i for i in _inner_particles(words or [])]
+    if not words or len(words) - len(inner) > _MAX_NAME_WORDS:
         return _NOT_A_NAME
     if len(words) == 1 and len(words[0]) == 1 and len(words[0][0]) == 1:
         return _NOT_A_NAME
@@ -262,7 +304,17 @@ def name_plausibility(name: str) -> float:
         _family_name_first(words, scores) or _name_elsewhere_first(words, scores)
     ):
         scores[0] = _NAME_AND_WORD
-    return min(scores)
+    return min(score for i, score in enumerate(scores) if i not in inner)
+
+
+def _inner_particles(words: list[list[str]]) -> list[int]:
+    """Positions of particles between a name's first and last word ("da" in "Sabrina da
+    Rocha"), when what follows them is no particle itself."""
+    return [
+        i
+        for i in range(1, len(words) - 1)
+        if len(words[i]) == 1 and words[i][0] in _PARTICLES and words[-1][0] not in _PARTICLES
+    ]
 
 
 def is_plausible_name(name: str) -> bool:
@@ -279,6 +331,8 @@ _NOT_FAMILY_NAMES = frozenset(
     {
         *("and", "the", "so", "but", "or", "thanks", "thank", "yes", "no", "okay", "ok"),
         *("sure", "hi", "hello", "again", "too", "i", "my", "we", "just", "from"),
+        *("are", "is", "was", "can", "could", "do", "does", "will", "would", "should", "what"),
+        *("where", "when", "how", "who", "why", "email", "text", "call", "please", "speaking"),
         *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
         *("january", "february", "march", "april", "may", "june", "july", "august"),
         *("september", "october", "november", "december", "today", "tomorrow"),
@@ -319,7 +373,7 @@ def leading_name(text: str) -> str | None:
 
     For "I'm Dana calling about ..." where an intro pattern captures words after the name.
     """
-    words = _PUNCTUATION.sub(" ", text).split()[:_MAX_NAME_WORDS]
+    words = _PUNCTUATION.sub(" ", text).split()[: _MAX_NAME_WORDS + 2]  # with particles
     cut = next((i for i, w in enumerate(words) if i and w.lower() in ("a", "i")), None)
     if cut is not None:
         words = words[:cut]  # "Abiodun a virtual tour", "Dana and I": not "Ó", "J"
@@ -455,8 +509,15 @@ def _is_spelling(run: list[tuple[str, str]]) -> bool:
 
 
 def _title(name: str) -> str:
-    """ "o'brien" -> "O'Brien", "mary-jane" -> "Mary-Jane"."""
-    return re.sub(r"(^|[\s'-])([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), name.lower())
+    """ "o'brien" -> "O'Brien", "mary-jane" -> "Mary-Jane", "sabrina da rocha" -> "Sabrina da
+    Rocha"."""
+    titled = re.sub(
+        r"(^|[\s'-])([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), name.lower()
+    ).split(" ")
+    return " ".join(
+        w.lower() if 0 < i < len(titled) - 1 and w.lower() in _LOWER_PARTICLES else w
+        for i, w in enumerate(titled)
+    )
 
 
 def parse_spelled_name(text: str) -> str | None:
@@ -515,6 +576,8 @@ def reconcile_spelling(spelled: str, heard: str | None = None) -> str:
     common one, nor is a spelling that matches the word heard said.
     """
     said = [w for w in (heard or "").split() if _letters(w)]
+    if said and _letters(spelled) == _letters(heard or ""):
+        return _title(" ".join(said))  # "D A R O C H A" for "da Rocha": as it was said
     words = []
     for i, word in enumerate(spelled.split()):
         key = _letters(word)
@@ -553,10 +616,12 @@ def _slips_are_mishearings(spelled: str, said: str) -> bool:
 
 
 def _first_name_for(key: str, said: str | None) -> str | None:
-    """The known first name a spelled word one letter short of it stands for, if only one."""
+    """The known first name a spelled word one letter short of it stands for: the only one
+    that sounds like the word heard said."""
+    if not said:
+        return None  # nothing heard to go by: the letters as spelled ("Ekene", not "Eukene")
     near = [n for n in _near_first_names(key, 1) if len(n) == len(key) + 1]
-    if said and len(near) > 1:
-        near = [n for n in near if sounds_like(n, said)]
+    near = [n for n in near if sounds_like(n, said)]
     return near[0] if len(near) == 1 else None
 
 

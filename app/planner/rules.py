@@ -72,7 +72,11 @@ _CHOICE = re.compile(
 _GREETING_ONLY = re.compile(
     r"^\W*(?:(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening))(?: there)?\W*)+$"
 )
-_KEEP = re.compile(r"\b(?:keep|leave it|that's fine|it's fine|no change|stays?)\b")
+_KEEP = re.compile(
+    r"\b(?:keep|leave it|that's fine|it's fine|no changes?|stays?|nothing to change|"
+    r"(?:don't|do not) (?:need to |want to )?change|(?:just |only )?(?:checking|wanted to check|"
+    r"want(?:ed)? to (?:make sure|confirm))|still (?:on|booked|good|happening))\b"
+)
 
 
 @dataclass

@@ -112,7 +112,10 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-_LEAD = r"^(?:oh |um+ |uh+ |erm+ |well |h?m+ |m+-?h+m+,? |uh-?huh,? |ah |so |and |okay so )*"
+_LEAD = (
+    r"^(?:oh |um+ |uh+ |erm+ |well |h?m+ |m+-?h+m+,? |uh-?huh,? |ah |so |and |okay so |"
+    r"(?:hello|hi|hey)(?: dear| there| love)?,? )*"
+)
 _YES = _any(
     _LEAD + r"(?:yes|yeah|yea|yep|yup|ya|yah|aye|sure|ok|okay|correct|right|absolutely|"
     r"definitely|certainly|perfect|great|good(?! (?:morning|afternoon|evening|night|day)\b)|"
@@ -128,8 +131,13 @@ _YES = _any(
     r"\bthat(?:'s| is) (?:all |exactly |absolutely |just )?(?:right|correct|perfect|great|fine)\b",
     r"\bthat(?:'s| is) (?:the one|that)[.!]?$",  # "that's the one" (prepared: "that's that")
     r" (?:yes|yeah|yep|yup)[.!]?$",  # "Mm-hm, that one, yes."
-    r"\b(?:please )?(?:go ahead|book it|confirm it|lock it in)\b",
+    r"\b(?:please )?(?:go ahead|book it|confirm it|lock (?:it|that|this|me) in)\b",
+    r"\b(?:yes|yeah|yep|yup),? (?:please,? )?(?:lock|book|confirm|go ahead|do it)\b",
+    r"^(?:bet|say less|for sure|fo sho|deal)\W*$",  # slang yeses
     r"\bthat works\b",
+    # "The phone hung up by itself. Yes, confirm.": a yes that opens the last sentence
+    r"[.!?] (?:yes|yeah|yep|yup)\b(?:[,.!]? (?:confirm|please|book|go ahead|do it|that's)\b|"
+    r"[.!]?$)",
 )
 # Murmured agreement: a yes only as the answer to a yes/no question.
 _MURMURED_YES = re.compile(r"^\W*(?:m+h+m+|m+[- ]?h+m+|uh[- ]?huh|u+m+[- ]?h+m+)\W*$")
@@ -198,6 +206,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
     "repeat": _any(
         r"\b(?:repeat|say (?:that|it) again|come again|pardon|one more time)\b",
         r"^(?:sorry|excuse me|pardon)?\s?(?:what|huh|pardon|come again)?(?: me)?\s?\??$",
+        r"^(?:(?:sorry|excuse me|pardon|huh|what|eh)\W*){2,3}$",  # "Huh, sorry?"
         # Didn't hear it: "Missed that, sorry.", "you were breaking up", "say what now?"
         r"\b(?:didn't|did not|couldn't|could not) (?:catch|hear|understand)\b",
         r"\b(?:didn't|did not) get (?:that|it|you|what|the [\w ]{1,25}? down)\b",
@@ -219,6 +228,9 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\b(?:times?|days?|buildings?|propert(?:y|ies)|options|day and time) (?:that )?you "
         r"(?:just )?(?:said|mentioned|offered|gave|listed)\b",
         r"\bwhat (?:day and time|day|time|date) (?:was|is) that\?",
+        r"\b(?:what|which) (?:day and time|day|time|date|times|days)(?: [\w']+){0,2} "
+        r"(?:did you (?:just )?(?:say|said|have|put)|you (?:just )?said)\b"
+        r"(?! (?:you|they|it|the|tours?)\b)",  # not "what time did you say you open?"
         r"\bwhat(?:'d| did| have| had)? you(?:'ve)? (?:got|get|put|have) me down for\b",
         r"\bwhat (?:exactly )?(?:are|were) you booking\b|\bdetails you(?:'ve| have)? got\b",
     ),
@@ -422,6 +434,9 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(?:are|is) there (?:any )?(?:slots?|openings?|times?|spots?)\b",
         r"\bwhat (?:times?|days?) (?:could|can|should|would|might) (?:i|we) (?:come|stop|drop)\b",
         r"\bdo you have (?:any )?(?:spots?|slots?|openings?|times?|availability)\b",
+        r"\bwhat(?:'ve| have)? (?:you|y'all|ya)(?: guys| all| folks)? got\b(?! (?:me|us) down)",
+        r"\bdo you have (?:something|somethin'?)\b",
+        r"\b(?:you|y'all|ya) got (?:any )?(?:slots?|spots?|openings?|times?|anything|something)\b",
     ),
     "my_tour": _any(
         r"\b(?:when|what time|what day|where)(?:'s| is| was) (?:my|the|our) (?:tour|appointment|"
@@ -446,6 +461,8 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhat (?:times?|hours|days) (?:do|are|can) (?:the )?(?:tours?|showings?|you)"
         r" ?(?:run|happen|open|tour|give|do tours|available|held)?\b(?!.*\b(?:have|got)\b)",
         r"\bwhen do (?:the )?(?:tours?|showings?) (?:run|happen|start)\b",
+        r"\bwhen (?:are|do you (?:usually |normally )?(?:do|give|run)) (?:the |your )?"
+        r"(?:tours?|showings?|viewings?)(?: (?:usually|normally|generally|held|on))?\W*$",
         r"\bwhat are your (?:hours|tour times)\b",
         r"\btour (?:times|schedule)\b",
         r"\bwhen (?:can|do) (?:i|you) (?:tour|do tours)\b",
@@ -604,20 +621,29 @@ def detect_questions(s: str) -> list[str]:
 # ---------------------------------------------------------------- name
 
 _NAME_INTRO = re.compile(
-    r"\b(?:my name is|(?:my |the )?name's|name is|names|name,? which is|"
+    r"\b(?:my name is|(?:my |the )?name's|name is|(?:my )?names is|name it is|names|"
+    r"name,? which is|"
     r"name(?:'ll| will| would| should) be|this is|this would be|it's|it is|i'm|i am|call me|"
     r"(?:you can )?write(?: it| down)?(?: as)?|"
     r"put (?:me|it) down (?:as|for)|put down|(?:you're|you are) speaking (?:with|to)|"
     r"you can call me|put it under|under the name)\s+"
     r"([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3})"
 )
+# "You can put Sabrina da Rocha on it", "put Ekene down": the name is what goes on the booking.
+_PUT_NAME_ON = re.compile(
+    r"\bput\s+([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,3}?)\s+"
+    r"(?:on (?:it|that|the (?:booking|reservation|tour|list))|down\b)"
+)
 _NAME_FILLER = re.compile(
     r"^(?:(?:yes|yeah|yep|yup|no|nope|nah|sure thing|sure|of course|certainly|absolutely|"
     r"alright|all right|"
-    r"right|ok|okay|(?:hi|hello|hey) po|hi|hiya|hello|hey|howdy|g'?day|"
+    r"right|ok|okay|(?:hi|hello|hey) po|hi|hiya|hello|hey|howdy|g'?day|oi|oy|howzit|"
+    r"(?:as-?)?salaa?m(?: alaikum)?|shalom|namaste|hola|bonjour|ciao|aloha|heya|yo|kia ora|"
+    r"ope|lowkey|"
     r"good (?:morning|afternoon|evening|day)|um+|uh+|ah+|er|"
     r"y'all|yall|ya'll|you all|folks|guys|everyone|there|"
     r"oh|well|so|it's|its|that's|(?:it|that)(?:'d| would) be|and|honestly|me|"
+    r"let me (?:see|think)|lemme (?:see|think)|hmm+|"
     r"actually|sorry|oops|my mistake|my bad|correction|wait|hold on)\b[\s,]*)+"
 )
 _CLAUSE = re.compile(r"[,;!?]|\.(?!\s?m\b)(?<!\b[ap]\.)")  # "10 a.m." is one clause
@@ -630,13 +656,16 @@ def extract_name(s: str, expecting: bool = False) -> str | None:
     Whether the words are a name is judged with data (``names``: first names of many
     origins, word frequencies), so "I'm looking" is not a name and "I'm Oluwaseun" is."""
     s = _COURTESY_TAIL.sub("", _HESITATION.sub(" ", s))
+    put = _PUT_NAME_ON.search(s)
+    if put and leading_name(put.group(1)):
+        return leading_name(put.group(1))
     for match in _NAME_INTRO.finditer(s):
         found = leading_name(match.group(1))
         if found:
             return found
     if expecting and "?" not in s and not detect_questions(s):
         found = leading_name(_NAME_FILLER.sub("", s.strip()))
-        if found and not detect_intents(found.lower()):
+        if found and not detect_intents(found.lower()) and not _spoken_to(found, s):
             return found
     return None
 
@@ -651,7 +680,7 @@ def _answered_name(clauses: list[str], s: str) -> str | None:
     for index, clause in enumerate(clauses):
         words = _NAME_FILLER.sub("", " ".join(_HESITATION.sub(" ", clause).split()))
         found = leading_name(words)
-        if not found or detect_intents(found.lower()):
+        if not found or detect_intents(found.lower()) or _spoken_to(found, s):
             continue
         if index and len(found.split()) < len(words.split()):
             continue  # after the first clause, only a clause that is all name: "..., Dana Lee."
@@ -667,6 +696,19 @@ def _answered_name(clauses: list[str], s: str) -> str | None:
         if found and len(found.split()) == len(words.split()) and not detect_intents(words):
             return found
     return None
+
+
+# "Sorry, Max, get down": a name said to the dog or the child, not the caller's.
+_TO_SOMEONE_ELSE = (
+    r"[,.!]?\s+(?:stop(?: it| that)?|get (?:down|off)|no+|quiet|be quiet|shh+|shush|hush|"
+    r"come (?:here|back)|leave (?:it|that)|drop (?:it|that)|sit|down|go away|not now|"
+    r"put (?:it|that) down|give (?:it|that) back|enough|careful|gentle|stay|off)\b"
+)
+
+
+def _spoken_to(name: str, s: str) -> bool:
+    first = name.lower().split()[0]
+    return bool(re.search(rf"\b{re.escape(first)}{_TO_SOMEONE_ELSE}", s.lower()))
 
 
 # "Me? Asman.": the caller checks what was asked, and answers it.
