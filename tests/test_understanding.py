@@ -1120,3 +1120,17 @@ def test_more_ways_to_ask_about_times(said: str, topic: str) -> None:
 )
 def test_a_repeat_request_beside_an_aside(said: str) -> None:
     assert "repeat" in u.understand(said, NOW, CATALOG, "confirm").intents
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("ano, sumimasen, Haruto Kimura desu", "Haruto Kimura"),  # politeness, not a name
+        ("abeg na Chiamaka Obi o", "Chiamaka Obi"),
+        ("genau, Lukas Brandt", "Lukas Brandt"),
+        ("Niamh Ó Briain", "Niamh Ó Briain"),  # the Irish "Ó" inside a name stays
+        ("Mate Horvat", "Mate Horvat"),  # first, "Mate" (Máté) is a name
+    ],
+)
+def test_politeness_words_from_other_languages_are_not_names(heard: str, name: str) -> None:
+    assert u.understand(heard, NOW, CATALOG, awaiting="name").name == name

@@ -69,7 +69,7 @@ _MAX_NAME_WORDS = 3
 _PARTICLES = frozenset(
     {"mac", "mc", "an", "de", "da", "di", "do", "dos", "das", "del", "della", "van", "von"}
     | {"der", "den", "du", "la", "le", "bin", "binti", "ibn", "al", "el", "ni", "nic", "ter"}
-    | {"ten", "bint", "ap", "ua", "mhic"}
+    | {"ten", "bint", "ap", "ua", "mhic", "o"}
 )
 _LOWER_PARTICLES = frozenset({"de", "da", "di", "do", "dos", "das", "del", "della", "van"}) | {
     "von",
@@ -184,9 +184,14 @@ _NEVER_IN_A_NAME = frozenset(
         *("namaste", "hola", "bonjour", "ciao", "aloha", "howzit", "heya", "yo", "ahoy"),
         *("ope", "lowkey", "highkey", "fr", "ngl", "tbh", "lah", "leh", "lor", "bruh"),
         *("bro", "dude", "innit", "ay", "eh", "ja", "nee", "ora", "email", "e-mail"),
+        *("ano", "sumimasen", "yoroshiku", "onegaishimasu", "onegai", "desu", "genau"),
+        *("voila", "abeg", "wetin", "abi", "jare", "sha", "ehn", "naw"),
+        *("whats", "hows", "wheres", "thats", "lets", "dont", "cant", "wont", "ive", "youre"),
     }
 )
-# "po" (Filipino courtesy) ends a name said with it, "Cornelius Obasanjo po"; alone, "Po" is one.
+# Courtesies that end a name said with them ("Cornelius Obasanjo po", "Jason Clark mate",
+# "Jennifer o"), though first or alone they are names ("Po", "Máté").
+_COURTESIES = frozenset({"po", "mate", "o"})
 _CONTRACTION = re.compile(r"'(?:s|re|ll|ve|m|d|t)$")  # "how's", "we're": never a name
 _VERB_ING_OR_ADVERB = re.compile(r"[a-z]{3,}(?:ing|ally|ely|ably|ibly)$")
 
@@ -199,7 +204,7 @@ def _word_score(word: str, later: bool) -> float:
         return _NOT_A_NAME  # "I'm lookin for a studio": not Lookin
     if not _VOWEL.search(word) and len(word) > 2:
         return _NOT_A_NAME  # "mhm", "shh": names have a vowel
-    if word in _NEVER_IN_A_NAME or _CONTRACTION.search(word) or (later and word == "po"):
+    if word in _NEVER_IN_A_NAME or _CONTRACTION.search(word) or (later and word in _COURTESIES):
         return _NOT_A_NAME  # "Abiodun, virtual please": the call's own words are no name
     anglo = _first_names().get(word)
     if not later and anglo is None and _VERB_ING_OR_ADVERB.search(word):

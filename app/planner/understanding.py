@@ -177,9 +177,12 @@ _SEE_YOU = r"\bsee (?:you|ya)\b(?: (?:then|later|soon|there|on \w+|\w+day|tomorr
 _BY = r"\b(?:all|thanks|thank you|much|perfect|great|okay|ok|so),? by[.!]*$"
 # "Thanks a bunch, talk soon.", "OK, take care!": a closing, said last.
 _SIGN_OFF = (
-    r"\b(?:talk (?:to you |with you )?(?:soon|later)|take care|catch (?:you|ya) later|cheers|"
+    r"\b(?:talk (?:to you |with you )?(?:soon|later)|take care|catch (?:you|ya) later|"
     r"see ya|ciao|(?:thanks|thank you|okay|ok|alright|all right|cool),? later)[.!]*$"
 )
+# "Virtual, mate, cheers.": in much of the world "cheers" is a thanks; it ends the call only
+# when nothing keeps it open (see RulePlanner._wants_goodbye), never on its own like "bye".
+_CHEERS = r"\bcheers[.!]*$"
 _INTENTS: dict[str, re.Pattern[str]] = {
     "goodbye": _any(
         r"\b(?:good ?bye|bye bye|bye)\b",
@@ -187,6 +190,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         _BY,
         r"\bhave a (?:good|great|nice) (?:day|one|1|option|night|evening|weekend)\b",
         _SIGN_OFF,
+        _CHEERS,
         r"\bthat(?:'s| is| will be) (?:all|it|everything)[.!]*$",
         r"^(?:no|know|now)?,? ?that(?:'s| is| will be) (?:all|it|everything)\b",
         r"\bnothing else\b",
@@ -204,7 +208,7 @@ _INTENTS: dict[str, re.Pattern[str]] = {
         r"\b(?:and|then|i'll|i will) (?:call|ring) (?:you )?back\b",  # "let me sort it out and ..."
     ),
     "repeat": _any(
-        r"\b(?:repeat|say (?:that|it) again|come again|pardon|one more time)\b",
+        r"\b(?:repeat|say (?:that|it|am|dat) again|come again|pardon|one more time)\b",
         r"^(?:sorry|excuse me|pardon)?\s?(?:what|huh|pardon|come again)?(?: me)?\s?\??$",
         r"^(?:(?:sorry|excuse me|pardon|huh|what|eh)\W*){2,3}$",  # "Huh, sorry?"
         # Didn't hear it: "Missed that, sorry.", "you were breaking up", "say what now?"
@@ -436,6 +440,7 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bdo you have (?:any )?(?:spots?|slots?|openings?|times?|availability)\b",
         r"\bwhat(?:'ve| have)? (?:you|y'all|ya)(?: guys| all| folks)? got\b(?! (?:me|us) down)",
         r"\bdo you have (?:something|somethin'?)\b",
+        r"\bwetin (?:you|una) (?:get|have|dey)\b",  # Nigerian Pidgin: what do you have
         r"\b(?:you|y'all|ya) got (?:any )?(?:slots?|spots?|openings?|times?|anything|something)\b",
     ),
     "my_tour": _any(
@@ -461,6 +466,8 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwhat (?:times?|hours|days) (?:do|are|can) (?:the )?(?:tours?|showings?|you)"
         r" ?(?:run|happen|open|tour|give|do tours|available|held)?\b(?!.*\b(?:have|got)\b)",
         r"\bwhen do (?:the )?(?:tours?|showings?) (?:run|happen|start)\b",
+        r"\b(?:tours?|showings?|viewings?)\b\W{0,3}\s?when do you (?:do|run|give|have|hold) "
+        r"(?:them|those|it)\b",
         r"\bwhen (?:are|do you (?:usually |normally )?(?:do|give|run)) (?:the |your )?"
         r"(?:tours?|showings?|viewings?)(?: (?:usually|normally|generally|held|on))?\W*$",
         r"\bwhat are your (?:hours|tour times)\b",
@@ -639,7 +646,7 @@ _NAME_FILLER = re.compile(
     r"alright|all right|"
     r"right|ok|okay|(?:hi|hello|hey) po|hi|hiya|hello|hey|howdy|g'?day|oi|oy|howzit|"
     r"(?:as-?)?salaa?m(?: alaikum)?|shalom|namaste|hola|bonjour|ciao|aloha|heya|yo|kia ora|"
-    r"ope|lowkey|"
+    r"ope|lowkey|ano|sumimasen|abeg(?: na)?|genau|voil[aà]|yoroshiku(?: onegaishimasu)?|"
     r"good (?:morning|afternoon|evening|day)|um+|uh+|ah+|er|"
     r"y'all|yall|ya'll|you all|folks|guys|everyone|there|"
     r"oh|well|so|it's|its|that's|(?:it|that)(?:'d| would) be|and|honestly|me|"
@@ -717,7 +724,7 @@ _ECHO_QUESTION = re.compile(r"\b(?:who,? )?(?:me|my name|for me|the name|name)\?
 # A name's answer often ends in a courtesy: "Heather Larkin, yep", "it's Eino, no problem".
 _COURTESY_TAIL = re.compile(
     r"(?:[\s,]+(?:yeah|yep|yes|yup|please|thanks|thank you|no problem|no worries|that's me|"
-    r"that is me|speaking|here|sir|ma'am|maam|madam|mate|boss|po))+\W*$"
+    r"that is me|speaking|here|sir|ma'am|maam|madam|mate|boss|po|o|desu|abeg|sha|genau))+\W*$"
 )
 
 
