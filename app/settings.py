@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     them, or a question): such callers wait for the agent. At most ``turn_hold_ms``; a caller
     seen to go on after a pause gets the longer, grown hold for the rest of the call."""
     barge_in_ms: int = Field(250, validation_alias=_env("TOURLINE_BARGE_IN_MS", "barge_in_ms"))
+    barge_in_early_ms: int = Field(
+        160, ge=0, validation_alias=_env("TOURLINE_BARGE_IN_EARLY_MS", "barge_in_early_ms")
+    )
+    """Talking over the agent this long gets a first, quick judgement (app/audio/
+    interruption_probe.py): a sure interruption stops the agent at once, anything else waits
+    for the check at ``barge_in_ms``. 0 turns the early judgement off."""
     context_timeout_ms: int = Field(
         500, validation_alias=_env("TOURLINE_CONTEXT_TIMEOUT_MS", "context_timeout_ms")
     )

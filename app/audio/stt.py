@@ -334,6 +334,21 @@ class WhisperSTT:
         text = self._windowed(audio, False, None, self._glancer()).text
         return "" if _looks_degenerate(text, audio.size / STT_SAMPLE_RATE) else text
 
+    def encoder_states(
+        self, audio_16k: npt.NDArray[np.float32], frames: int
+    ) -> npt.NDArray[np.float32]:
+        """Whisper's encoder states for ``frames`` log-mel frames of audio, no decoding (~5 ms
+        for a second): what ``interruption_probe`` judges. On the glance's replica, which
+        only barge-in work uses."""
+        import ctranslate2  # type: ignore[import-untyped]
+
+        model = self._glancer()
+        mel = model.feature_extractor(audio_16k)[:, :frames]
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None], np.float32))
+        states = np.asarray(model.model.encode(view, to_cpu=True), dtype=np.float32)
+        first: npt.NDArray[np.float32] = states[0]
+        return first
+
     def _glancer(self) -> WhisperModel:
         """The glance's own model replica. CTranslate2 runs one job at a time per replica,
         so on the shared one a glance queued behind another call's whole-turn decode
@@ -458,6 +473,7 @@ class WhisperSTT:
         (and load the glance's replica, so the first barge-in does not pay for that)."""
         self.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.float32))
         self.glance(np.zeros(STT_SAMPLE_RATE // 2, dtype=np.float32))
+        self.encoder_states(np.zeros(STT_SAMPLE_RATE, dtype=np.float32), 100)
 
 
 MAX_TOKENS_PER_S = 8

@@ -51,6 +51,13 @@ class Voice(Protocol):
         self, owner: str, pcm16: bytes, sample_rate: int, *, priority: int
     ) -> str: ...
 
+    async def surely_interrupts(
+        self, owner: str, pcm16: bytes, sample_rate: int, run_ms: float, *, priority: int
+    ) -> bool:
+        """Is the caller's talking (its last ``run_ms`` of ``pcm16``) surely taking the turn?
+        False when unsure, or when there is no way to tell this early."""
+        ...
+
     def is_cached(self, text: str, rate: int) -> bool:
         """Is ``text`` already rendered (it can start at once)?"""
         ...

@@ -183,6 +183,8 @@ class RealtimeLoop:
         self._lead_bytes = int(input_rate * ONSET_LEAD_MS / 1000) * 2
         self._window_bytes = int(input_rate * self._vad.window_ms / 1000) * 2
         self._unscored = 0  # bytes at the end of ``_audio`` the VAD holds as a partial window
+        self._after_window = 0  # bytes of ``_audio`` after the window being judged
+        self._onset_heard_ms = 0.0  # call audio heard up to the current segment's onset
         self._attempt: _Attempt | None = None
         self._open_turn: _OpenTurn | None = None
         self._heard_ms = 0.0  # caller audio scored so far: the call's own clock
@@ -196,6 +198,8 @@ class RealtimeLoop:
         self._segment_dismissed = False  # ...and was a backchannel
         self._barge_check: asyncio.Task[None] | None = None
         self._checked_run_ms = 0.0  # the overlap's length at its last barge-in check
+        self._judged_run_ms = 0.0  # ...at its early judgement (0: this stretch not judged yet)
+        self._barge_in_early_ms = settings.barge_in_early_ms
         self._last_pause: float | None = None
         self._digits = ""
         self._digit_timer: asyncio.Task[None] | None = None
@@ -344,24 +348,28 @@ class RealtimeLoop:
             for index, probability in enumerate(probabilities):
                 self._heard_ms += self._vad.window_ms
                 cue = self._detector.push(probability)
+                later = len(probabilities) - 1 - index  # windows of this batch after it
+                self._after_window = self._unscored + later * self._window_bytes
                 if cue is Cue.SPEECH_START:
-                    later = len(probabilities) - 1 - index  # windows of this batch after it
-                    self._keep_onset_lead(self._unscored + later * self._window_bytes)
+                    self._keep_onset_lead(self._after_window)
                 self._on_cue(cue)
             if not self._detector.in_speech and len(self._audio) > self._preroll_bytes:
                 del self._audio[: len(self._audio) - self._preroll_bytes]
 
     def _keep_onset_lead(self, after: int) -> None:
         """A turn starts: keep ``ONSET_LEAD_MS`` before its first voiced window, counted back
-        from the window that started it (``after`` bytes before the end of ``_audio``)."""
+        from the window that started it (``after`` bytes before the end of ``_audio``). Over
+        the agent, all of ``PREROLL_MS``: the early barge-in judgement was trained on that."""
         voiced = round(self._detector.voiced_ms / self._vad.window_ms) * self._window_bytes
-        start = len(self._audio) - after - voiced - self._lead_bytes
+        lead = self._preroll_bytes if self._speaking else self._lead_bytes
+        start = len(self._audio) - after - voiced - lead
         if start > 0:
             del self._audio[:start]
 
     def _on_cue(self, cue: Cue | None) -> None:
         detector = self._detector
         if cue is Cue.SPEECH_START:
+            self._onset_heard_ms = self._heard_ms - detector.voiced_ms
             self._take_back_if_continued()
             self._segment_over_agent = self._speaking
             self._segment_dismissed = False
@@ -582,6 +590,23 @@ class RealtimeLoop:
             return
         if detector.run_ms < self._checked_run_ms:
             self._checked_run_ms = 0.0  # a new stretch of talking: judge it afresh
+        if detector.run_ms < self._judged_run_ms:
+            self._judged_run_ms = 0.0
+        if (
+            self._barge_in_early_ms
+            and not self._judged_run_ms
+            and detector.talking
+            and self._barge_in_early_ms <= detector.run_ms < self._barge_in_ms
+        ):
+            self._judged_run_ms = detector.run_ms
+            audio = bytes(self._audio[: len(self._audio) - self._after_window])  # to this window
+            # Judged from the segment's first voiced window, not the detector's current run:
+            # a run restarts at a dip inside a word ("o-kay"), and "kay" after "o" scored as
+            # a turn. A segment already long (a second stretch) is left to the words.
+            since_onset_ms = self._heard_ms - self._onset_heard_ms
+            if since_onset_ms <= 2 * self._barge_in_early_ms:
+                self._barge_check = self._spawn(self._judge_onset(audio, since_onset_ms))
+                return
         if not detector.talking or detector.run_ms < self._barge_in_ms:
             return
         if self._checked_run_ms and detector.run_ms < self._checked_run_ms + self._barge_in_ms:
@@ -589,6 +614,22 @@ class RealtimeLoop:
         self._checked_run_ms = detector.run_ms
         audio = bytes(self._audio)
         self._barge_check = self._spawn(self._check_overlap(audio))
+
+    async def _judge_onset(self, audio: bytes, run_ms: float) -> None:
+        """The first ~160 ms of talking over the agent: stop at once if it is surely a turn
+        ("wait", "sorry, no"); otherwise the check at ``barge_in_ms`` decides, as before."""
+        started = self._clock.now()
+        try:
+            sure = await self.voice.surely_interrupts(
+                self.call_id, audio, self.input_rate, run_ms, priority=BARGE
+            )
+        finally:
+            self._barge_check = None
+        ms = round((self._clock.now() - started) * 1000, 2)
+        if sure and self._speaking and self._detector.in_speech:
+            self._barge_in("(sure from its onset)", probe_ms=ms, run_ms=run_ms)
+        else:
+            self.recorder.event("overlap_judged", sure=sure, probe_ms=ms, run_ms=run_ms)
 
     async def _check_overlap(self, audio: bytes) -> None:
         """Is the caller taking the turn, or just saying "uh-huh"? Ask the recognizer, ahead

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import soxr
 
 from app.audio.codec import array_to_pcm16, pcm16_to_array
+from app.audio.interruption_probe import LINE_RATE, load_probe
 from app.audio.stt import (
     STT_SAMPLE_RATE,
     SpeechToText,
@@ -208,6 +209,17 @@ class VoiceKit:
             owner, self._transcribe_now, pcm16, sample_rate, priority=priority
         )
 
+    async def surely_interrupts(
+        self, owner: str, pcm16: bytes, sample_rate: int, run_ms: float, *, priority: int = URGENT
+    ) -> bool:
+        """The early barge-in judgement (``interruption_probe``), on the pool: True only when
+        it is sure; False too when the recognizer has no encoder to judge with (a fake)."""
+        if getattr(self.stt, "encoder_states", None) is None:
+            return False
+        return await self.pool.run(
+            owner, self._surely_interrupts_now, pcm16, sample_rate, run_ms, priority=priority
+        )
+
     async def hear(
         self,
         owner: str,
@@ -244,6 +256,15 @@ class VoiceKit:
         audio = _for_stt(pcm16, sample_rate)
         glance = getattr(self.stt, "glance", None)  # Whisper's quick look, when it has one
         return str(glance(audio)) if glance is not None else self.stt.transcribe(audio)
+
+    def _surely_interrupts_now(self, pcm16: bytes, sample_rate: int, run_ms: float) -> bool:
+        probe = load_probe()
+        audio = pcm16_to_array(pcm16)
+        if sample_rate != LINE_RATE:  # trained on phone lines: judge what a line would carry
+            audio = np.asarray(soxr.resample(audio, sample_rate, LINE_RATE, "HQ"), np.int16)
+        run_samples = round(run_ms * LINE_RATE / 1000)
+        encode = self.stt.encoder_states  # type: ignore[attr-defined]  # checked by the caller
+        return probe.is_interruption(audio, run_samples, lambda x: encode(x, probe.encoder_frames))
 
     def _hear_now(self, pcm16: bytes, sample_rate: int, hints: Sequence[str]) -> Transcript:
         return transcribe_detailed(self.stt, _for_stt(pcm16, sample_rate), hints)

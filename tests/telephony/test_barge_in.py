@@ -52,7 +52,8 @@ async def test_talking_over_the_agent_interrupts_it(server: RunningServer) -> No
         assert sent.first_voiced_frame_at is not None and sent.last_voiced_frame_at is not None
         assert greeting.clear_at is not None
         reaction = greeting.clear_at - sent.first_voiced_frame_at
-        assert 0.15 <= reaction <= 1.5, f"clear {reaction:.2f}s after the caller started"
+        # From ~0.13 s (the early judgement sure of "my name is ...") to the glance's worst.
+        assert 0.1 <= reaction <= 1.5, f"clear {reaction:.2f}s after the caller started"
         assert len(greeting.marks_heard) == marks_before
 
         reply = await call.listen(timeout_s=20)

@@ -29,6 +29,33 @@ async def test_talking_over_the_agent_stops_it_within_300_ms_of_audio(
     assert len(call.phone.replies()) == 2  # the greeting was cut, and the caller answered
 
 
+async def test_an_interruption_sure_from_its_onset_stops_the_agent_within_200_ms(
+    call: VirtualCall,
+) -> None:
+    """ "Wait, ...": the early judgement at 160 ms of talking is sure, so the agent stops
+    without waiting for the recognizer's look at 250 ms."""
+    await call.caller.wait(1.0)
+    started = call.at()
+    await call.caller.say("Wait, can I do Saturday instead?", 1.8)
+    await call.caller.wait(2.0)
+
+    (clear,) = call.phone.kinds("clear")
+    assert clear.at - started <= 0.2
+
+
+async def test_an_opening_the_early_judgement_is_unsure_of_waits_for_the_words(
+    call: VirtualCall,
+) -> None:
+    """ "Can I ...": not sure at 160 ms, so the agent goes on until the look at 250 ms."""
+    await call.caller.wait(1.0)
+    started = call.at()
+    await call.caller.say("Can I do Saturday instead?", 1.8)
+    await call.caller.wait(2.0)
+
+    (clear,) = call.phone.kinds("clear")
+    assert 0.2 < clear.at - started <= 0.3
+
+
 @pytest.mark.parametrize(
     "sound",
     ["uh-huh", "okay", "mm-hmm", "Yeah.", "Thank you.", "M8."],  # the last two: Whisper on a hum

@@ -32,6 +32,8 @@ from app.voice.realtime_loop import RealtimeLoop
 RATE = 8000
 WINDOW_S = 0.032
 MS_PER_WORD = 250
+SURE_OPENINGS = frozenset({"wait", "stop", "sorry", "hold", "actually", "excuse", "no"})
+"""First words the fake early judgement is sure of (app/audio/interruption_probe.py)."""
 """How long the fake voice takes to say a word."""
 
 
@@ -128,6 +130,13 @@ class FakeVoice:
 
     async def transcribe(self, owner: str, pcm16: bytes, sample_rate: int, *, priority: int) -> str:
         return self._words(pcm16)
+
+    async def surely_interrupts(
+        self, owner: str, pcm16: bytes, sample_rate: int, run_ms: float, *, priority: int
+    ) -> bool:
+        """Sure from the first word, as the trained probe is about openings like these."""
+        words = self._words(pcm16).lower().replace(",", " ").split()
+        return bool(words) and words[0] in SURE_OPENINGS
 
     def is_cached(self, text: str, rate: int) -> bool:
         return True
