@@ -185,24 +185,36 @@ class Speakers:
     def say(self, voice: str, text: str) -> npt.NDArray[np.int16]:
         engine, *opts = voice.split(":")
         if engine == "piper":
-            from app.audio.tts import PiperTTS
+            return piper_say(self._piper, float(opts[0]), float(opts[1]), text)
+        speed = int(self.rng.integers(140, 185))
+        return espeak_say(opts[0], speed, int(self.rng.integers(30, 70)), text)
 
-            length, pitch = float(opts[0]), float(opts[1])
-            tts = self._piper.get(length)
-            if tts is None:
-                tts = self._piper[length] = PiperTTS(threads=1, length_scale=length)
-            pcm = pcm16_to_array(b"".join(tts.synthesize(text)))  # type: ignore[attr-defined]
-            rate = int(tts.sample_rate * pitch)  # type: ignore[attr-defined]
-        else:
-            speed = int(self.rng.integers(140, 185))
-            pitch_ = int(self.rng.integers(30, 70))
-            args = ["espeak-ng", "-v", opts[0], "-s", str(speed), "-p", str(pitch_), "--stdout"]
-            wav = subprocess.run([*args, text], capture_output=True, check=True).stdout
-            with wave.open(io.BytesIO(wav)) as clip:
-                rate = clip.getframerate()
-                pcm = pcm16_to_array(clip.readframes(clip.getnframes()))
-        out = soxr.resample(pcm.astype(np.float32), rate, RATE)
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+def piper_say(
+    engines: dict[float, object], length: float, pitch: float, text: str
+) -> npt.NDArray[np.int16]:
+    """Piper at a length scale (one engine per scale, kept in ``engines``), its pitch moved by
+    resampling, at the line rate."""
+    from app.audio.tts import PiperTTS
+
+    tts = engines.get(length)
+    if tts is None:
+        tts = engines[length] = PiperTTS(threads=1, length_scale=length)
+    pcm = pcm16_to_array(b"".join(tts.synthesize(text)))  # type: ignore[attr-defined]
+    return at_line_rate(pcm, int(tts.sample_rate * pitch))  # type: ignore[attr-defined]
+
+
+def espeak_say(voice: str, speed: int, pitch: int, text: str) -> npt.NDArray[np.int16]:
+    """An espeak-ng voice at a speed and pitch, at the line rate."""
+    args = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout"]
+    wav = subprocess.run([*args, text], capture_output=True, check=True).stdout
+    with wave.open(io.BytesIO(wav)) as clip:
+        return at_line_rate(pcm16_to_array(clip.readframes(clip.getnframes())), clip.getframerate())
+
+
+def at_line_rate(pcm: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
+    out = soxr.resample(pcm.astype(np.float32), rate, RATE)
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
 
 
 def coughs(seed: int, count: int) -> list[npt.NDArray[np.int16]]:

@@ -56,13 +56,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import pickle
 import statistics
-import subprocess
 import sys
 import time
-import wave
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,10 +73,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from app.audio.codec import pcm16_to_array, ulaw_decode, ulaw_encode  # noqa: E402
+from app.audio.codec import ulaw_decode, ulaw_encode  # noqa: E402
 from app.audio.vad import SileroVAD  # noqa: E402
 from app.voice.turn_taking import Cue, TurnDetector, is_backchannel  # noqa: E402
-from bench.barge_detector_study import auc, load  # noqa: E402
+from bench.barge_detector_study import auc, espeak_say, load, piper_say  # noqa: E402
 from sim.line_noise import LineNoise, active_level_dbfs  # noqa: E402
 from sim.twilio.voice import cough_pcm8k  # noqa: E402
 
@@ -342,25 +339,10 @@ class Voicebox:
                 self._steady = CallerVoice()
             return self._steady.clean_pcm8k(text)  # type: ignore[attr-defined]
         if engine == "piper":
-            from app.audio.tts import PiperTTS
-
-            length, pitch = float(opts[0]), float(opts[1])
-            tts = self._piper.get(length)
-            if tts is None:
-                tts = self._piper[length] = PiperTTS(threads=1, length_scale=length)
-            pcm = pcm16_to_array(b"".join(tts.synthesize(text)))  # type: ignore[attr-defined]
-            rate = int(tts.sample_rate * pitch)  # type: ignore[attr-defined]
-        else:
-            rng = np.random.default_rng(zlib.crc32(f"{voice}|{text}".encode()))
-            speed = int(opts[1]) + int(rng.integers(-12, 13))
-            pitch_ = int(opts[2]) + int(rng.integers(-8, 9))
-            args = ["espeak-ng", "-v", opts[0], "-s", str(speed), "-p", str(pitch_), "--stdout"]
-            wav = subprocess.run([*args, text], capture_output=True, check=True).stdout
-            with wave.open(io.BytesIO(wav)) as clip:
-                rate = clip.getframerate()
-                pcm = pcm16_to_array(clip.readframes(clip.getnframes()))
-        out = soxr.resample(pcm.astype(np.float32), rate, RATE)
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+            return piper_say(self._piper, float(opts[0]), float(opts[1]), text)
+        rng = np.random.default_rng(zlib.crc32(f"{voice}|{text}".encode()))
+        speed = int(opts[1]) + int(rng.integers(-12, 13))
+        return espeak_say(opts[0], speed, int(opts[2]) + int(rng.integers(-8, 9)), text)
 
 
 def _clip16(x: npt.NDArray) -> npt.NDArray[np.int16]:
